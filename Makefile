@@ -1,0 +1,45 @@
+# imagegate: `make run` serves the default policy over HTTPS on localhost; `make test` runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8443
+APT_PACKAGES := docker-registry wrk hey
+
+.PHONY: run test pytest lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian packages the tests and benchmarks use (a real OCI registry, load generators).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: $(STAMP)
+	$(BIN)/imagegate serve --policy policies/default.yaml --dev-cert --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check webhook tests bench
+	$(BIN)/ruff format --check webhook tests bench
+	$(BIN)/mypy --strict webhook
+	$(BIN)/lint-imports
+	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml
+
+pytest: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint pytest
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench --out bench/results.json
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

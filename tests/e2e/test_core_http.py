@@ -1,0 +1,202 @@
+"""End to end over real HTTPS: `imagegate serve` under gunicorn, AdmissionReviews POSTed as the API server would.
+
+These policies need no registry: images are digest-pinned or denied before any network access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.reviews import review
+from tests.support.server import Server, running_server
+
+pytestmark = pytest.mark.e2e
+
+DIGEST = "sha256:" + "a" * 64
+BAD_DIGEST = "sha256:" + "b" * 64
+
+POLICY = """\
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: e2e-core}
+spec:
+  mode: enforce
+  unmatched: deny
+  registries:
+    allow: [docker.io, ghcr.io]
+  tags:
+    resolve: true
+    deny: [latest]
+  quarantine:
+    files: [quarantine.yaml]
+  exemptions:
+    - images: ["ghcr.io/acme/breakglass@%(digest)s"]
+      namespaces: ["ops-*"]
+      expires: "2099-01-01T00:00:00Z"
+      reason: "INC-1234 hotfix"
+  rules:
+    - name: acme
+      images: ["ghcr.io/acme/**"]
+    - name: hub
+      images: ["docker.io/library/*"]
+    - name: dev-signed
+      images: ["ghcr.io/acme/signed/**"]
+      namespaces: ["dev-*"]
+      mode: warn
+      signatures:
+        signers:
+          - key: {name: release}
+""" % {"digest": DIGEST}
+
+QUARANTINE = """\
+apiVersion: imagegate.dev/v1alpha1
+kind: Quarantine
+entries:
+  - {digest: "%s", reason: "CVE-2026-1234 in base layer", by: sec-team, since: "2026-11-20T10:00:00Z"}
+""" % BAD_DIGEST
+
+def _write_policy(directory: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (directory / "release.pub").write_bytes(
+        key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    policy = POLICY.replace("  quarantine:\n", "  trust:\n    keys: [{name: release, file: release.pub}]\n  quarantine:\n")
+    (directory / "policy.yaml").write_text(policy)
+    (directory / "quarantine.yaml").write_text(QUARANTINE)
+    return directory / "policy.yaml"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("core")
+    with running_server(directory, _write_policy(directory)) as running:
+        yield running
+
+
+def test_latest_is_denied_with_reason_code_and_rule(server: Server) -> None:
+    body = review("Deployment", ["ghcr.io/acme/app:latest"], namespace="prod")
+    for path in ("/mutate", "/validate"):
+        response = server.admit(path, body)
+        assert response["allowed"] is False
+        assert response["status"]["code"] == 403
+        assert response["status"]["message"] == (
+            'container "app" image "ghcr.io/acme/app:latest": [tag-denied] tag "latest" is mutable and not allowed'
+            " (rule acme)"
+        )
+        assert "patch" not in response
+
+
+def test_pinned_image_is_allowed_without_patch(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/app:1.0@{DIGEST}"], init_images=[f"nginx@{DIGEST}"])
+    for path in ("/mutate", "/validate"):
+        response = server.admit(path, body)
+        assert response["allowed"] is True
+        assert "patch" not in response
+        assert "status" not in response
+        images = json.loads(response["auditAnnotations"]["images"])
+        assert [i["outcome"] for i in images] == ["verified", "verified"]
+        assert images[0]["digest"] == DIGEST
+
+
+def test_quarantined_digest_is_denied_with_recorded_reason(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/app@{BAD_DIGEST}"])
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    assert "[quarantined]" in response["status"]["message"]
+    assert "CVE-2026-1234 in base layer" in response["status"]["message"]
+
+
+def test_registry_outside_allowlist_and_unmatched(server: Server) -> None:
+    body = review("CronJob", [f"evil.example.com/acme/app@{DIGEST}", f"ghcr.io/other/app@{DIGEST}"])
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    lines = response["status"]["message"].splitlines()
+    assert len(lines) == 2
+    assert "[registry-not-allowed]" in lines[0] and "evil.example.com" in lines[0]
+    assert "[unmatched]" in lines[1]
+
+
+def test_unpinned_governed_image_at_validate_is_not_pinned(server: Server) -> None:
+    response = server.admit("/validate", review("Pod", ["ghcr.io/acme/app:1.0"]))
+    assert response["allowed"] is False
+    assert "[not-pinned]" in response["status"]["message"]
+
+
+def test_warn_rule_allows_with_warning(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/signed/app@{DIGEST}"], namespace="dev-team")
+    response = server.admit("/validate", body)
+    assert response["allowed"] is True
+    assert len(response["warnings"]) == 1
+    assert "[unsigned]" in response["warnings"][0]
+    assert "(rule dev-signed)" in response["warnings"][0]
+
+
+def test_exemption_is_audited(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="ops-1")
+    response = server.admit("/validate", body)
+    assert response["allowed"] is True
+    assert "INC-1234 hotfix" in response["auditAnnotations"]["exemptions"]
+    assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "exempted"
+    # The same image outside the exempted namespaces is judged normally.
+    response = server.admit("/validate", review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="prod"))
+    assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "verified"
+
+
+def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:
+    response = server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], operation="DELETE"))
+    assert response == {"uid": response["uid"], "allowed": True}
+
+
+def test_dry_run_is_evaluated(server: Server) -> None:
+    response = server.admit("/validate", review("Job", ["ghcr.io/acme/app:latest"], dry_run=True))
+    assert response["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[]", 400, "AdmissionReview"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(), 400, "request"),
+    ],
+)
+def test_malformed_reviews_get_400_json(server: Server, body: bytes, status: int, fragment: str) -> None:
+    answer = server.post("/validate", body)
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"] == "application/json"
+    assert fragment in answer.json()["error"]
+
+
+def test_oversized_body_gets_413(server: Server) -> None:
+    answer = server.post("/mutate", b"{" + b" " * (7 * 1024 * 1024) + b"}")
+    assert answer.status_code == 413
+    assert answer.json()["status"] == 413
+
+
+def test_unknown_path_and_wrong_method(server: Server) -> None:
+    assert server.get("/nope").status_code == 404
+    assert server.get("/mutate").status_code == 405
+    assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").status_code == 200
+
+
+def test_metrics_and_audit_log(server: Server) -> None:
+    server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], uid="audit-me"))
+    text = server.get("/metrics").text
+    assert 'imagegate_image_decisions_total{outcome="tag-denied"}' in text
+    assert 'imagegate_policy_info{fingerprint=' in text
+    records = [r for r in server.audit_lines() if r.get("uid") == "audit-me"]
+    assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
+
+
+def test_mutate_sends_no_patch_when_nothing_changes(server: Server) -> None:
+    response = server.admit("/mutate", review("Pod", [f"nginx@{DIGEST}"]))
+    assert response["allowed"] is True
+    assert "patch" not in response and "patchType" not in response

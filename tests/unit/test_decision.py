@@ -1,0 +1,231 @@
+"""The pure decision core: one table row per step of webhook.decision's docstring, plus modes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webhook.admission.workloads import ImageSlot
+from webhook.decision import evaluate, plan_image
+from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.policy.model import (
+    Exemption,
+    KeySigner,
+    Policy,
+    QuarantineEntry,
+    QuarantineSettings,
+    Registries,
+    Rule,
+    SignatureRequirement,
+    Tags,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+SIGNED = SignatureRequirement(signers=(KeySigner("release"),))
+
+POLICY = Policy(
+    name="test",
+    source="policy.yaml",
+    mode="enforce",
+    unmatched="deny",
+    registries=Registries(allow=("ghcr.io", "docker.io", "127.0.0.1:5000")),
+    tags=Tags(resolve=True, deny=("latest",)),
+    quarantine=QuarantineSettings(registry_markers=True),
+    exemptions=(
+        Exemption(images=(f"ghcr.io/acme/tool@{D1}",), namespaces=("ops-*",), expires=NOW + timedelta(days=1), reason="INC-1"),
+        Exemption(images=("ghcr.io/acme/old",), namespaces=("*",), expires=NOW - timedelta(days=1), reason="gone"),
+    ),
+    rules=(
+        Rule(name="acme", images=("ghcr.io/acme/**",)),
+        Rule(name="acme-signed", images=("ghcr.io/acme/signed/**",), signatures=SIGNED),
+        Rule(name="dev", images=("ghcr.io/acme/dev/**",), namespaces=("dev-*",), mode="warn", signatures=SIGNED),
+        Rule(name="audited", images=("ghcr.io/acme/audited/**",), mode="audit", signatures=SIGNED),
+        Rule(name="local", images=("127.0.0.1:5000/**",)),
+    ),
+    quarantined={D2: QuarantineEntry(digest=D2, reason="CVE-1", source="q.yaml")},
+)
+
+
+def slot(image: str, name: str = "app") -> ImageSlot:
+    return ImageSlot(pointer="/spec/containers/0/image", location="containers", name=name, image=image)
+
+
+def decide(image: str, *, policy: Policy = POLICY, facts: ImageFacts | None = None, ns: str = "prod", stage="mutate"):  # type: ignore[no-untyped-def]
+    decision = evaluate(
+        [slot(image)], policy=policy, namespace=ns, facts={image: facts} if facts else {}, now=NOW, stage=stage
+    )
+    return decision, decision.images[0]
+
+
+def passed(rule: str, digest: str = D1) -> RuleVerification:
+    return RuleVerification(rule=rule, digest=digest)
+
+
+@pytest.mark.parametrize(
+    ("image", "outcome", "fragment"),
+    [
+        ("ghcr.io/ACME/app:1", "invalid-reference", "lowercase"),
+        ("quay.io/acme/app@" + D1, "registry-not-allowed", 'registry "quay.io"'),
+        ("127.0.0.1:5001/app@" + D1, "registry-not-allowed", "127.0.0.1:5001"),
+        ("ghcr.io/acme/app:latest", "tag-denied", 'tag "latest" is mutable'),
+        ("ghcr.io/acme/app", "tag-denied", "no tag means latest"),
+        ("ghcr.io/other/app@" + D1, "unmatched", "no rule of policy test"),
+        ("ghcr.io/acme/app@" + D2, "quarantined", '"CVE-1" (q.yaml)'),
+        ("ghcr.io/acme/old@" + D1, "verified", ""),  # expired exemption is ignored, rule acme applies
+    ],
+)
+def test_policy_wide_checks(image: str, outcome: str, fragment: str) -> None:
+    decision, image_decision = decide(image, stage="validate")
+    assert image_decision.outcome == outcome
+    if outcome == "verified":
+        assert decision.allowed and not image_decision.failures
+    else:
+        assert not decision.allowed
+        assert fragment in decision.denials[0]
+        assert f"[{outcome}]" in decision.denials[0]
+
+
+def test_message_format_names_location_image_code_and_rule() -> None:
+    decision, _ = decide("ghcr.io/acme/app:latest")
+    assert decision.denials == (
+        'container "app" image "ghcr.io/acme/app:latest": [tag-denied] tag "latest" is mutable and not allowed (rule acme)',
+    )
+
+
+def test_exemption_beats_every_other_check_only_in_its_namespaces() -> None:
+    image = f"ghcr.io/acme/tool@{D1}"
+    decision, d = decide(image, ns="ops-7")
+    assert d.outcome == "exempted" and d.exemption is not None and d.exemption.reason == "INC-1"
+    assert decision.allowed
+    # Another digest of the same name is not exempted.
+    _, other = decide(f"ghcr.io/acme/tool@{D2}", ns="ops-7")
+    assert other.outcome == "quarantined"
+    _, elsewhere = decide(image, ns="prod")
+    assert elsewhere.outcome == "verified"
+
+
+def test_denied_tag_wins_over_not_pinned() -> None:
+    _, d = decide("ghcr.io/acme/app:latest", stage="validate")
+    assert d.outcome == "tag-denied"
+
+
+def test_mutate_pins_the_resolved_digest_keeping_the_written_name() -> None:
+    decision, d = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D1))
+    assert d.outcome == "verified" and d.digest == D1
+    assert decision.pins == ((d.slot, f"ghcr.io/acme/app:1.0@{D1}"),)
+
+
+def test_validate_denies_unpinned_governed_tag() -> None:
+    decision, d = decide("ghcr.io/acme/app:1.0", stage="validate")
+    assert d.outcome == "not-pinned"
+    assert not decision.pins
+
+
+def test_unpinned_with_resolution_off_is_judged_as_is() -> None:
+    policy = replace(POLICY, tags=Tags(resolve=False, deny=("latest",)))
+    decision, d = decide("ghcr.io/acme/app:1.0", policy=policy, stage="validate")
+    assert d.outcome == "verified" and decision.allowed and not decision.pins
+    _, signed = decide("ghcr.io/acme/signed/app:1.0", policy=policy, stage="validate")
+    assert signed.outcome == "unsigned"
+    assert "digests only" in signed.failures[0][0].message
+
+
+def test_resolution_failure_and_missing_facts_deny() -> None:
+    failed = ImageFacts(resolution=Finding("registry-error", "connection refused"))
+    decision, d = decide("ghcr.io/acme/app:1.0", facts=failed)
+    assert d.outcome == "registry-error" and "connection refused (rule acme)" in decision.denials[0]
+    _, missing = decide("ghcr.io/acme/app:1.0")
+    assert missing.outcome == "registry-error"
+    mismatch = ImageFacts(resolution=Finding("digest-mismatch", "manifest digest differs"))
+    assert decide("ghcr.io/acme/app:1.0", facts=mismatch)[1].outcome == "digest-mismatch"
+
+
+def test_quarantine_by_resolved_digest_and_by_registry_marker() -> None:
+    _, by_file = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D2))
+    assert by_file.outcome == "quarantined"
+    marker = QuarantineEntry(digest=D1, reason="bad build", source="registry")
+    decision, by_marker = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D1, marker=marker))
+    assert by_marker.outcome == "quarantined" and "bad build" in decision.denials[0]
+    unreadable = ImageFacts(digest=D1, marker_error=Finding("registry-error", "markers unreadable"))
+    assert decide("ghcr.io/acme/app:1.0", facts=unreadable)[1].outcome == "registry-error"
+
+
+def test_marker_for_another_digest_does_not_quarantine() -> None:
+    marker = QuarantineEntry(digest=D2, reason="other", source="registry")
+    _, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    assert d.outcome == "verified"
+
+
+def test_signature_requirement_without_result_is_unsigned_never_allowed() -> None:
+    decision, d = decide(f"ghcr.io/acme/signed/app@{D1}")
+    assert d.outcome == "unsigned" and not decision.allowed
+
+
+def test_verification_result_must_be_for_the_admitted_digest() -> None:
+    stale = ImageFacts(verifications=(passed("acme-signed", digest=D2),))
+    assert decide(f"ghcr.io/acme/signed/app@{D1}", facts=stale)[1].outcome == "unsigned"
+    ok = ImageFacts(verifications=(passed("acme-signed"),))
+    decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=ok)
+    assert d.outcome == "verified" and d.rules == ("acme", "acme-signed") and decision.allowed
+
+
+def test_all_rule_findings_are_reported_with_their_rule() -> None:
+    findings = (Finding("identity-mismatch", "expected A, found B"), Finding("attestation-missing", "no SLSA"))
+    facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, findings),))
+    decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
+    assert d.outcome == "identity-mismatch"
+    assert decision.denials == (
+        f'container "app" image "ghcr.io/acme/signed/app@{D1}": [identity-mismatch] expected A, found B '
+        "(rule acme-signed); [attestation-missing] no SLSA (rule acme-signed)",
+    )
+
+
+def test_rule_modes_warn_and_audit() -> None:
+    decision, d = decide(f"ghcr.io/acme/dev/app@{D1}", ns="dev-1")
+    assert decision.allowed and d.outcome == "unsigned"
+    assert len(decision.warnings) == 1 and "[unsigned]" in decision.warnings[0]
+    decision, d = decide(f"ghcr.io/acme/audited/app@{D1}")
+    assert decision.allowed and not decision.warnings
+    assert "[unsigned]" in decision.audit_lines[0]
+
+
+@pytest.mark.parametrize(("mode", "allowed", "warned", "audited"), [("enforce", False, 0, 0), ("warn", True, 1, 0), ("audit", True, 0, 1)])
+def test_policy_mode_applies_to_policy_wide_checks(mode: str, allowed: bool, warned: int, audited: int) -> None:
+    policy = replace(POLICY, mode=mode)  # type: ignore[arg-type]
+    decision, _ = decide("ghcr.io/acme/app:latest", policy=policy)
+    assert decision.allowed is allowed
+    assert len(decision.warnings) == warned and len(decision.audit_lines) == audited
+
+
+@pytest.mark.parametrize(("unmatched", "allowed", "outcome", "warned"), [("deny", False, "unmatched", 0), ("allow", True, "unmatched-allowed", 0), ("warn", True, "unmatched-allowed", 1)])
+def test_unmatched_handling(unmatched: str, allowed: bool, outcome: str, warned: int) -> None:
+    policy = replace(POLICY, unmatched=unmatched)  # type: ignore[arg-type]
+    decision, d = decide(f"ghcr.io/other/app@{D1}", policy=policy)
+    assert (decision.allowed, d.outcome, len(decision.warnings)) == (allowed, outcome, warned)
+
+
+def test_unmatched_images_need_no_facts_but_quarantine_lists_still_apply() -> None:
+    policy = replace(POLICY, unmatched="allow")
+    plan = plan_image("ghcr.io/other/app:1.0", policy=policy, namespace="x", now=NOW, stage="mutate")
+    assert not plan.needs_facts
+    assert decide(f"ghcr.io/other/app@{D2}", policy=policy)[1].outcome == "quarantined"
+
+
+def test_plan_asks_only_for_what_is_needed() -> None:
+    plan = plan_image("ghcr.io/acme/signed/app:1", policy=POLICY, namespace="x", now=NOW, stage="mutate")
+    assert plan.resolve and plan.check_markers and [r.name for r in plan.verify_rules] == ["acme-signed"]
+    pinned = plan_image(f"ghcr.io/acme/app@{D1}", policy=POLICY, namespace="x", now=NOW, stage="validate")
+    assert not pinned.resolve and pinned.digest == D1 and pinned.check_markers and not pinned.verify_rules
+    denied = plan_image("quay.io/x:1", policy=POLICY, namespace="x", now=NOW, stage="mutate")
+    assert not denied.needs_facts
+
+
+def test_same_image_in_two_slots_is_planned_once_and_decided_twice() -> None:
+    image = "ghcr.io/acme/app:latest"
+    decision = evaluate([slot(image, "a"), slot(image, "b")], policy=POLICY, namespace="x", facts={}, now=NOW, stage="mutate")
+    assert [d.slot.name for d in decision.images] == ["a", "b"]
+    assert len(decision.denials) == 2

@@ -1,0 +1,136 @@
+"""``imagegate serve``: validate the policy, then run the webhook under gunicorn over HTTPS."""
+
+from __future__ import annotations
+
+__all__ = ["register", "run"]
+
+import argparse
+import ipaddress
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from webhook.errors import ConfigError
+from webhook.policy.loader import load_policy
+from webhook.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the webhook over HTTPS",
+        description="Run the admission webhook (/mutate, /validate, /healthz, /readyz, /metrics) "
+        "under gunicorn over HTTPS.",
+    )
+    p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
+    p.add_argument("--cert", type=Path, help="PEM certificate (chain) to serve")
+    p.add_argument("--key", type=Path, help="PEM private key of --cert")
+    p.add_argument("--dev-cert", action="store_true", help="generate a throw-away self-signed pair (local use only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
+    p.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dev_cert == bool(args.cert or args.key) or bool(args.cert) != bool(args.key):
+        print("error: give --cert and --key, or --dev-cert", file=sys.stderr)
+        return 2
+    policy_path = args.policy.resolve()
+    settings = Settings.from_env(policy_path=policy_path)
+    # Refuse to start on a policy (or trust material) that does not load.
+    loaded = load_policy(policy_path, now=datetime.now(UTC))
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    from webhook.runtime import check_services
+
+    check_services(loaded.policy, settings=settings)
+
+    if args.dev_cert:
+        cert, key = _dev_certificate(args.host)
+        print(f"dev certificate: {cert} (trust it with: curl --cacert {cert})", file=sys.stderr)
+    else:
+        cert, key = args.cert.resolve(), args.key.resolve()
+        for path in (cert, key):
+            if not path.is_file():
+                raise ConfigError(f"TLS file {path} does not exist")
+    os.environ["IMAGEGATE_POLICY_PATH"] = str(policy_path)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imagegate-metrics-")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    options: dict[str, Any] = {"bind": f"{host}:{args.port}", "certfile": str(cert), "keyfile": str(key)}
+    if args.workers is not None:
+        options["workers"] = args.workers
+    _Gunicorn(options).run()
+    return 0
+
+
+def _dev_certificate(host: str) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for address in {"127.0.0.1", "::1", host}:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(address)))
+        except ValueError:
+            names.append(x509.DNSName(address))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagegate dev")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    directory = Path(tempfile.mkdtemp(prefix="imagegate-dev-cert-"))
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _gunicorn_base() -> type:
+    from gunicorn.app.base import BaseApplication
+
+    return BaseApplication  # type: ignore[no-any-return]
+
+
+class _Gunicorn(_gunicorn_base()):  # type: ignore[misc]
+    """gunicorn with the checked-in config module plus the command line's bind/TLS/worker options."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        from webhook import gunicorn_conf
+
+        for name in dir(gunicorn_conf):
+            if name in self.cfg.settings and not name.startswith("_"):
+                self.cfg.set(name, getattr(gunicorn_conf, name))
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        from webhook.wsgi import create_from_env
+
+        return create_from_env()

@@ -1,0 +1,305 @@
+"""The pure decision core: (admission, policy, facts, now) -> Decision. No I/O, no clock, no Flask.
+
+For every image of a pod-bearing object, :func:`evaluate` applies these steps in order; the first
+policy-wide failure ends the image's evaluation, rule failures are all collected:
+
+1. parse the reference (``invalid-reference``);
+2. a live exemption for the image and namespace admits it (``exempted``) and skips everything else;
+3. the registry must be in ``registries.allow`` (``registry-not-allowed``);
+4. the effective tag must not be in ``tags.deny`` (``tag-denied``; ``nginx`` means ``nginx:latest``);
+5. the rules whose image and namespace globs match govern the image; with none, ``unmatched`` decides
+   (``unmatched`` denial, a warning, or ``unmatched-allowed``) and nothing is fetched;
+6. with ``tags.resolve`` on, a governed tag is pinned to the digest it resolved to (``/mutate``), or
+   denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
+   ``registry-error`` / ``digest-mismatch``;
+7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
+8. every governing rule's signature and attestation requirements must hold for that digest
+   (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
+   ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
+
+Each failure belongs to a mode: policy-wide checks to ``spec.mode``, rule checks to the rule's
+``mode`` (default ``spec.mode``). ``enforce`` failures deny, ``warn`` failures become warnings,
+``audit`` failures are only recorded.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Decision", "ImageDecision", "ImagePlan", "Stage", "evaluate", "plan_image"]
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from webhook.admission.workloads import ImageSlot
+from webhook.errors import InvalidReference
+from webhook.facts import Finding, ImageFacts
+from webhook.images.reference import ImageRef, pin_image_text
+from webhook.policy.match import denied_tag, find_exemption, matching_rules, registry_allowed
+from webhook.policy.model import Exemption, Mode, Policy, Rule
+
+Stage = Literal["mutate", "validate"]
+
+ALLOWED_OUTCOMES = frozenset({"verified", "exempted", "unmatched-allowed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlan:
+    """What the adapters must find out about one image before the decision can be made.
+
+    ``terminal`` holds the failure that ends evaluation before any network access (or None);
+    ``resolve`` asks for tag resolution; ``digest`` is known when the reference is pinned.
+    """
+
+    image: str
+    ref: ImageRef | None
+    rules: tuple[Rule, ...] = ()
+    exemption: Exemption | None = None
+    terminal: Finding | None = None
+    terminal_outcome: str | None = None
+    resolve: bool = False
+    digest: str | None = None
+    check_markers: bool = False
+    verify_rules: tuple[Rule, ...] = ()
+
+    @property
+    def needs_facts(self) -> bool:
+        return self.resolve or self.check_markers or bool(self.verify_rules)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDecision:
+    """The decision for one image slot. ``failures`` pairs each failed check with its mode."""
+
+    slot: ImageSlot
+    ref: ImageRef | None
+    outcome: str
+    failures: tuple[tuple[Finding, Mode], ...] = ()
+    rules: tuple[str, ...] = ()
+    digest: str | None = None
+    pin: str | None = None
+    exemption: Exemption | None = None
+
+    def lines(self, mode: Mode) -> tuple[str, ...]:
+        """One line per mode with the image's failures of that mode (DESIGN.md §2 message format)."""
+        parts = [f"[{f.code}] {f.message}" for f, m in self.failures if m == mode]
+        if not parts:
+            return ()
+        # JSON quoting keeps a hostile image string from forging extra lines.
+        return (f"{self.slot.describe()} image {json.dumps(self.slot.image)}: " + "; ".join(parts),)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    images: tuple[ImageDecision, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.denials
+
+    @property
+    def denials(self) -> tuple[str, ...]:
+        return tuple(line for d in self.images for line in d.lines("enforce"))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(line for d in self.images for line in d.lines("warn"))
+
+    @property
+    def audit_lines(self) -> tuple[str, ...]:
+        return tuple(line for d in self.images for line in d.lines("audit"))
+
+    @property
+    def pins(self) -> tuple[tuple[ImageSlot, str], ...]:
+        return tuple((d.slot, d.pin) for d in self.images if d.pin is not None)
+
+
+def plan_image(image: str, *, policy: Policy, namespace: str, now: datetime, stage: Stage) -> ImagePlan:
+    """Steps 1-6 of the module docstring that need no network: what to fetch for ``image``."""
+    try:
+        ref = ImageRef.parse(image)
+    except InvalidReference as error:
+        return ImagePlan(image, None, terminal=Finding("invalid-reference", error.user_message))
+    exemption = find_exemption(policy, ref, namespace, now=now)
+    if exemption is not None:
+        return ImagePlan(image, ref, exemption=exemption, terminal_outcome="exempted")
+    rules = matching_rules(policy, ref, namespace)
+    if not registry_allowed(policy, ref):
+        allowed = ", ".join(policy.registries.allow) or "none"
+        return ImagePlan(
+            image,
+            ref,
+            rules=rules,
+            terminal=Finding(
+                "registry-not-allowed",
+                f'registry "{ref.registry}" is not in registries.allow (allowed: {allowed})'
+                + _owner(rules, policy),
+            ),
+        )
+    tag = denied_tag(policy, ref)
+    if tag is not None:
+        implicit = " (no tag means latest)" if ref.tag is None else ""
+        return ImagePlan(
+            image,
+            ref,
+            rules=rules,
+            terminal=Finding(
+                "tag-denied", f'tag "{tag}"{implicit} is mutable and not allowed' + _owner(rules, policy)
+            ),
+        )
+    if not rules:
+        return ImagePlan(image, ref, digest=ref.digest, terminal_outcome="unmatched")
+    if ref.digest is None and policy.tags.resolve and stage == "validate":
+        return ImagePlan(
+            image,
+            ref,
+            rules=rules,
+            terminal=Finding(
+                "not-pinned",
+                "image is not pinned to a digest; the mutating webhook pins it "
+                "(was it changed after mutation, or is the mutating webhook missing?)" + _owner(rules, policy),
+            ),
+        )
+    resolve = ref.digest is None and policy.tags.resolve
+    has_digest = ref.digest is not None or resolve
+    return ImagePlan(
+        image,
+        ref,
+        rules=rules,
+        resolve=resolve,
+        digest=ref.digest,
+        check_markers=has_digest and policy.quarantine.registry_markers,
+        verify_rules=tuple(r for r in rules if r.needs_verification) if has_digest else (),
+    )
+
+
+def evaluate(
+    slots: Sequence[ImageSlot],
+    *,
+    policy: Policy,
+    namespace: str,
+    facts: Mapping[str, ImageFacts],
+    now: datetime,
+    stage: Stage,
+) -> Decision:
+    """Decide every image slot. ``facts`` is keyed by the image string as written in the object.
+
+    Missing facts never allow: a governed image whose facts are absent is denied as if its
+    checks had failed.
+    """
+    plans: dict[str, ImagePlan] = {}
+    decisions = []
+    for slot in slots:
+        plan = plans.get(slot.image)
+        if plan is None:
+            plan = plans[slot.image] = plan_image(
+                slot.image, policy=policy, namespace=namespace, now=now, stage=stage
+            )
+        decisions.append(_decide(slot, plan, policy, facts.get(slot.image, ImageFacts())))
+    return Decision(tuple(decisions))
+
+
+def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts) -> ImageDecision:
+    names = tuple(r.name for r in plan.rules)
+    base = ImageDecision(slot=slot, ref=plan.ref, outcome="", rules=names, exemption=plan.exemption)
+    if plan.terminal is not None:
+        return _with(base, plan.terminal.code, ((plan.terminal, policy.mode),))
+    if plan.terminal_outcome == "exempted":
+        return _with(base, "exempted", ())
+    if plan.terminal_outcome == "unmatched":
+        return _unmatched(base, plan, policy)
+
+    digest = plan.digest
+    if plan.resolve:
+        if facts.resolution is not None:
+            return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),))
+        if facts.digest is None:
+            missing = Finding("registry-error", "the tag was not resolved to a digest")
+            return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
+        digest = facts.digest
+    base = _replace(base, digest=digest)
+    pin = pin_image_text(slot.image, digest) if plan.resolve and digest is not None else None
+
+    quarantined = _quarantine(policy, digest, facts, plan)
+    if quarantined is not None:
+        return _with(base, quarantined.code, ((quarantined, policy.mode),))
+
+    failures: list[tuple[Finding, Mode]] = []
+    for rule in plan.rules:
+        if not rule.needs_verification:
+            continue
+        mode: Mode = rule.mode or policy.mode
+        if digest is None:
+            failures.append(
+                (
+                    Finding(
+                        "unsigned",
+                        "signatures are verified for digests only and tags.resolve is off: "
+                        f"pin the image by digest (rule {rule.name})",
+                    ),
+                    mode,
+                )
+            )
+            continue
+        result = facts.verification(rule.name)
+        if result is None or result.digest != digest:
+            failures.append(
+                (Finding("unsigned", f"no verification result for {digest} (rule {rule.name})"), mode)
+            )
+            continue
+        failures.extend((Finding(f.code, f"{f.message} (rule {rule.name})"), mode) for f in result.findings)
+    if failures:
+        return _replace(base, outcome=failures[0][0].code, failures=tuple(failures), pin=pin)
+    return _replace(base, outcome="verified", pin=pin)
+
+
+def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDecision:
+    # A pinned digest costs nothing to look up in the quarantine lists, governed or not.
+    if plan.digest is not None:
+        entry = policy.quarantined.get(plan.digest)
+        if entry is not None:
+            return _with(base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), policy.mode),))
+    if policy.unmatched == "allow":
+        return _with(base, "unmatched-allowed", ())
+    finding = Finding("unmatched", f"no rule of policy {policy.name} governs this image")
+    if policy.unmatched == "warn":
+        return _with(base, "unmatched-allowed", ((finding, "warn"),))
+    return _with(base, "unmatched", ((finding, policy.mode),))
+
+
+def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: ImagePlan) -> Finding | None:
+    if digest is None:
+        return None
+    entry = policy.quarantined.get(digest)
+    if entry is not None:
+        return _quarantine_finding(entry.reason, entry.source, policy)
+    if plan.check_markers:
+        if facts.marker_error is not None:
+            return _owned(facts.marker_error, plan, policy)
+        if facts.marker is not None and facts.marker.digest == digest:
+            return _quarantine_finding(facts.marker.reason, "registry marker", policy)
+    return None
+
+
+def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:
+    where = f" ({source})" if source else ""
+    return Finding("quarantined", f'digest is quarantined: "{reason}"{where}')
+
+
+def _owned(finding: Finding, plan: ImagePlan, policy: Policy) -> Finding:
+    return Finding(finding.code, finding.message + _owner(plan.rules, policy))
+
+
+def _owner(rules: Sequence[Rule], policy: Policy) -> str:
+    if rules:
+        return f" (rule {', '.join(r.name for r in rules)})"
+    return f" (policy {policy.name})"
+
+
+def _with(base: ImageDecision, outcome: str, failures: tuple[tuple[Finding, Mode], ...]) -> ImageDecision:
+    return _replace(base, outcome=outcome, failures=failures)
+
+
+def _replace(base: ImageDecision, **changes: object) -> ImageDecision:
+    return replace(base, **changes)  # type: ignore[arg-type]

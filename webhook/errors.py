@@ -1,0 +1,85 @@
+"""The one error hierarchy of imagegate: every error carries a short user-facing message."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "ConfigError",
+    "ImagegateError",
+    "InvalidReference",
+    "PolicyProblem",
+    "RegistryError",
+    "VerificationFailed",
+]
+
+from dataclasses import dataclass
+
+
+class ImagegateError(Exception):
+    """Root of all imagegate errors.
+
+    ``user_message`` is what a user sees (kubectl, CLI); ``details`` is extra context for logs and
+    must never hold credentials.
+    """
+
+    def __init__(self, user_message: str, *, details: str = "") -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.details = details
+
+
+class BadRequest(ImagegateError):
+    """A malformed AdmissionReview: answered with HTTP 400, never with a decision."""
+
+
+class InvalidReference(ImagegateError):
+    """An image reference that does not follow the distribution/reference grammar."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    """One problem found in a policy or quarantine file.
+
+    ``line`` is 1-based (0 when unknown); ``pointer`` is an RFC 6901 JSON pointer.
+    """
+
+    file: str
+    line: int
+    pointer: str
+    message: str
+    hint: str = ""
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.pointer or '/'}: {self.message}"
+        if self.hint:
+            text += f" (fix: {self.hint})"
+        return text
+
+
+class ConfigError(ImagegateError):
+    """Invalid configuration (policy, quarantine list, trust material): fatal at start-up."""
+
+    def __init__(self, user_message: str, *, problems: tuple[PolicyProblem, ...] = (), details: str = "") -> None:
+        super().__init__(user_message, details=details)
+        self.problems = problems
+
+
+class RegistryError(ImagegateError):
+    """A registry could not answer what we asked. ``code`` is a reason code of DESIGN.md §2.
+
+    ``code`` is one of ``registry-error``, ``digest-mismatch`` or ``registry-not-allowed``.
+    """
+
+    def __init__(self, user_message: str, *, code: str = "registry-error", details: str = "") -> None:
+        super().__init__(user_message, details=details)
+        self.code = code
+
+
+class VerificationFailed(ImagegateError):
+    """A signature or attestation check failed. ``code`` is a reason code of DESIGN.md §2."""
+
+    def __init__(self, user_message: str, *, code: str, details: str = "") -> None:
+        super().__init__(user_message, details=details)
+        self.code = code

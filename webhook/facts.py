@@ -1,0 +1,57 @@
+"""What the adapters found out about one image: the input of the pure decision core."""
+
+from __future__ import annotations
+
+__all__ = ["Finding", "ImageFacts", "RuleVerification"]
+
+from dataclasses import dataclass
+
+from webhook.policy.model import QuarantineEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A failed check: a stable reason code (DESIGN.md §2) and a message naming expected vs found."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerification:
+    """Outcome of the signature and attestation requirements of one rule for one digest.
+
+    ``findings`` is empty when every requirement of the rule passed; ``steps`` explains each check
+    (printed by ``imagegate verify``).
+    """
+
+    rule: str
+    digest: str
+    findings: tuple[Finding, ...] = ()
+    steps: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """Facts gathered for one image reference.
+
+    Attributes:
+        digest: the manifest digest the tag resolved to (None if not resolved).
+        resolution: why resolution failed (``registry-error`` / ``digest-mismatch``), if it did.
+        marker: a quarantine marker found in the registry for the digest.
+        marker_error: why the registry's quarantine markers could not be read (fails closed).
+        verifications: one entry per rule that requires signatures or attestations.
+    """
+
+    digest: str | None = None
+    resolution: Finding | None = None
+    marker: QuarantineEntry | None = None
+    marker_error: Finding | None = None
+    verifications: tuple[RuleVerification, ...] = ()
+
+    def verification(self, rule: str) -> RuleVerification | None:
+        return next((v for v in self.verifications if v.rule == rule), None)

@@ -1,0 +1,121 @@
+"""Wiring: the adapters built for one loaded policy, and the fact gatherer the service calls.
+
+Built once per policy (re)load, never per request: registry client with its caches, trust material
+with one sigstore Verifier per trusted root, and the verification cache.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Gatherer", "RuntimeAdapter", "Services", "build_services", "check_services"]
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from webhook.deadline import Deadline
+from webhook.decision import ImagePlan
+from webhook.errors import RegistryError
+from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.policy.model import Policy, QuarantineEntry
+from webhook.registry.cached import CachingRegistry
+from webhook.registry.client import RegistryClient
+from webhook.registry.markers import read_marker
+from webhook.registry.port import Registry
+from webhook.registry.settings import RegistrySettings
+from webhook.settings import Settings
+from webhook.verify.cached import CachedVerifier
+from webhook.verify.trust import TrustMaterial
+from webhook.verify.verifier import ImageVerifier
+
+if TYPE_CHECKING:
+    from webhook.metrics import Metrics
+    from webhook.reload import PolicyStore
+
+
+@dataclass(frozen=True, slots=True)
+class Gatherer:
+    """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer)."""
+
+    policy: Policy
+    registry: Registry
+    verifier: CachedVerifier
+
+    def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
+        ref = plan.ref
+        if ref is None:
+            return ImageFacts()
+        digest = plan.digest
+        if plan.resolve:
+            try:
+                digest = self.registry.resolve(ref, ref.effective_tag or "latest", deadline=deadline)
+            except RegistryError as error:
+                return ImageFacts(resolution=Finding(error.code, error.user_message))
+        if digest is None:
+            return ImageFacts()
+        marker: QuarantineEntry | None = None
+        marker_error: Finding | None = None
+        if plan.check_markers:
+            try:
+                marker = read_marker(self.registry, ref, digest, deadline=deadline)
+            except RegistryError as error:
+                marker_error = Finding(error.code, f"quarantine markers could not be read: {error.user_message}")
+        verifications: tuple[RuleVerification, ...] = ()
+        quarantined = marker is not None or marker_error is not None or digest in self.policy.quarantined
+        if plan.verify_rules and not quarantined:
+            verifications = self.verifier.verify_image(
+                registry=self.registry,
+                image=ref,
+                digest=digest,
+                rules=plan.verify_rules,
+                deadline=deadline,
+                now=now,
+            )
+        return ImageFacts(digest=digest, marker=marker, marker_error=marker_error, verifications=verifications)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    gatherer: Gatherer
+
+
+def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | None = None) -> Services:
+    """Build the adapters for ``policy``. Raises ConfigError for unusable trust material or settings."""
+    client = RegistryClient(
+        RegistrySettings.from_policy(policy),
+        observer=metrics.registry_request if metrics is not None else None,
+    )
+    registry = CachingRegistry(
+        client,
+        tag_ttl=settings.tag_ttl,
+        referrers_ttl=settings.referrers_ttl,
+        failure_ttl=settings.failure_ttl,
+        maxsize=settings.cache_size,
+        on_lookup=metrics.cache_lookup if metrics is not None else None,
+    )
+    verifier = CachedVerifier(
+        ImageVerifier(TrustMaterial.from_policy(policy)),
+        ttl=settings.verify_ttl,
+        failure_ttl=settings.verify_failure_ttl,
+        maxsize=settings.cache_size,
+        fingerprint=policy.fingerprint,
+        on_lookup=metrics.cache_lookup if metrics is not None else None,
+    )
+    return Services(Gatherer(policy, registry, verifier))
+
+
+def check_services(policy: Policy, *, settings: Settings) -> None:
+    """Build the adapters once, for their checks only (``imagegate serve`` before starting workers)."""
+    build_services(policy, settings=settings)
+
+
+class RuntimeAdapter:
+    """Adapts a :class:`~webhook.reload.PolicyStore` to the service's RuntimeSource."""
+
+    def __init__(self, store: PolicyStore[Services]) -> None:
+        self._store = store
+
+    def current(self) -> tuple[Policy, Gatherer] | None:
+        runtime = self._store.current()
+        if runtime is None:
+            return None
+        return runtime.policy, runtime.services.gatherer

@@ -1,0 +1,75 @@
+"""Process settings: timeouts, cache sizes and TTLs, limits. Built once from the environment and CLI."""
+
+from __future__ import annotations
+
+__all__ = ["Settings"]
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from webhook.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob has an ``IMAGEGATE_<NAME>`` environment variable (upper-case field name).
+
+    The admission deadline (8 s) stays below the API server's default webhook ``timeoutSeconds``
+    of 10 so that a slow registry ends in a clear denial, not a webhook timeout.
+    """
+
+    policy_path: Path = Path("policies/default.yaml")
+    deadline_seconds: float = 8.0
+    max_request_bytes: int = 6 * 1024 * 1024
+    tag_ttl: float = 60.0
+    referrers_ttl: float = 30.0
+    failure_ttl: float = 5.0
+    verify_ttl: float = 300.0
+    verify_failure_ttl: float = 10.0
+    cache_size: int = 4096
+    reload_interval: float = 2.0
+    fetch_threads: int = 8
+    audit_log: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``IMAGEGATE_*`` variables, then ``overrides`` (CLI flags) on top.
+
+        Raises:
+            ConfigError: a variable does not parse as the field's type.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"IMAGEGATE_{f.name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _convert(f.type, raw)
+            except ValueError as error:
+                raise ConfigError(f"IMAGEGATE_{f.name.upper()}={raw!r} is not valid: {error}") from error
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+def _convert(kind: object, raw: str) -> object:
+    kind = str(kind)
+    if kind == "bool":
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("expected true or false")
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        value = float(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if kind == "Path":
+        return Path(raw)
+    return raw

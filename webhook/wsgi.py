@@ -1,0 +1,46 @@
+"""WSGI entry point for gunicorn: ``webhook.wsgi:create_from_env()`` builds one app per worker."""
+
+from __future__ import annotations
+
+__all__ = ["create_from_env"]
+
+import logging
+
+from flask import Flask
+
+from webhook.app import create_app
+from webhook.errors import ConfigError
+from webhook.metrics import Metrics
+from webhook.reload import PolicyStore
+from webhook.runtime import RuntimeAdapter, build_services
+from webhook.service import AdmissionService
+from webhook.settings import Settings
+
+_logger = logging.getLogger(__name__)
+
+
+def create_from_env(settings: Settings | None = None) -> Flask:
+    """Load the policy named by ``IMAGEGATE_POLICY_PATH`` and build the app around it.
+
+    A policy that does not load leaves the app unready (``/readyz`` 503) and denying; the watcher
+    keeps trying, so a fixed ConfigMap brings the worker up without a restart.
+    """
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    store = PolicyStore(
+        settings.policy_path,
+        build=lambda policy: build_services(policy, settings=settings, metrics=metrics),
+        interval=settings.reload_interval,
+        on_reload=metrics.policy_reload,
+    )
+    try:
+        runtime = store.load()
+        metrics.policy_reload("success", runtime.policy)
+    except ConfigError as error:
+        metrics.policy_reload("rejected", None)
+        _logger.error("policy %s did not load: %s", settings.policy_path, error.user_message)
+        for problem in error.problems:
+            _logger.error("  %s", problem)
+    store.start()
+    service = AdmissionService(settings=settings, runtime=RuntimeAdapter(store), observer=metrics)
+    return create_app(settings=settings, service=service, metrics=metrics, ready=lambda: store.current() is not None)
