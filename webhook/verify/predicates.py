@@ -1,0 +1,855 @@
+"""Check attestation predicates (SLSA provenance, verification summaries, vulnerability scans) against policy.
+
+Pure functions over an already verified and parsed :class:`~webhook.verify.statements.Statement`: no I/O,
+no clock (``now`` is passed in). Each check returns findings, empty when the predicate satisfies the
+policy. Codes: ``attestation-invalid`` when the predicate is of the wrong type or lacks a field the
+policy needs, ``provenance-mismatch`` when it has the field but the value is not what the policy allows.
+Every message names what was expected and what was found.
+
+**SLSA provenance** (``https://slsa.dev/provenance/v1``, ``/v0.2`` and Cloud Build's ``/v0.1``). Where the
+builder id, source repository and source ref are read, in order (the first one present wins):
+
+================  =================================================================================
+builder id        v1 ``runDetails.builder.id``; v0.x ``builder.id``
+repository, ref   v1 ``buildDefinition.externalParameters`` ``workflow`` {repository, ref} (GitHub
+                  Actions: slsa-github-generator v1 and GitHub artifact attestations),
+                  ``sourceToBuild`` then ``buildConfigSource`` {repository, ref} (Cloud Build
+                  google-worker/v1), ``configSource`` {uri} (BuildKit), ``source`` (a URI string,
+                  GitLab), then the first ``resolvedDependencies[].uri`` starting ``git+``;
+                  v0.2 ``invocation.configSource.uri`` (slsa-github-generator, npm), then the first
+                  ``materials[].uri`` starting ``git+``; v0.1 (Cloud Build) the first
+                  ``materials[].uri``
+ref only          the ``@ref`` (or BuildKit ``#ref``) part of the repository URI; then (v1) a
+                  ``git+`` dependency of the same repository; (v0.2) ``invocation.environment``
+                  ``GITHUB_REF``/``github_ref``; (v0.1) Cloud Build substitutions ``TAG_NAME`` /
+                  ``BRANCH_NAME``; and finally the signing certificate's source-ref extension
+================  =================================================================================
+
+Matching (DESIGN.md §3): ``builderIds`` compare exactly or as globs; ``sourceRepositories`` compare
+ignoring the scheme, a ``git+`` prefix, user info, a trailing ``/`` or ``.git``, the ``@ref``/``#ref`` part
+and the case of the host; ``sourceRefs`` are globs over the full ref. Globs are the policy's anchored
+globs (:mod:`webhook.policy.match`: ``*`` within one ``/``-separated segment, ``**`` across segments); a
+malformed glob matches nothing.
+
+**Verification summaries** (``https://slsa.dev/verification_summary/v1``): ``verifier.id`` must match one
+of ``verifierIds`` (exactly or as a glob), ``verificationResult`` must be ``PASSED``, ``minLevel`` such as
+``SLSA_BUILD_LEVEL_3`` is met by a ``verifiedLevels`` entry of the same track (``SLSA_BUILD``) with a
+number at least as high (a level that is not of the ``<TRACK>_LEVEL_<n>`` form must appear verbatim),
+``maxAge`` bounds the age of ``timeVerified``. ``resourceUri`` must name the admitted image unless
+``resourceUri`` in the policy gives a glob over it; these forms name an image (registry and path
+normalised as image references are, Docker Hub included):
+
+* a reference ``ghcr.io/acme/app``, optionally with ``:tag`` and/or ``@sha256:...``, optionally behind
+  ``oci://``, ``docker://``, ``https://`` or ``http://``;
+* a package URL ``pkg:docker/acme/app@<tag or digest>?repository_url=ghcr.io`` (registry defaults to
+  ``docker.io``) or ``pkg:oci/app@sha256%3A...?repository_url=ghcr.io/acme/app``.
+
+A digest in the resource URI must equal the admitted digest; a tag is ignored (the subject digest, not a
+tag, ties the summary to the image).
+
+**Vulnerability scans**: in-toto ``https://in-toto.io/attestation/vulns/v0.1``
+(``scanner.result[]``, each with ``severity[]`` of ``{method, score}``, also accepted nested under
+``vulnerability``) and cosign's ``https://cosign.sigstore.dev/attestation/vuln/v1`` whose
+``scanner.result`` is SARIF (``runs[].results[]``), Trivy JSON (``Results[].Vulnerabilities[].Severity``)
+or Grype JSON (``matches[].vulnerability.severity``). ``maxAge`` bounds the age of
+``metadata.scanFinishedOn``. Severity of one finding, fail closed:
+
+* a score is a CVSS number (0 NONE, up to 3.9 LOW, 6.9 MEDIUM, 8.9 HIGH, 10 CRITICAL) or a name
+  (``none``; ``negligible``/``info``/``minor``/``low``; ``medium``/``moderate``; ``high``/``important``;
+  ``critical``, any case); with several scores the highest one that can be read counts;
+* SARIF: ``security-severity`` of the result, else of its rule; else the rule's severity tag; else the
+  alert ``level`` read pessimistically (``error`` CRITICAL, ``warning`` HIGH, ``note`` MEDIUM, ``none``
+  NONE), because a level is an alert level, not a severity; results of kind ``pass`` or
+  ``notApplicable`` are not findings; a report without runs, or a run without a ``results`` array
+  (the tool did not produce results), cannot be judged and is ``attestation-invalid``;
+* **a finding without any score that can be read (``UNKNOWN``, only a bare CVSS vector, no score at
+  all) counts as CRITICAL**: a finding nobody rated is not known to be harmless.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COSIGN_VULN_V1",
+    "SEVERITIES",
+    "SLSA_PROVENANCE_V01",
+    "SLSA_PROVENANCE_V02",
+    "SLSA_PROVENANCE_V1",
+    "VERIFICATION_SUMMARY_V1",
+    "VULNS_V01",
+    "check_slsa",
+    "check_verification_summary",
+    "check_vulnerabilities",
+    "normalize_repository",
+]
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from webhook.errors import InvalidReference
+from webhook.facts import Finding
+from webhook.images.reference import ImageRef
+from webhook.policy.match import GlobError, glob_match
+from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
+from webhook.verify.statements import Statement
+
+_logger = logging.getLogger(__name__)
+
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
+SLSA_PROVENANCE_V01 = "https://slsa.dev/provenance/v0.1"
+VERIFICATION_SUMMARY_V1 = "https://slsa.dev/verification_summary/v1"
+VULNS_V01 = "https://in-toto.io/attestation/vulns/v0.1"
+COSIGN_VULN_V1 = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+SEVERITIES = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+_SEVERITY_NAMES = {
+    "none": "NONE",
+    "negligible": "LOW",
+    "info": "LOW",
+    "informational": "LOW",
+    "minor": "LOW",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "moderate": "MEDIUM",
+    "high": "HIGH",
+    "important": "HIGH",
+    "critical": "CRITICAL",
+}
+_SARIF_LEVELS = {"error": "CRITICAL", "warning": "HIGH", "note": "MEDIUM", "none": "NONE"}
+_SARIF_NOT_FINDINGS = frozenset({"pass", "notApplicable"})
+
+_INVALID = "attestation-invalid"
+_MISMATCH = "provenance-mismatch"
+# Clocks of builders, scanners and this cluster disagree a little; a timestamp further in the future
+# than this is not skew but a claim we cannot check, and is refused.
+_CLOCK_SKEW = timedelta(minutes=5)
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
+)
+_LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>\d+)")
+# How many offending vulnerabilities a message lists.
+_LIST = 5
+# How much of a value from a predicate a message quotes.
+_SHOW = 120
+
+
+# --------------------------------------------------------------------------------------------------
+# SLSA provenance
+
+
+def check_slsa(
+    statement: Statement,
+    check: SlsaCheck,
+    *,
+    cert_source_ref: str | None = None,
+    cert_source_repository: str | None = None,
+) -> tuple[Finding, ...]:
+    """Check SLSA provenance (v1, v0.2, Cloud Build v0.1) against ``builderIds``, ``sourceRepositories``
+    and ``sourceRefs``.
+
+    Args:
+        statement: the verified statement; its predicate type must be a SLSA provenance type.
+        check: what the policy requires; empty tuples are not checked.
+        cert_source_ref: the signing certificate's source-ref extension (1.3.6.1.4.1.57264.1.14), used
+            when the provenance names no ref.
+        cert_source_repository: the certificate's source-repository-URI extension, used when the
+            provenance names no repository.
+
+    Returns:
+        Findings; empty when every requirement holds.
+    """
+    kind = statement.predicate_type
+    if kind not in (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01):
+        return (
+            Finding(
+                _INVALID,
+                f"predicate type is {_show(kind)}, expected SLSA provenance "
+                f"({SLSA_PROVENANCE_V1}, {SLSA_PROVENANCE_V02} or {SLSA_PROVENANCE_V01})",
+            ),
+        )
+    predicate = statement.predicate
+    findings: list[Finding] = []
+
+    if check.builder_ids:
+        builder_field = "runDetails.builder.id" if kind == SLSA_PROVENANCE_V1 else "builder.id"
+        builder_id = _string_at(predicate, builder_field)
+        if builder_id is None:
+            findings.append(
+                Finding(
+                    _INVALID,
+                    f"provenance has no {builder_field}; expected one of builderIds "
+                    f"{_list(check.builder_ids)}",
+                )
+            )
+        elif not any(_glob(allowed, builder_id) for allowed in check.builder_ids):
+            findings.append(
+                Finding(
+                    _MISMATCH,
+                    f"builder id {_show(builder_id)} (from {builder_field}) is not one of builderIds "
+                    f"{_list(check.builder_ids)}",
+                )
+            )
+
+    source = _slsa_source(kind, predicate)
+    if check.source_repositories:
+        findings.extend(_check_repository(source, check.source_repositories, cert_source_repository))
+    if check.source_refs:
+        findings.extend(_check_ref(source, check.source_refs, cert_source_ref))
+    return tuple(findings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the provenance says the source came from (values as found, with the field they came from)."""
+
+    repository: str | None = None
+    repository_field: str = ""
+    ref: str | None = None
+    ref_field: str = ""
+
+
+def _check_repository(
+    source: _Source, allowed: tuple[str, ...], cert_repository: str | None
+) -> list[Finding]:
+    repository, where = source.repository, source.repository_field
+    if repository is None and cert_repository:
+        repository, where = cert_repository, "the signing certificate's source repository"
+    if repository is None:
+        return [
+            Finding(
+                _INVALID,
+                f"provenance names no source repository; expected one of sourceRepositories {_list(allowed)}",
+            )
+        ]
+    found = normalize_repository(repository)
+    if found in {normalize_repository(entry) for entry in allowed}:
+        return []
+    return [
+        Finding(
+            _MISMATCH,
+            f"source repository {_show(found)} (from {where}: {_show(repository)}) is not one of "
+            f"sourceRepositories {_list(allowed)}",
+        )
+    ]
+
+
+def _check_ref(source: _Source, allowed: tuple[str, ...], cert_ref: str | None) -> list[Finding]:
+    ref, where = source.ref, source.ref_field
+    if ref is None and cert_ref:
+        ref, where = cert_ref, "the signing certificate's source ref"
+    if ref is None:
+        return [
+            Finding(_INVALID, f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}")
+        ]
+    if any(_glob(pattern, ref) for pattern in allowed):
+        return []
+    return [
+        Finding(
+            _MISMATCH, f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}"
+        )
+    ]
+
+
+def _slsa_source(kind: str, predicate: Mapping[str, Any]) -> _Source:
+    if kind == SLSA_PROVENANCE_V1:
+        return _source_v1(predicate)
+    if kind == SLSA_PROVENANCE_V02:
+        return _source_v02(predicate)
+    return _source_v01(predicate)
+
+
+def _source_v1(predicate: Mapping[str, Any]) -> _Source:
+    definition = _mapping(predicate.get("buildDefinition"))
+    external = _mapping(definition.get("externalParameters"))
+    dependencies = _git_uris(definition.get("resolvedDependencies"), "buildDefinition.resolvedDependencies")
+    base = "buildDefinition.externalParameters"
+    for key, uri_key in (
+        ("workflow", "repository"),
+        ("sourceToBuild", "repository"),
+        ("buildConfigSource", "repository"),
+        ("configSource", "uri"),
+    ):
+        holder = _mapping(external.get(key))
+        repository = holder.get(uri_key)
+        if isinstance(repository, str) and repository:
+            ref = holder.get("ref")
+            if isinstance(ref, str) and ref:
+                return _Source(repository, f"{base}.{key}.{uri_key}", ref, f"{base}.{key}.ref")
+            return _with_ref_from(repository, f"{base}.{key}.{uri_key}", dependencies)
+    source = external.get("source")
+    if isinstance(source, str) and source:
+        return _with_ref_from(source, f"{base}.source", dependencies)
+    if dependencies:
+        uri, where = dependencies[0]
+        return _with_ref_from(uri, where, ())
+    return _Source()
+
+
+def _source_v02(predicate: Mapping[str, Any]) -> _Source:
+    invocation = _mapping(predicate.get("invocation"))
+    environment = _mapping(invocation.get("environment"))
+    env_ref: tuple[str, str] | None = None
+    for name in ("GITHUB_REF", "github_ref"):
+        value = environment.get(name)
+        if isinstance(value, str) and value:
+            env_ref = (value, f"invocation.environment.{name}")
+            break
+    uri = _mapping(invocation.get("configSource")).get("uri")
+    if isinstance(uri, str) and uri:
+        found = _with_ref_from(uri, "invocation.configSource.uri", ())
+    else:
+        materials = _git_uris(predicate.get("materials"), "materials")
+        if not materials:
+            return _Source(ref=env_ref[0], ref_field=env_ref[1]) if env_ref else _Source()
+        found = _with_ref_from(materials[0][0], materials[0][1], ())
+    if found.ref is None and env_ref is not None:
+        return _Source(found.repository, found.repository_field, env_ref[0], env_ref[1])
+    return found
+
+
+def _source_v01(predicate: Mapping[str, Any]) -> _Source:
+    # Cloud Build's v0.1 provenance names the repository in materials[0] (no ref) and the ref only in
+    # the build's substitutions.
+    found = _Source()
+    materials = predicate.get("materials")
+    if isinstance(materials, list) and materials:
+        uri = _mapping(materials[0]).get("uri")
+        if isinstance(uri, str) and uri:
+            found = _with_ref_from(uri, "materials[0].uri", ())
+    if found.ref is not None:
+        return found
+    arguments = _mapping(_mapping(predicate.get("recipe")).get("arguments"))
+    substitutions = _mapping(arguments.get("substitutions"))
+    where = "recipe.arguments.substitutions"
+    for name, prefix in (("TAG_NAME", "refs/tags/"), ("BRANCH_NAME", "refs/heads/")):
+        value = substitutions.get(name)
+        if isinstance(value, str) and value:
+            return _Source(found.repository, found.repository_field, prefix + value, f"{where}.{name}")
+    return found
+
+
+def _with_ref_from(uri: str, where: str, dependencies: Iterable[tuple[str, str]]) -> _Source:
+    ref = _uri_ref(uri)
+    if ref is not None:
+        return _Source(uri, where, ref, where)
+    wanted = normalize_repository(uri)
+    for dependency, dependency_where in dependencies:
+        dependency_ref = _uri_ref(dependency)
+        if dependency_ref is not None and normalize_repository(dependency) == wanted:
+            return _Source(uri, where, dependency_ref, dependency_where)
+    return _Source(uri, where)
+
+
+def _git_uris(value: object, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        return ()
+    found = []
+    for index, item in enumerate(value):
+        uri = _mapping(item).get("uri")
+        if isinstance(uri, str) and uri.startswith("git+"):
+            found.append((uri, f"{where}[{index}].uri"))
+    return tuple(found)
+
+
+def normalize_repository(uri: str) -> str:
+    """The comparable form of a source repository: ``host/path``, e.g. ``github.com/acme/app``.
+
+    Drops a ``git+`` prefix, the scheme, user info, the ``@ref`` or ``#ref`` part, a trailing ``/`` and
+    ``.git``; lower-cases the host (paths stay case-sensitive).
+    """
+    text = uri.strip()
+    text = text.removeprefix("git+")
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text)
+    if scheme:
+        text = text[scheme.end() :]
+    text = text.split("#", 1)[0]
+    host, slash, path = text.partition("/")
+    if "@" in host:
+        host = host.rsplit("@", 1)[1]
+    path = path.split("@", 1)[0]
+    path = path.rstrip("/").removesuffix(".git").rstrip("/")
+    return f"{host.lower()}{slash}{path}" if path else host.lower()
+
+
+def _uri_ref(uri: str) -> str | None:
+    """The ``@ref`` (git+ URIs) or ``#ref`` (BuildKit) part of a repository URI, if any."""
+    text = uri.removeprefix("git+")
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text)
+    if scheme:
+        text = text[scheme.end() :]
+    text, _, fragment = text.partition("#")
+    _, _, path = text.partition("/")
+    if "@" in path:
+        ref = path.split("@", 1)[1]
+        return ref or None
+    return fragment or None
+
+
+# --------------------------------------------------------------------------------------------------
+# Verification summaries
+
+
+def check_verification_summary(
+    statement: Statement,
+    check: VerificationSummaryCheck,
+    *,
+    image_name: str,
+    digest: str,
+    now: datetime,
+) -> tuple[Finding, ...]:
+    """Check a SLSA verification summary (VSA v1) from an earlier promotion stage.
+
+    Args:
+        statement: the verified statement; its predicate type must be ``VERIFICATION_SUMMARY_V1``.
+        check: ``verifierIds``, ``minLevel``, ``maxAge`` and an optional ``resourceUri`` glob.
+        image_name: the admitted image (any reference form; its normalised name is compared).
+        digest: the admitted ``sha256:<hex>`` digest.
+        now: the current time (timezone-aware).
+
+    Returns:
+        Findings; empty when every requirement holds.
+    """
+    _require_aware(now)
+    if statement.predicate_type != VERIFICATION_SUMMARY_V1:
+        return (
+            Finding(
+                _INVALID,
+                f"predicate type is {_show(statement.predicate_type)}, expected {VERIFICATION_SUMMARY_V1}",
+            ),
+        )
+    predicate = statement.predicate
+    findings: list[Finding] = []
+
+    verifier_id = _string_at(predicate, "verifier.id")
+    if verifier_id is None:
+        findings.append(Finding(_INVALID, "verification summary has no verifier.id"))
+    elif check.verifier_ids and not any(_glob(allowed, verifier_id) for allowed in check.verifier_ids):
+        findings.append(
+            Finding(
+                _MISMATCH,
+                f"verifier {_show(verifier_id)} is not one of verifierIds {_list(check.verifier_ids)}",
+            )
+        )
+
+    result = predicate.get("verificationResult")
+    if not isinstance(result, str):
+        findings.append(
+            Finding(_INVALID, "verification summary has no verificationResult; expected 'PASSED'")
+        )
+    elif result != "PASSED":
+        findings.append(Finding(_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'"))
+
+    if check.min_level is not None:
+        findings.extend(_check_level(predicate.get("verifiedLevels"), check.min_level))
+    if check.max_age is not None:
+        findings.extend(
+            _check_age(predicate.get("timeVerified"), "timeVerified", max_age=check.max_age, now=now)
+        )
+    resource = predicate.get("resourceUri")
+    findings.extend(_check_resource(resource, check, image_name=image_name, digest=digest))
+    return tuple(findings)
+
+
+def _check_level(levels: object, minimum: str) -> list[Finding]:
+    if not isinstance(levels, list) or not all(isinstance(level, str) for level in levels):
+        return [Finding(_INVALID, f"verifiedLevels is not a list of strings; expected a level >= {minimum}")]
+    wanted = _LEVEL.fullmatch(minimum)
+    for level in levels:
+        if level == minimum:
+            return []
+        found = _LEVEL.fullmatch(level)
+        if (
+            wanted is not None
+            and found is not None
+            and found["track"] == wanted["track"]
+            and int(found["number"]) >= int(wanted["number"])
+        ):
+            return []
+    return [Finding(_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")]
+
+
+def _check_resource(
+    resource: object, check: VerificationSummaryCheck, *, image_name: str, digest: str
+) -> list[Finding]:
+    if not isinstance(resource, str) or not resource:
+        return [Finding(_INVALID, "verification summary has no resourceUri")]
+    if check.resource_uri is not None:
+        if _glob(check.resource_uri, resource):
+            return []
+        return [
+            Finding(_MISMATCH, f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}")
+        ]
+    admitted = ImageRef.parse(image_name)
+    try:
+        named = _image_from_resource_uri(resource)
+    except (InvalidReference, ValueError) as exc:
+        return [
+            Finding(
+                _MISMATCH,
+                f"resourceUri {_show(resource)} does not name an image ({exc}); expected {admitted.name}",
+            )
+        ]
+    if named.name != admitted.name:
+        return [
+            Finding(_MISMATCH, f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}")
+        ]
+    if named.digest is not None and named.digest != digest:
+        return [
+            Finding(
+                _MISMATCH, f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}"
+            )
+        ]
+    return []
+
+
+def _image_from_resource_uri(uri: str) -> ImageRef:
+    if uri.startswith("pkg:"):
+        return _image_from_purl(uri)
+    text = uri
+    for prefix in ("oci://", "docker://", "https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    return ImageRef.parse(text)
+
+
+def _image_from_purl(purl: str) -> ImageRef:
+    text = purl.removeprefix("pkg:").split("#", 1)[0]
+    text, _, query = text.partition("?")
+    qualifiers = {key.lower(): values[0] for key, values in parse_qs(query).items() if values}
+    kind, _, path = text.partition("/")
+    path, _, version = path.partition("@")
+    path = unquote(path.strip("/"))
+    version = unquote(version)
+    repository_url = qualifiers.get("repository_url", "")
+    repository_url = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", repository_url).rstrip("/")
+    kind = kind.lower()
+    if kind == "docker":
+        base = f"{repository_url or 'docker.io'}/{path}"
+    elif kind == "oci":
+        if not repository_url:
+            raise ValueError("a pkg:oci URL needs a repository_url qualifier")
+        if repository_url.rsplit("/", 1)[-1] != path:
+            raise ValueError(f"repository_url {repository_url!r} does not end in the package name {path!r}")
+        base = repository_url
+    else:
+        raise ValueError(f"package type {kind!r} is not an image (expected pkg:docker or pkg:oci)")
+    if not version:
+        return ImageRef.parse(base)
+    separator = "@" if ":" in version else ":"
+    return ImageRef.parse(f"{base}{separator}{version}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Vulnerability scans
+
+
+@dataclass(frozen=True, slots=True)
+class _Vulnerability:
+    id: str
+    severity: str
+
+
+def check_vulnerabilities(
+    statement: Statement, check: VulnerabilityCheck, *, now: datetime
+) -> tuple[Finding, ...]:
+    """Check a vulnerability scan: no finding above ``maxSeverity``, scan finished within ``maxAge``.
+
+    Args:
+        statement: the verified statement; in-toto vulns v0.1 or cosign vuln v1.
+        check: ``max_severity`` (``NONE`` ... ``CRITICAL``) and optional ``max_age``.
+        now: the current time (timezone-aware).
+
+    Returns:
+        Findings; empty when every requirement holds.
+
+    Raises:
+        ValueError: ``check.max_severity`` is not one of :data:`SEVERITIES` (the policy loader refuses it).
+    """
+    _require_aware(now)
+    limit = check.max_severity.upper()
+    if limit not in _RANK:
+        raise ValueError(f"maxSeverity {check.max_severity!r} is not one of {', '.join(SEVERITIES)}")
+    kind = statement.predicate_type
+    if kind not in (VULNS_V01, COSIGN_VULN_V1):
+        return (
+            Finding(
+                _INVALID,
+                f"predicate type is {_show(kind)}, expected a vulnerability scan "
+                f"({VULNS_V01} or {COSIGN_VULN_V1})",
+            ),
+        )
+    predicate = statement.predicate
+    findings: list[Finding] = []
+    scanner = predicate.get("scanner")
+    if not isinstance(scanner, dict) or "result" not in scanner:
+        findings.append(Finding(_INVALID, "scan has no scanner.result"))
+    else:
+        try:
+            vulnerabilities = list(_scan_results(scanner["result"], kind))
+        except _Unreadable as exc:
+            findings.append(Finding(_INVALID, f"scanner.result cannot be read: {exc}"))
+        else:
+            above = [v for v in vulnerabilities if _RANK[v.severity] > _RANK[limit]]
+            if above:
+                above.sort(key=lambda v: (-_RANK[v.severity], v.id))
+                shown = ", ".join(f"{v.id} ({v.severity})" for v in above[:_LIST])
+                more = f" and {len(above) - _LIST} more" if len(above) > _LIST else ""
+                findings.append(
+                    Finding(
+                        _MISMATCH,
+                        f"{len(above)} of {len(vulnerabilities)} vulnerabilities are above maxSeverity "
+                        f"{limit}: {shown}{more}",
+                    )
+                )
+    if check.max_age is not None:
+        finished = _mapping(predicate.get("metadata")).get("scanFinishedOn")
+        findings.extend(_check_age(finished, "metadata.scanFinishedOn", max_age=check.max_age, now=now))
+    return tuple(findings)
+
+
+class _Unreadable(ValueError):
+    """A scan result whose shape we do not know: an attestation we cannot judge."""
+
+
+def _scan_results(result: object, kind: str) -> Iterator[_Vulnerability]:
+    if isinstance(result, list):
+        yield from _intoto_results(result)
+        return
+    if kind == COSIGN_VULN_V1 and isinstance(result, dict):
+        if isinstance(result.get("runs"), list):
+            yield from _sarif_results(result["runs"])
+            return
+        if isinstance(result.get("Results"), list):
+            yield from _trivy_results(result["Results"])
+            return
+        if "SchemaVersion" in result and "ArtifactName" in result and result.get("Results") is None:
+            # Trivy leaves Results out when it found nothing to report.
+            return
+        if isinstance(result.get("matches"), list):
+            yield from _grype_results(result["matches"])
+            return
+        raise _Unreadable("expected SARIF (runs), Trivy JSON (Results) or Grype JSON (matches)")
+    raise _Unreadable(f"expected a list of vulnerabilities, found a JSON {_json_kind(result)}")
+
+
+def _intoto_results(items: list[Any]) -> Iterator[_Vulnerability]:
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _Unreadable(f"result[{index}] is a JSON {_json_kind(item)}, expected an object")
+        nested = item.get("vulnerability")
+        entry: Mapping[str, Any] = nested if isinstance(nested, dict) else item
+        ident = entry.get("id")
+        name = ident if isinstance(ident, str) and ident else f"result[{index}]"
+        severities = entry.get("severity")
+        if isinstance(severities, dict):
+            severities = [severities]
+        scores = []
+        if isinstance(severities, list):
+            scores = [_mapping(s).get("score") for s in severities]
+        yield _Vulnerability(name, _worst(scores))
+
+
+def _sarif_results(runs: list[Any]) -> Iterator[_Vulnerability]:
+    # SARIF: an absent results array means the tool did not produce results (it failed or did not
+    # run), unlike an empty one; a report without runs scanned nothing. Neither says "no findings".
+    if not runs:
+        raise _Unreadable("the SARIF report has no runs")
+    for run_index, run in enumerate(runs):
+        run = _mapping(run)
+        tool = _mapping(run.get("tool"))
+        rules = [_mapping(rule) for rule in _list_of(_mapping(tool.get("driver")).get("rules"))]
+        by_id = {rule.get("id"): rule for rule in rules if isinstance(rule.get("id"), str)}
+        results = run.get("results")
+        if not isinstance(results, list):
+            raise _Unreadable(f"runs[{run_index}].results is not a list (the scan produced no results)")
+        for index, result in enumerate(results):
+            result = _mapping(result)
+            if result.get("kind") in _SARIF_NOT_FINDINGS:
+                continue
+            rule = _sarif_rule(result, rules, by_id)
+            ident = result.get("ruleId") or rule.get("id") or f"runs[{run_index}].results[{index}]"
+            yield _Vulnerability(str(ident), _sarif_severity(result, rule))
+
+
+def _sarif_rule(result: Mapping[str, Any], rules: list[Mapping[str, Any]], by_id: Mapping[Any, Any]) -> Any:
+    index = result.get("ruleIndex")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(rules):
+        return rules[index]
+    return by_id.get(result.get("ruleId"), {})
+
+
+def _sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+    for holder in (result, rule):
+        severity = _score_severity(_mapping(holder.get("properties")).get("security-severity"))
+        if severity is not None:
+            return severity
+    tags = _list_of(_mapping(rule.get("properties")).get("tags"))
+    named = [_score_severity(tag) for tag in tags if isinstance(tag, str) and tag.lower() in _SEVERITY_NAMES]
+    if named:
+        return max((s for s in named if s is not None), key=_RANK.__getitem__)
+    level = result.get("level")
+    if not isinstance(level, str):
+        level = _mapping(rule.get("defaultConfiguration")).get("level", "warning")
+    return _SARIF_LEVELS.get(str(level), "CRITICAL")
+
+
+def _trivy_results(results: list[Any]) -> Iterator[_Vulnerability]:
+    for target in results:
+        for index, item in enumerate(_list_of(_mapping(target).get("Vulnerabilities"))):
+            item = _mapping(item)
+            ident = item.get("VulnerabilityID") or f"Vulnerabilities[{index}]"
+            yield _Vulnerability(str(ident), _worst([item.get("Severity")]))
+
+
+def _grype_results(matches: list[Any]) -> Iterator[_Vulnerability]:
+    for index, match in enumerate(matches):
+        vulnerability = _mapping(_mapping(match).get("vulnerability"))
+        ident = vulnerability.get("id") or f"matches[{index}]"
+        yield _Vulnerability(str(ident), _worst([vulnerability.get("severity")]))
+
+
+def _worst(scores: Iterable[object]) -> str:
+    known = [s for s in (_score_severity(score) for score in scores) if s is not None]
+    if not known:
+        return "CRITICAL"
+    return max(known, key=_RANK.__getitem__)
+
+
+def _score_severity(score: object) -> str | None:
+    """A severity name for a score (CVSS number or qualitative name), None when it is not one."""
+    if isinstance(score, bool):
+        return None
+    if isinstance(score, int | float):
+        return _cvss_severity(float(score))
+    if not isinstance(score, str):
+        return None
+    text = score.strip()
+    named = _SEVERITY_NAMES.get(text.lower())
+    if named is not None:
+        return named
+    try:
+        return _cvss_severity(float(text))
+    except ValueError:
+        return None
+
+
+def _cvss_severity(score: float) -> str | None:
+    if math.isnan(score) or score < 0 or score > 10:
+        return None
+    if score == 0:
+        return "NONE"
+    if score < 4:
+        return "LOW"
+    if score < 7:
+        return "MEDIUM"
+    if score < 9:
+        return "HIGH"
+    return "CRITICAL"
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _glob(pattern: str, text: str) -> bool:
+    """Exact comparison, else the policy's anchored glob; a malformed glob matches nothing."""
+    if pattern == text:
+        return True
+    try:
+        return glob_match(pattern, text)
+    except GlobError:
+        return False
+
+
+def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) -> list[Finding]:
+    when = _timestamp(value)
+    if when is None:
+        return [
+            Finding(_INVALID, f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)")
+        ]
+    age = now - when
+    if age > max_age:
+        return [
+            Finding(
+                _MISMATCH,
+                f"{field} {_show(value)} is {_duration(age)} old, more than maxAge {_duration(max_age)}",
+            )
+        ]
+    if age < -_CLOCK_SKEW:
+        return [Finding(_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")]
+    return []
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{hours}h{minutes:02d}m{seconds:02d}s"
+    return f"{days}d{text}" if days else text
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def _string_at(mapping: Mapping[str, Any], dotted: str) -> str | None:
+    value: Any = mapping
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list_of(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _list(values: Iterable[object]) -> str:
+    return "[" + ", ".join(_show(v) for v in values) + "]"
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "missing"
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > _SHOW:
+        text = text[:_SHOW] + "..."
+    return repr(text)
