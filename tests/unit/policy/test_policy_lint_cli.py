@@ -1,0 +1,137 @@
+"""``imagegate lint``: output format, stdout/stderr split and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webhook.cli import lint
+
+REPO = Path(__file__).resolve().parents[3]
+FIXTURES = Path(__file__).parent / "fixtures"
+LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>[0-9]+): (?P<pointer>/[^:]*): (?P<message>.+) \(fix: (?P<hint>.+)\)$"
+)
+
+
+def _run(*files: str | Path) -> int:
+    parser = argparse.ArgumentParser(prog="imagegate")
+    lint.register(parser.add_subparsers())
+    args = parser.parse_args(["lint", *map(str, files)])
+    return int(args.func(args))
+
+
+def _policy(tmp_path: Path, spec: str) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        f"apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
+    return path
+
+
+def test_clean_files_exit_0_and_print_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(REPO / "policies" / "default.yaml", *sorted((REPO / "policies" / "examples").glob("*.yaml")))
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out == ""
+    assert "3 file(s), 0 error(s), 0 warning(s)" in err
+
+
+def test_errors_go_to_stdout_one_line_each_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _policy(tmp_path, "  mode: enforcing\n  registries: {allow: [ghcr.io], insecure: [other.io]}\n")
+    code = _run(path)
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 2
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    first, second = (m.groupdict() for m in parsed if m)
+    assert first == {
+        "file": str(path),
+        "line": "5",
+        "pointer": "/spec/mode",
+        "message": "'enforcing' is not one of enforce, warn, audit",
+        "hint": "did you mean 'enforce'?",
+    }
+    assert (second["line"], second["pointer"]) == ("6", "/spec/registries/insecure/0")
+    assert "2 error(s)" in err
+    assert "warning:" not in err
+
+
+def test_warnings_go_to_stderr_and_keep_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io]}\n"
+        "  exemptions:\n    - {images: [ghcr.io/a/b], expires: '2020-01-01T00:00:00Z', reason: INC-1}\n",
+    )
+    code = _run(path)
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out == ""
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1
+    match = LINE.match(warnings[0].removeprefix("warning: "))
+    assert match
+    assert match["line"] == "7"
+    assert match["pointer"] == "/spec/exemptions/0/expires"
+    assert "expired" in match["message"]
+
+
+def test_warnings_do_not_hide_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io]}\n  rules: [{name: a, images: ['ghcr.io/acme**']}]\n"
+        "  exemptions:\n    - {images: [ghcr.io/a/b], expires: '2020-01-01T00:00:00Z', reason: INC-1}\n",
+    )
+    assert _run(path) == 1
+    out, err = capsys.readouterr()
+    assert "/spec/rules/0/images/0" in out
+    assert "warning: " in err
+    assert not any(line.startswith("warning") for line in out.splitlines())
+
+
+def test_no_files_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run() == 2
+    assert "no FILE" in capsys.readouterr().err
+
+
+def test_an_unreadable_file_exits_2_even_with_errors_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _policy(tmp_path, "  mode: nope\n")
+    code = _run(bad, tmp_path / "missing.yaml", tmp_path)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "/spec/mode" in out  # the readable file is still linted
+    assert f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory" in err
+    assert f"{tmp_path}: cannot read: is a directory" in err
+
+
+def test_problems_in_a_referenced_quarantine_list_name_that_file(capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = FIXTURES / "invalid" / "semantic-invalid-quarantine-file.yaml"
+    assert _run(fixture) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{fixture}:10: /spec/quarantine/files/0: ")
+    assert out[1].startswith(f"{fixture.parent / '../quarantine/invalid.yaml'}:5: /entries/1/digest: ")
+
+
+def test_the_installed_command_line_runs_lint() -> None:
+    # Through the real entry point, as an operator would run it.
+    done = subprocess.run(
+        [sys.executable, "-m", "webhook", "lint", str(FIXTURES / "invalid" / "semantic-duplicate-rule.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert ":10: /spec/rules/1/name: duplicate rule name 'a'" in done.stdout

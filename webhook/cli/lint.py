@@ -1,0 +1,80 @@
+"""``imagegate lint FILE...``: checks policy and quarantine files and prints every problem found.
+
+Each problem is one line ``FILE:LINE: POINTER: message (fix: hint)``. Errors go to stdout; warnings
+go to stderr prefixed ``warning:`` and do not change the exit code. Exit 1 when any file has an
+error, 2 when a file cannot be read or no file is given, else 0.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register", "run"]
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from webhook.policy.loader import lint_file
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "lint",
+        help="check policy and quarantine files",
+        description=(
+            "Validate policy (kind: ImagePolicy) and quarantine list (kind: Quarantine) files against "
+            "the JSON Schema and the semantic rules (unknown trust names, duplicate rules, malformed "
+            "globs, missing referenced files, ...). Every problem names the file, the line and the "
+            "JSON pointer, and says how to fix it. Errors are printed to stdout, warnings to stderr. "
+            "Exit status: 0 no errors, 1 errors found, 2 a file cannot be read or no file given."
+        ),
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="policy or quarantine files")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files: list[str] = list(args.files)
+    if not files:
+        print("imagegate lint: no FILE given", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    unreadable = errors = warnings = 0
+    for name in files:
+        reason = _unreadable(Path(name))
+        if reason is not None:
+            print(f"{name}: cannot read: {reason}", file=sys.stderr)
+            unreadable += 1
+            continue
+        for problem in lint_file(name, now=now):
+            if problem.severity == "error":
+                errors += 1
+                print(_line(problem.file, problem.line, problem.pointer, problem.message, problem.hint))
+            else:
+                warnings += 1
+                line = _line(problem.file, problem.line, problem.pointer, problem.message, problem.hint)
+                print(f"warning: {line}", file=sys.stderr)
+    sys.stdout.flush()
+    print(
+        f"imagegate lint: {len(files)} file(s), {errors} error(s), {warnings} warning(s)"
+        + (f", {unreadable} unreadable" if unreadable else ""),
+        file=sys.stderr,
+    )
+    if unreadable:
+        return 2
+    return 1 if errors else 0
+
+
+def _line(file: str, line: int, pointer: str, message: str, hint: str) -> str:
+    text = f"{file}:{line}: {pointer or '/'}: {message}"
+    return f"{text} (fix: {hint})" if hint else text
+
+
+def _unreadable(path: Path) -> str | None:
+    try:
+        with path.open("rb"):
+            return None
+    except IsADirectoryError:
+        return "is a directory"
+    except OSError as error:
+        return error.strerror or type(error).__name__
