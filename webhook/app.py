@@ -81,8 +81,14 @@ def create_app(
     def unexpected(error: Exception) -> Response:
         _logger.exception("unexpected error on %s %s", request.method, request.path)
         if request.path in _DECISION_PATHS:
-            return _json(200, error_response(uid=_uid_of(request.get_data(cache=True)), code="internal-error",
-                                             message="imagegate could not evaluate this request; see the webhook logs"))
+            return _json(
+                200,
+                error_response(
+                    uid=_uid_of(request.get_data(cache=True)),
+                    code="internal-error",
+                    message="imagegate could not evaluate this request; see the webhook logs",
+                ),
+            )
         return _error(metrics, 400, "request could not be processed")
 
     return app
@@ -91,13 +97,15 @@ def create_app(
 def _uid_of(raw: bytes) -> str:
     try:
         uid = json.loads(raw)["request"]["uid"]
-    except Exception:  # noqa: BLE001 - any shape: we only want the uid if it is there
+    except Exception:
         return ""
     return uid if isinstance(uid, str) else ""
 
 
 def _json(status: int, payload: object) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json")
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
+    )
 
 
 def _error(metrics: Metrics, status: int, message: str) -> Response:

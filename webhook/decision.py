@@ -158,7 +158,8 @@ def plan_image(image: str, *, policy: Policy, namespace: str, now: datetime, sta
             terminal=Finding(
                 "not-pinned",
                 "image is not pinned to a digest; the mutating webhook pins it "
-                "(was it changed after mutation, or is the mutating webhook missing?)" + _owner(rules, policy),
+                "(was it changed after mutation, or is the mutating webhook missing?)"
+                + _owner(rules, policy),
             ),
         )
     resolve = ref.digest is None and policy.tags.resolve
@@ -213,7 +214,9 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
     digest = plan.digest
     if plan.resolve:
         if facts.resolution is not None:
-            return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),))
+            return _with(
+                base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),)
+            )
         if facts.digest is None:
             missing = Finding("registry-error", "the tag was not resolved to a digest")
             return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
@@ -259,7 +262,9 @@ def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDec
     if plan.digest is not None:
         entry = policy.quarantined.get(plan.digest)
         if entry is not None:
-            return _with(base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), policy.mode),))
+            return _with(
+                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), policy.mode),)
+            )
     if policy.unmatched == "allow":
         return _with(base, "unmatched-allowed", ())
     finding = Finding("unmatched", f"no rule of policy {policy.name} governs this image")

@@ -61,7 +61,9 @@ class PolicyProblem:
 class ConfigError(ImagegateError):
     """Invalid configuration (policy, quarantine list, trust material): fatal at start-up."""
 
-    def __init__(self, user_message: str, *, problems: tuple[PolicyProblem, ...] = (), details: str = "") -> None:
+    def __init__(
+        self, user_message: str, *, problems: tuple[PolicyProblem, ...] = (), details: str = ""
+    ) -> None:
         super().__init__(user_message, details=details)
         self.problems = problems
 

@@ -54,7 +54,10 @@ class Metrics:
             registry=r,
         )
         self.bad_requests = Counter(
-            "imagegate_bad_requests_total", "Requests rejected with HTTP 4xx, by status code.", ["code"], registry=r
+            "imagegate_bad_requests_total",
+            "Requests rejected with HTTP 4xx, by status code.",
+            ["code"],
+            registry=r,
         )
         self.registry_latency = Histogram(
             "imagegate_registry_request_duration_seconds",
@@ -64,13 +67,22 @@ class Metrics:
             registry=r,
         )
         self.registry_errors = Counter(
-            "imagegate_registry_errors_total", "Failed registry operations, by reason code.", ["code"], registry=r
+            "imagegate_registry_errors_total",
+            "Failed registry operations, by reason code.",
+            ["code"],
+            registry=r,
         )
         self.cache = Counter(
-            "imagegate_cache_lookups_total", "Cache lookups by cache and result (hit, miss).", ["cache", "result"], registry=r
+            "imagegate_cache_lookups_total",
+            "Cache lookups by cache and result (hit, miss).",
+            ["cache", "result"],
+            registry=r,
         )
         self.reloads = Counter(
-            "imagegate_policy_reloads_total", "Policy (re)loads by result (success, rejected).", ["result"], registry=r
+            "imagegate_policy_reloads_total",
+            "Policy (re)loads by result (success, rejected).",
+            ["result"],
+            registry=r,
         )
         self.policy_info = Gauge(
             "imagegate_policy_info",
@@ -110,6 +122,6 @@ class Metrics:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             registry = CollectorRegistry()
-            prometheus_multiprocess.MultiProcessCollector(registry, path=directory)
+            prometheus_multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)

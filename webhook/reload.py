@@ -107,7 +107,9 @@ class PolicyStore(Generic[T]):
             _logger.exception("policy reload failed, still serving the last good policy")
             self._report("rejected", None)
             return False
-        _logger.info("policy %s reloaded (fingerprint %s)", runtime.policy.name, runtime.policy.fingerprint[:12])
+        _logger.info(
+            "policy %s reloaded (fingerprint %s)", runtime.policy.name, runtime.policy.fingerprint[:12]
+        )
         self._report("success", runtime.policy)
         return True
 

@@ -58,7 +58,9 @@ class Gatherer:
             try:
                 marker = read_marker(self.registry, ref, digest, deadline=deadline)
             except RegistryError as error:
-                marker_error = Finding(error.code, f"quarantine markers could not be read: {error.user_message}")
+                marker_error = Finding(
+                    error.code, f"quarantine markers could not be read: {error.user_message}"
+                )
         verifications: tuple[RuleVerification, ...] = ()
         quarantined = marker is not None or marker_error is not None or digest in self.policy.quarantined
         if plan.verify_rules and not quarantined:
@@ -70,7 +72,9 @@ class Gatherer:
                 deadline=deadline,
                 now=now,
             )
-        return ImageFacts(digest=digest, marker=marker, marker_error=marker_error, verifications=verifications)
+        return ImageFacts(
+            digest=digest, marker=marker, marker_error=marker_error, verifications=verifications
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,9 @@ class AdmissionService:
         self._runtime = runtime
         self._observer = observer
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch")
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch"
+        )
 
     def admit(self, body: object, *, stage: Stage) -> Outcome:
         """Answer one AdmissionReview.
@@ -118,16 +120,21 @@ class AdmissionService:
         current = self._runtime.current()
         if current is None:
             return Outcome(
-                error_response(uid=context.uid, code="internal-error", message="no valid policy is loaded"), None
+                error_response(uid=context.uid, code="internal-error", message="no valid policy is loaded"),
+                None,
             )
         policy, gather = current
         now = self._clock()
         plans = {
-            slot.image: plan_image(slot.image, policy=policy, namespace=context.namespace, now=now, stage=stage)
+            slot.image: plan_image(
+                slot.image, policy=policy, namespace=context.namespace, now=now, stage=stage
+            )
             for slot in slots
         }
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
-        decision = evaluate(slots, policy=policy, namespace=context.namespace, facts=facts, now=now, stage=stage)
+        decision = evaluate(
+            slots, policy=policy, namespace=context.namespace, facts=facts, now=now, stage=stage
+        )
         mode_lines = {"warn": decision.warnings, "audit": decision.audit_lines}
         review = review_response(
             uid=context.uid,
@@ -186,7 +193,9 @@ class AdmissionService:
             if not future.done():
                 future.cancel()
                 facts[image] = ImageFacts(
-                    resolution=Finding("registry-error", "no answer from the registry within the admission deadline")
+                    resolution=Finding(
+                        "registry-error", "no answer from the registry within the admission deadline"
+                    )
                 )
                 continue
             error = future.exception()
@@ -227,7 +236,11 @@ def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
     ]
     annotations = {"policy": policy.name, "images": json.dumps(images, separators=(",", ":"))}
     exemptions = sorted(
-        {f"{d.slot.image}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})" for d in decision.images if d.exemption}
+        {
+            f"{d.slot.image}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})"
+            for d in decision.images
+            if d.exemption
+        }
     )
     if exemptions:
         annotations["exemptions"] = "; ".join(exemptions)

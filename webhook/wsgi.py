@@ -43,4 +43,6 @@ def create_from_env(settings: Settings | None = None) -> Flask:
             _logger.error("  %s", problem)
     store.start()
     service = AdmissionService(settings=settings, runtime=RuntimeAdapter(store), observer=metrics)
-    return create_app(settings=settings, service=service, metrics=metrics, ready=lambda: store.current() is not None)
+    return create_app(
+        settings=settings, service=service, metrics=metrics, ready=lambda: store.current() is not None
+    )

@@ -1,11 +1,13 @@
-"""End to end over real HTTPS: `imagegate serve` under gunicorn, AdmissionReviews POSTed as the API server would.
+"""End to end over real HTTPS: `imagegate serve` under gunicorn, AdmissionReviews POSTed like the API server.
 
 These policies need no registry: images are digest-pinned or denied before any network access.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +29,7 @@ spec:
   mode: enforce
   unmatched: deny
   registries:
-    allow: [docker.io, ghcr.io]
+    allow: [docker.io, ghcr.io, "127.0.0.1:9"]
   tags:
     resolve: true
     deny: [latest]
@@ -44,20 +46,24 @@ spec:
     - name: hub
       images: ["docker.io/library/*"]
     - name: dev-signed
-      images: ["ghcr.io/acme/signed/**"]
+      images: ["127.0.0.1:9/**"]
       namespaces: ["dev-*"]
       mode: warn
       signatures:
         signers:
           - key: {name: release}
-""" % {"digest": DIGEST}
+""".replace("%(digest)s", DIGEST)
 
-QUARANTINE = """\
+QUARANTINE = f"""\
 apiVersion: imagegate.dev/v1alpha1
 kind: Quarantine
 entries:
-  - {digest: "%s", reason: "CVE-2026-1234 in base layer", by: sec-team, since: "2026-11-20T10:00:00Z"}
-""" % BAD_DIGEST
+  - digest: "{BAD_DIGEST}"
+    reason: "CVE-2026-1234 in base layer"
+    by: sec-team
+    since: "2026-11-20T10:00:00Z"
+"""
+
 
 def _write_policy(directory: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
@@ -67,7 +73,9 @@ def _write_policy(directory: Path) -> Path:
     (directory / "release.pub").write_bytes(
         key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    policy = POLICY.replace("  quarantine:\n", "  trust:\n    keys: [{name: release, file: release.pub}]\n  quarantine:\n")
+    policy = POLICY.replace(
+        "  quarantine:\n", "  trust:\n    keys: [{name: release, file: release.pub}]\n  quarantine:\n"
+    )
     (directory / "policy.yaml").write_text(policy)
     (directory / "quarantine.yaml").write_text(QUARANTINE)
     return directory / "policy.yaml"
@@ -87,8 +95,8 @@ def test_latest_is_denied_with_reason_code_and_rule(server: Server) -> None:
         assert response["allowed"] is False
         assert response["status"]["code"] == 403
         assert response["status"]["message"] == (
-            'container "app" image "ghcr.io/acme/app:latest": [tag-denied] tag "latest" is mutable and not allowed'
-            " (rule acme)"
+            'container "app" image "ghcr.io/acme/app:latest": [tag-denied] '
+            'tag "latest" is mutable and not allowed (rule acme)'
         )
         assert "patch" not in response
 
@@ -130,11 +138,12 @@ def test_unpinned_governed_image_at_validate_is_not_pinned(server: Server) -> No
 
 
 def test_warn_rule_allows_with_warning(server: Server) -> None:
-    body = review("Pod", [f"ghcr.io/acme/signed/app@{DIGEST}"], namespace="dev-team")
+    # Port 9 on loopback refuses connections: signature discovery fails, and the rule only warns.
+    body = review("Pod", [f"127.0.0.1:9/acme/app@{DIGEST}"], namespace="dev-team")
     response = server.admit("/validate", body)
     assert response["allowed"] is True
     assert len(response["warnings"]) == 1
-    assert "[unsigned]" in response["warnings"][0]
+    assert "[registry-error]" in response["warnings"][0]
     assert "(rule dev-signed)" in response["warnings"][0]
 
 
@@ -145,7 +154,9 @@ def test_exemption_is_audited(server: Server) -> None:
     assert "INC-1234 hotfix" in response["auditAnnotations"]["exemptions"]
     assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "exempted"
     # The same image outside the exempted namespaces is judged normally.
-    response = server.admit("/validate", review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="prod"))
+    response = server.admit(
+        "/validate", review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="prod")
+    )
     assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "verified"
 
 
@@ -164,7 +175,11 @@ def test_dry_run_is_evaluated(server: Server) -> None:
     [
         (b"{not json", 400, "not valid JSON"),
         (b"[]", 400, "AdmissionReview"),
-        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(), 400, "request"),
+        (
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
+            400,
+            "request",
+        ),
     ],
 )
 def test_malformed_reviews_get_400_json(server: Server, body: bytes, status: int, fragment: str) -> None:
@@ -175,9 +190,20 @@ def test_malformed_reviews_get_400_json(server: Server, body: bytes, status: int
 
 
 def test_oversized_body_gets_413(server: Server) -> None:
-    answer = server.post("/mutate", b"{" + b" " * (7 * 1024 * 1024) + b"}")
-    assert answer.status_code == 413
-    assert answer.json()["status"] == 413
+    # Announce a body over the cap and send none of it: the server must refuse on the header alone.
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+    try:
+        connection.putrequest("POST", "/mutate")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(7 * 1024 * 1024))
+        connection.endheaders()
+        answer = connection.getresponse()
+        assert answer.status == 413
+        assert json.loads(answer.read())["status"] == 413
+    finally:
+        connection.close()
 
 
 def test_unknown_path_and_wrong_method(server: Server) -> None:
@@ -191,7 +217,7 @@ def test_metrics_and_audit_log(server: Server) -> None:
     server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], uid="audit-me"))
     text = server.get("/metrics").text
     assert 'imagegate_image_decisions_total{outcome="tag-denied"}' in text
-    assert 'imagegate_policy_info{fingerprint=' in text
+    assert "imagegate_policy_info{fingerprint=" in text
     records = [r for r in server.audit_lines() if r.get("uid") == "audit-me"]
     assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
 

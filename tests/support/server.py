@@ -80,9 +80,22 @@ def running_server(
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "webhook", "serve",
-                "--policy", str(policy), "--cert", str(cert_file), "--key", str(key_file),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                sys.executable,
+                "-m",
+                "webhook",
+                "serve",
+                "--policy",
+                str(policy),
+                "--cert",
+                str(cert_file),
+                "--key",
+                str(key_file),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
             ],
             stdout=out,
             stderr=err,
@@ -109,7 +122,9 @@ def _wait_ready(server: Server, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if server.process.poll() is not None:
-            raise RuntimeError(f"imagegate serve exited {server.process.returncode}:\n{server.stderr.read_text()}")
+            raise RuntimeError(
+                f"imagegate serve exited {server.process.returncode}:\n{server.stderr.read_text()}"
+            )
         try:
             if server.get("/readyz", timeout=2).status_code == 200:
                 return

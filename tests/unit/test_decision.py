@@ -36,13 +36,22 @@ POLICY = Policy(
     tags=Tags(resolve=True, deny=("latest",)),
     quarantine=QuarantineSettings(registry_markers=True),
     exemptions=(
-        Exemption(images=(f"ghcr.io/acme/tool@{D1}",), namespaces=("ops-*",), expires=NOW + timedelta(days=1), reason="INC-1"),
-        Exemption(images=("ghcr.io/acme/old",), namespaces=("*",), expires=NOW - timedelta(days=1), reason="gone"),
+        Exemption(
+            images=(f"ghcr.io/acme/tool@{D1}",),
+            namespaces=("ops-*",),
+            expires=NOW + timedelta(days=1),
+            reason="INC-1",
+        ),
+        Exemption(
+            images=("ghcr.io/acme/old",), namespaces=("*",), expires=NOW - timedelta(days=1), reason="gone"
+        ),
     ),
     rules=(
         Rule(name="acme", images=("ghcr.io/acme/**",)),
         Rule(name="acme-signed", images=("ghcr.io/acme/signed/**",), signatures=SIGNED),
-        Rule(name="dev", images=("ghcr.io/acme/dev/**",), namespaces=("dev-*",), mode="warn", signatures=SIGNED),
+        Rule(
+            name="dev", images=("ghcr.io/acme/dev/**",), namespaces=("dev-*",), mode="warn", signatures=SIGNED
+        ),
         Rule(name="audited", images=("ghcr.io/acme/audited/**",), mode="audit", signatures=SIGNED),
         Rule(name="local", images=("127.0.0.1:5000/**",)),
     ),
@@ -54,9 +63,16 @@ def slot(image: str, name: str = "app") -> ImageSlot:
     return ImageSlot(pointer="/spec/containers/0/image", location="containers", name=name, image=image)
 
 
-def decide(image: str, *, policy: Policy = POLICY, facts: ImageFacts | None = None, ns: str = "prod", stage="mutate"):  # type: ignore[no-untyped-def]
+def decide(
+    image: str, *, policy: Policy = POLICY, facts: ImageFacts | None = None, ns: str = "prod", stage="mutate"
+):  # type: ignore[no-untyped-def]
     decision = evaluate(
-        [slot(image)], policy=policy, namespace=ns, facts={image: facts} if facts else {}, now=NOW, stage=stage
+        [slot(image)],
+        policy=policy,
+        namespace=ns,
+        facts={image: facts} if facts else {},
+        now=NOW,
+        stage=stage,
     )
     return decision, decision.images[0]
 
@@ -92,7 +108,8 @@ def test_policy_wide_checks(image: str, outcome: str, fragment: str) -> None:
 def test_message_format_names_location_image_code_and_rule() -> None:
     decision, _ = decide("ghcr.io/acme/app:latest")
     assert decision.denials == (
-        'container "app" image "ghcr.io/acme/app:latest": [tag-denied] tag "latest" is mutable and not allowed (rule acme)',
+        'container "app" image "ghcr.io/acme/app:latest": [tag-denied] '
+        'tag "latest" is mutable and not allowed (rule acme)',
     )
 
 
@@ -174,7 +191,10 @@ def test_verification_result_must_be_for_the_admitted_digest() -> None:
 
 
 def test_all_rule_findings_are_reported_with_their_rule() -> None:
-    findings = (Finding("identity-mismatch", "expected A, found B"), Finding("attestation-missing", "no SLSA"))
+    findings = (
+        Finding("identity-mismatch", "expected A, found B"),
+        Finding("attestation-missing", "no SLSA"),
+    )
     facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, findings),))
     decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
     assert d.outcome == "identity-mismatch"
@@ -193,15 +213,27 @@ def test_rule_modes_warn_and_audit() -> None:
     assert "[unsigned]" in decision.audit_lines[0]
 
 
-@pytest.mark.parametrize(("mode", "allowed", "warned", "audited"), [("enforce", False, 0, 0), ("warn", True, 1, 0), ("audit", True, 0, 1)])
-def test_policy_mode_applies_to_policy_wide_checks(mode: str, allowed: bool, warned: int, audited: int) -> None:
+@pytest.mark.parametrize(
+    ("mode", "allowed", "warned", "audited"),
+    [("enforce", False, 0, 0), ("warn", True, 1, 0), ("audit", True, 0, 1)],
+)
+def test_policy_mode_applies_to_policy_wide_checks(
+    mode: str, allowed: bool, warned: int, audited: int
+) -> None:
     policy = replace(POLICY, mode=mode)  # type: ignore[arg-type]
     decision, _ = decide("ghcr.io/acme/app:latest", policy=policy)
     assert decision.allowed is allowed
     assert len(decision.warnings) == warned and len(decision.audit_lines) == audited
 
 
-@pytest.mark.parametrize(("unmatched", "allowed", "outcome", "warned"), [("deny", False, "unmatched", 0), ("allow", True, "unmatched-allowed", 0), ("warn", True, "unmatched-allowed", 1)])
+@pytest.mark.parametrize(
+    ("unmatched", "allowed", "outcome", "warned"),
+    [
+        ("deny", False, "unmatched", 0),
+        ("allow", True, "unmatched-allowed", 0),
+        ("warn", True, "unmatched-allowed", 1),
+    ],
+)
 def test_unmatched_handling(unmatched: str, allowed: bool, outcome: str, warned: int) -> None:
     policy = replace(POLICY, unmatched=unmatched)  # type: ignore[arg-type]
     decision, d = decide(f"ghcr.io/other/app@{D1}", policy=policy)
@@ -226,6 +258,8 @@ def test_plan_asks_only_for_what_is_needed() -> None:
 
 def test_same_image_in_two_slots_is_planned_once_and_decided_twice() -> None:
     image = "ghcr.io/acme/app:latest"
-    decision = evaluate([slot(image, "a"), slot(image, "b")], policy=POLICY, namespace="x", facts={}, now=NOW, stage="mutate")
+    decision = evaluate(
+        [slot(image, "a"), slot(image, "b")], policy=POLICY, namespace="x", facts={}, now=NOW, stage="mutate"
+    )
     assert [d.slot.name for d in decision.images] == ["a", "b"]
     assert len(decision.denials) == 2

@@ -1,4 +1,4 @@
-"""Hot reload: valid changes swap in, invalid or half-written ones are rejected and the last good policy stays."""
+"""Hot reload: valid changes swap in; invalid or half-written ones are rejected, the last good one stays."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def _store(tmp_path: Path, reports: list[tuple[str, str | None]]) -> PolicyStore
     def on_reload(result: str, policy: Policy | None) -> None:
         reports.append((result, policy.name if policy else None))
 
-    store: PolicyStore[str] = PolicyStore(tmp_path / "policy.yaml", build=lambda p: p.name, on_reload=on_reload)
+    store: PolicyStore[str] = PolicyStore(
+        tmp_path / "policy.yaml", build=lambda p: p.name, on_reload=on_reload
+    )
     store.load()
     return store
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -59,17 +58,22 @@ class FakeRuntime:
         return None if self.policy is None else (self.policy, self.gatherer)
 
 
-def service(gatherer: FakeGatherer, *, deadline: float = 8.0, policy: Policy | None = POLICY) -> AdmissionService:
+def service(
+    gatherer: FakeGatherer, *, deadline: float = 8.0, policy: Policy | None = POLICY
+) -> AdmissionService:
     settings = Settings(deadline_seconds=deadline, audit_log=False)
     return AdmissionService(
-        settings=settings, runtime=FakeRuntime(gatherer, policy), clock=lambda: datetime(2026, 11, 26, tzinfo=UTC)
+        settings=settings,
+        runtime=FakeRuntime(gatherer, policy),
+        clock=lambda: datetime(2026, 11, 26, tzinfo=UTC),
     )
 
 
 def test_distinct_images_are_gathered_once_each() -> None:
     gatherer = FakeGatherer(digests={"ghcr.io/a/b:1": DIGEST})
     outcome = service(gatherer).admit(
-        review("Deployment", ["ghcr.io/a/b:1", "ghcr.io/a/b:1"], init_images=["ghcr.io/a/b:1"]), stage="mutate"
+        review("Deployment", ["ghcr.io/a/b:1", "ghcr.io/a/b:1"], init_images=["ghcr.io/a/b:1"]),
+        stage="mutate",
     )
     assert gatherer.calls == ["ghcr.io/a/b:1"]
     response = outcome.review["response"]
@@ -87,9 +91,11 @@ def test_a_hanging_registry_is_denied_at_the_deadline() -> None:
     release = threading.Event()
     gatherer = FakeGatherer(block=release)
     try:
-        response = service(gatherer, deadline=0.3).admit(review("Pod", ["ghcr.io/a/b:1"]), stage="mutate").review[
-            "response"
-        ]
+        response = (
+            service(gatherer, deadline=0.3)
+            .admit(review("Pod", ["ghcr.io/a/b:1"]), stage="mutate")
+            .review["response"]
+        )
     finally:
         release.set()
     assert response["allowed"] is False
@@ -103,10 +109,15 @@ def test_unexpected_error_in_an_adapter_denies() -> None:
 
 
 def test_no_policy_loaded_denies() -> None:
-    response = service(FakeGatherer(), policy=None).admit(review("Pod", ["ghcr.io/a/b:1"]), stage="validate").review[
-        "response"
-    ]
-    assert response["allowed"] is False and "[internal-error] no valid policy is loaded" in response["status"]["message"]
+    response = (
+        service(FakeGatherer(), policy=None)
+        .admit(review("Pod", ["ghcr.io/a/b:1"]), stage="validate")
+        .review["response"]
+    )
+    assert (
+        response["allowed"] is False
+        and "[internal-error] no valid policy is loaded" in response["status"]["message"]
+    )
 
 
 class ExplodingService(AdmissionService):
@@ -115,11 +126,11 @@ class ExplodingService(AdmissionService):
 
 
 @pytest.fixture
-def exploding_client() -> Iterator[FlaskClient]:
+def exploding_client() -> FlaskClient:
     settings = Settings(audit_log=False)
     svc = ExplodingService(settings=settings, runtime=FakeRuntime(FakeGatherer()))
     app = create_app(settings=settings, service=svc, metrics=Metrics(), ready=lambda: True)
-    yield app.test_client()
+    return app.test_client()
 
 
 def test_unexpected_exception_answers_allowed_false_never_500(exploding_client: FlaskClient) -> None:

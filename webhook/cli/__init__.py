@@ -12,7 +12,12 @@ import argparse
 import logging
 import sys
 
-from webhook.cli import certs, evaluate, lint, registry_cmds, serve, verify_cmd
+import webhook.cli.certs as certs
+import webhook.cli.evaluate as evaluate
+import webhook.cli.lint as lint
+import webhook.cli.registry_cmds as registry_cmds
+import webhook.cli.serve as serve
+import webhook.cli.verify_cmd as verify_cmd
 from webhook.errors import ConfigError
 
 _COMMANDS = (serve, lint, evaluate, verify_cmd, registry_cmds, certs)

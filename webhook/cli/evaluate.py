@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--namespace", help="namespace for manifests that name none (default: default)")
     p.add_argument("--json", action="store_true", help="print the AdmissionReview responses as a JSON array")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="AdmissionReview JSON or YAML/JSON manifests ('-' = stdin)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="AdmissionReview JSON or YAML/JSON manifests ('-' = stdin)"
+    )
     p.set_defaults(func=run)
 
 
@@ -100,7 +102,9 @@ def _reviews(source: str, namespace: str | None) -> Iterator[tuple[str, dict[str
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            raise ValueError(f"{source}: expected a Kubernetes object or AdmissionReview, found {type(doc).__name__}")
+            raise ValueError(
+                f"{source}: expected a Kubernetes object or AdmissionReview, found {type(doc).__name__}"
+            )
         if doc.get("kind") == "AdmissionReview":
             request = doc.get("request") or {}
             obj = request.get("object") or {}
@@ -200,4 +204,3 @@ def _image_line(stage: str, image: ImageDecision, pin: str | None) -> str:
     if stage == "validate":
         extras.append("at /validate")
     return head + (f" [{'; '.join(extras)}]" if extras else "")
-

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--cert", type=Path, help="PEM certificate (chain) to serve")
     p.add_argument("--key", type=Path, help="PEM private key of --cert")
-    p.add_argument("--dev-cert", action="store_true", help="generate a throw-away self-signed pair (local use only)")
+    p.add_argument(
+        "--dev-cert", action="store_true", help="generate a throw-away self-signed pair (local use only)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
     p.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default 2)")
