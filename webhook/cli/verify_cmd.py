@@ -1,0 +1,174 @@
+"""``imagegate verify --policy FILE IMAGE...``: the full admission check for single images, explained.
+
+For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
+(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): exemption, registry allowlist,
+denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
+signature and attestation requirement of every matching rule, and prints each step and its outcome.
+
+Exit codes: 0 every image passes every check; 1 some check failed for some image (whatever the
+mode of the rule: ``warn`` and ``audit`` failures are failures here, marked as such); 2 the policy or
+its trust material is invalid, or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register", "run"]
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from webhook.admission.workloads import ImageSlot
+from webhook.deadline import Deadline
+from webhook.decision import ALLOWED_OUTCOMES, ImageDecision, ImagePlan, evaluate, plan_image
+from webhook.facts import ImageFacts
+from webhook.policy.loader import load_policy
+from webhook.policy.model import Policy
+from webhook.registry.client import RegistryClient
+from webhook.registry.settings import RegistrySettings
+from webhook.runtime import Gatherer
+from webhook.verify.cached import CachedVerifier
+from webhook.verify.trust import TrustMaterial
+from webhook.verify.verifier import ImageVerifier
+
+_EXIT_OK, _EXIT_FAILED = 0, 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "verify",
+        help="run the full admission check for images and explain every step",
+        description="Check each IMAGE as the webhook would (exemptions, registry allowlist, denied tags, "
+        "tag resolution, quarantine, signatures and attestations of every matching rule) and print "
+        "every step with its outcome. Exit 0 if every check passes, 1 if any fails, 2 on a policy or "
+        "configuration error.",
+    )
+    p.add_argument("--policy", required=True, type=Path, metavar="FILE", help="ImagePolicy file")
+    p.add_argument(
+        "--namespace",
+        default="default",
+        help="namespace the image is admitted to, for rule and exemption matching (default: default)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="time budget per image (default 30)"
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify every image; ConfigError (exit 2) propagates to the CLI's entry point."""
+    now = datetime.now(UTC)
+    loaded = load_policy(args.policy, now=now)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    policy = loaded.policy
+    trust = TrustMaterial.from_policy(policy)
+    out = sys.stdout
+    print(
+        f"policy {policy.name} ({args.policy}): {len(trust.roots)} trust root(s), {len(trust.keys)} key(s), "
+        f"mode {policy.mode}",
+        file=out,
+    )
+    failed = False
+    with RegistryClient(RegistrySettings.from_policy(policy)) as client:
+        gatherer = Gatherer(policy, client, CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0))
+        for image in args.images:
+            passed = _verify_one(
+                image,
+                policy=policy,
+                gatherer=gatherer,
+                namespace=args.namespace,
+                timeout=args.timeout,
+                out=out,
+            )
+            failed = failed or not passed
+    return _EXIT_FAILED if failed else _EXIT_OK
+
+
+def _verify_one(
+    image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float, out: TextIO
+) -> bool:
+    now = datetime.now(UTC)
+    print(f"\nimage {image} (namespace {namespace})", file=out)
+    plan = plan_image(image, policy=policy, namespace=namespace, now=now, stage="mutate")
+    _explain_plan(plan, out=out)
+    facts = ImageFacts()
+    if plan.needs_facts:
+        facts = gatherer(plan, deadline=Deadline.after(timeout), now=now)
+        _explain_facts(plan, facts, policy=policy, out=out)
+    slot = ImageSlot(pointer="/image", location="containers", name="", image=image)
+    decision = evaluate(
+        (slot,), policy=policy, namespace=namespace, facts={image: facts}, now=now, stage="mutate"
+    )
+    return _explain_decision(decision.images[0], policy=policy, out=out)
+
+
+def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
+    if plan.ref is not None:
+        print(f"  reference: {plan.ref}", file=out)
+    if plan.exemption is not None:
+        exemption = plan.exemption
+        print(
+            f"  exemption: applies ({exemption.reason}; expires {exemption.expires.isoformat()}); "
+            "no further checks",
+            file=out,
+        )
+        return
+    if plan.terminal is not None:
+        print(f"  check: FAILED [{plan.terminal.code}] {plan.terminal.message}", file=out)
+        return
+    if plan.rules:
+        print(f"  rules: {', '.join(rule.name for rule in plan.rules)}", file=out)
+    else:
+        print("  rules: none match", file=out)
+    if plan.resolve and plan.ref is not None:
+        print(f"  resolve: tag {plan.ref.effective_tag} is resolved against {plan.ref.registry}", file=out)
+    elif plan.digest is not None:
+        print(f"  digest: pinned {plan.digest}", file=out)
+
+
+def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: TextIO) -> None:
+    if facts.resolution is not None:
+        print(f"  resolve: FAILED [{facts.resolution.code}] {facts.resolution.message}", file=out)
+        return
+    if plan.resolve and facts.digest is not None:
+        print(f"  resolve: {facts.digest}", file=out)
+    digest = facts.digest or plan.digest
+    if digest is None:
+        return
+    listed = policy.quarantined.get(digest)
+    if listed is not None:
+        print(f"  quarantine: LISTED in {listed.source or 'a quarantine list'}: {listed.reason}", file=out)
+    elif plan.check_markers:
+        if facts.marker_error is not None:
+            print(f"  quarantine: FAILED [{facts.marker_error.code}] {facts.marker_error.message}", file=out)
+        elif facts.marker is not None:
+            print(f"  quarantine: registry marker: {facts.marker.reason}", file=out)
+        else:
+            print("  quarantine: not quarantined (lists and registry markers)", file=out)
+    else:
+        print("  quarantine: not in the quarantine lists", file=out)
+    for verification in facts.verifications:
+        for step in verification.steps:
+            print(f"  {step}", file=out)
+
+
+def _explain_decision(decision: ImageDecision, *, policy: Policy, out: TextIO) -> bool:
+    for finding, mode in decision.failures:
+        print(f"  failure ({mode}): [{finding.code}] {finding.message}", file=out)
+    if decision.digest is not None and decision.pin is not None:
+        print(f"  pinned image: {decision.pin}", file=out)
+    passed = decision.outcome in ALLOWED_OUTCOMES and not decision.failures
+    if passed:
+        verdict = "PASS"
+    elif all(mode != "enforce" for _, mode in decision.failures) and decision.failures:
+        verdict = (
+            f"FAIL (checks failed in {'/'.join(sorted({m for _, m in decision.failures}))} mode: admitted)"
+        )
+    else:
+        verdict = "FAIL (denied)"
+    print(f"  result: {verdict}: {decision.outcome}", file=out)
+    return passed

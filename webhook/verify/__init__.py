@@ -1,0 +1,17 @@
+"""Signature and attestation verification: discovery, sigstore adapter, legacy cosign, policy checks.
+
+Modules (import them directly; this package imports nothing, so light users such as the policy loader
+do not pay for sigstore):
+
+* :mod:`~webhook.verify.trust`: pinned trusted roots and keys, built once per policy load;
+* :mod:`~webhook.verify.discovery`: what is stored next to a digest (bundle referrers, ``.sig``/``.att``);
+* :mod:`~webhook.verify.bundles`: sigstore-python adapter for Sigstore bundles;
+* :mod:`~webhook.verify.legacy`: legacy cosign layers, verified offline with the Rekor SET;
+* :mod:`~webhook.verify.keys`: public-key signatures;
+* :mod:`~webhook.verify.identity`: keyless signer identity policies;
+* :mod:`~webhook.verify.statements`, :mod:`~webhook.verify.predicates`: in-toto statements and predicates;
+* :mod:`~webhook.verify.verifier`: the per-rule orchestrator (k-of-n signatures, attestations);
+* :mod:`~webhook.verify.cached`: verification cache and the service's entry point ``verify_image``.
+"""
+
+__all__: list[str] = []

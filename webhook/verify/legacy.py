@@ -1,0 +1,398 @@
+"""Verify legacy cosign signature layers (``sha256-<hex>.sig`` / ``.att`` tags) offline, as cosign does.
+
+sigstore-python's ``Verifier`` cannot take these layers: they carry a Rekor SET but no inclusion proof.
+cosign verifies them offline with the SET, and so do we. For a keyless layer, in order:
+
+1. the signature verifies with the leaf's key: over the layer bytes (``.sig``) or over the DSSE envelope
+   (``.att``);
+2. the Rekor SET in ``dev.sigstore.cosign/bundle`` is signed by a Rekor key of the root, which
+   authenticates the entry body and its integrated time, and the entry body is about this very
+   signature: signature, certificate and the hash of the payload (``hashedrekord/0.0.1`` for ``.sig``;
+   ``dsse/0.0.1`` or cosign 1.x ``intoto/0.0.2`` for ``.att``), all through
+   :func:`webhook.verify.keys.verify_legacy_set`;
+3. the Fulcio leaf in ``dev.sigstore.cosign/certificate`` chains to one of the root's CA chains that was
+   valid at the integrated time, and the leaf was valid then (the chain annotation is ignored: only
+   certificates of the pinned root are trust anchors);
+4. the leaf's embedded precertificate SCT is signed by a CT log key of the root;
+5. the leaf has KeyUsage digitalSignature and EKU codeSigning.
+
+The caller then applies the signer's identity policy and checks what was signed: the simple-signing
+``critical.image.docker-manifest-digest`` (``.sig``) or the in-toto subject (``.att``) must equal the
+admitted digest. A SET proves that Rekor promised to include the entry, which is weaker than an inclusion
+proof and is what cosign accepts offline.
+
+Key-signed layers verify with the named public key; with ``requireTlog`` they also need a SET from one
+of the trusted roots' Rekor keys whose entry names that key and signature (a SET that is present and
+checkable must be valid in any case).
+
+Every failure is :class:`~webhook.errors.VerificationFailed` (``signature-invalid``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SIMPLE_SIGNING_TYPE",
+    "simple_signing_digest",
+    "verify_legacy_key",
+    "verify_legacy_keyless",
+]
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import struct
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509 import ExtendedKeyUsage, ExtensionNotFound, KeyUsage
+from cryptography.x509.certificate_transparency import LogEntryType, SignedCertificateTimestamp
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+)
+from cryptography.x509.verification import VerificationError as X509VerificationError
+from sigstore.errors import Error as SigstoreError
+
+from webhook.errors import ConfigError, VerificationFailed
+from webhook.verify import keys
+from webhook.verify.bundles import SignedPayload
+from webhook.verify.discovery import LegacyLayer
+from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
+from webhook.verify.trust import LogKey, RootMaterial
+
+_logger = logging.getLogger(__name__)
+
+SIMPLE_SIGNING_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+_SIMPLE_SIGNING_CLAIM = "cosign container image signature"
+_SIGNATURE = "dev.cosignproject.cosign/signature"
+_CERTIFICATE = "dev.sigstore.cosign/certificate"
+_BUNDLE = "dev.sigstore.cosign/bundle"
+_INVALID = "signature-invalid"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ERRORS = (
+    SigstoreError,
+    pydantic.ValidationError,
+    ValueError,
+    KeyError,
+    TypeError,
+    binascii.Error,
+    UnsupportedAlgorithm,
+    X509VerificationError,
+)
+
+
+class _Failed(Exception):
+    """Internal: one verification step failed (message says which)."""
+
+
+def verify_legacy_keyless(
+    layer: LegacyLayer, *, root: RootMaterial, now: datetime | None = None
+) -> SignedPayload:
+    """Verify a keyless ``.sig``/``.att`` layer against ``root`` (identity NOT checked; see module doc).
+
+    ``now``, when given, refuses integrated times in the future.
+
+    Raises:
+        VerificationFailed: ``signature-invalid`` naming the failed step.
+    """
+    origin = layer.describe()
+    try:
+        certificate_pem = layer.annotation(_CERTIFICATE)
+        if not certificate_pem:
+            raise _Failed("no signing certificate annotation (a key-signed layer?)")
+        leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
+        bundle_annotation = layer.annotation(_BUNDLE)
+        if not bundle_annotation:
+            raise _Failed("no Rekor bundle annotation (the signature is not in a transparency log)")
+        leaf_key = keys.load_public_key(
+            leaf.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            name="the signing certificate",
+        )
+        payload_type, payload, signature, signed_data = _verify_layer_signature(layer, leaf_key)
+        expectation = keys.TlogExpectation(
+            signature=signature,
+            data_sha256=hashlib.sha256(signed_data).hexdigest(),
+            certificate_der=leaf.public_bytes(serialization.Encoding.DER),
+        )
+        integrated = _as_datetime(
+            keys.verify_legacy_set(bundle_annotation, tlog_keys=root.tlog_keys, expect=expectation, now=now)
+        )
+        chain = _verify_chain(leaf, root=root, when=integrated)
+        _verify_sct(leaf, chain, ct_keys=root.ct_keys)
+        _verify_leaf_profile(leaf)
+        return SignedPayload(
+            origin=origin,
+            payload_type=payload_type,
+            payload=payload,
+            certificate=leaf,
+            integrated_time=integrated,
+        )
+    except VerificationFailed as error:
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+    except (_Failed, ConfigError, *_ERRORS) as error:
+        _logger.debug("%s failed legacy verification: %s", origin, error)
+        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+
+
+def verify_legacy_key(
+    layer: LegacyLayer,
+    *,
+    key: keys.PublicKey,
+    key_name: str,
+    tlog_keys: Mapping[str, keys.PublicKey],
+    require_tlog: bool,
+    now: datetime | None = None,
+) -> SignedPayload:
+    """Verify a key-signed ``.sig``/``.att`` layer with the public ``key`` named ``key_name``.
+
+    A Rekor SET in the layer, when present, must be valid and name this key and signature (when it can
+    be checked against ``tlog_keys``, the Rekor keys of the trusted roots by log id); with
+    ``require_tlog`` it must be present and checkable.
+
+    Raises:
+        VerificationFailed: ``signature-invalid`` naming the failed step.
+    """
+    origin = layer.describe()
+    try:
+        payload_type, payload, signature, signed_data = _verify_layer_signature(layer, key)
+        bundle_annotation = layer.annotation(_BUNDLE)
+        integrated: datetime | None = None
+        if bundle_annotation:
+            expectation = keys.TlogExpectation(
+                signature=signature, data_sha256=hashlib.sha256(signed_data).hexdigest(), public_key=key
+            )
+            try:
+                integrated = _as_datetime(
+                    keys.verify_legacy_set(
+                        bundle_annotation, tlog_keys=tlog_keys, expect=expectation, now=now
+                    )
+                )
+            except VerificationFailed:
+                if require_tlog or _log_known(bundle_annotation, tlog_keys):
+                    raise
+                _logger.debug("%s: transparency-log evidence from an unknown log not checked", origin)
+        elif require_tlog:
+            raise _Failed(f"key {key_name} requires a transparency-log entry, and the layer has none")
+        return SignedPayload(
+            origin=origin,
+            payload_type=payload_type,
+            payload=payload,
+            key=key_name,
+            integrated_time=integrated,
+        )
+    except VerificationFailed as error:
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+    except (_Failed, ConfigError, *_ERRORS) as error:
+        _logger.debug("%s failed key verification: %s", origin, error)
+        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+
+
+def simple_signing_digest(payload: bytes) -> str:
+    """The ``critical.image.docker-manifest-digest`` of a cosign simple-signing payload.
+
+    Raises:
+        VerificationFailed: ``signature-invalid``: not a cosign container image signature payload.
+    """
+    try:
+        document = json.loads(payload)
+        critical = document["critical"]
+        claim = critical["type"]
+        digest = critical["image"]["docker-manifest-digest"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise VerificationFailed(
+            "the signed payload is not a cosign simple-signing document", code=_INVALID
+        ) from None
+    if claim != _SIMPLE_SIGNING_CLAIM or not isinstance(digest, str):
+        raise VerificationFailed(
+            f"the signed payload's claim type is {claim!r}, not a cosign image signature", code=_INVALID
+        )
+    return digest
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+def _log_known(annotation: str, tlog_keys: Mapping[str, keys.PublicKey]) -> bool:
+    try:
+        log_id = json.loads(annotation)["Payload"]["logID"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return True  # malformed evidence is never "unknown": it fails
+    return log_id in tlog_keys
+
+
+def _as_datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _EPOCH + timedelta(seconds=value)
+    raise _Failed(f"Rekor SET gave an unusable integrated time {value!r}")
+
+
+def _verify_chain(leaf: x509.Certificate, *, root: RootMaterial, when: datetime) -> list[x509.Certificate]:
+    # As sigstore's Verifier: WebPKI profile with the client-auth EKU check relaxed (Fulcio leaves
+    # carry codeSigning), trust anchors = the pinned root's certificates only.
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    reasons: list[str] = []
+    for authority in root.authorities:
+        if not authority.valid_at(when):
+            continue
+        verifier = (
+            PolicyBuilder()
+            .store(Store(list(authority.certificates)))
+            .time(when)
+            .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+            .build_client_verifier()
+        )
+        try:
+            return list(verifier.verify(leaf, []).chain[1:])
+        except (X509VerificationError, x509.UnsupportedGeneralNameType) as error:
+            reasons.append(str(error))
+    detail = "; ".join(reasons) if reasons else "no CA of the root was valid then"
+    raise _Failed(f"certificate does not chain to trust root {root.name!r} at {when.isoformat()}: {detail}")
+
+
+def _verify_sct(
+    leaf: x509.Certificate, chain: list[x509.Certificate], *, ct_keys: tuple[LogKey, ...]
+) -> None:
+    try:
+        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    except ExtensionNotFound:
+        raise _Failed("certificate has no embedded SCT") from None
+    if not chain:
+        raise _Failed("certificate chain is empty")
+    issuer = chain[0]
+    if _is_precertificate_issuer(issuer) and len(chain) > 1:
+        issuer = chain[1]
+    issuer_key_hash = hashlib.sha256(
+        issuer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).digest()
+    for sct in scts:
+        if _sct_verifies(sct, leaf, issuer_key_hash=issuer_key_hash, ct_keys=ct_keys):
+            return
+    raise _Failed("no embedded SCT is signed by a CT log key of the trust root")
+
+
+def _sct_verifies(
+    sct: SignedCertificateTimestamp,
+    leaf: x509.Certificate,
+    *,
+    issuer_key_hash: bytes,
+    ct_keys: tuple[LogKey, ...],
+) -> bool:
+    if sct.entry_type != LogEntryType.PRE_CERTIFICATE or not isinstance(
+        sct.signature_hash_algorithm, hashes.SHA256
+    ):
+        return False
+    timestamp = sct.timestamp.replace(tzinfo=UTC)
+    tbs = leaf.tbs_precertificate_bytes
+    extensions = sct.extension_bytes
+    # RFC 6962 §3.2 digitally-signed struct for a precert entry.
+    data = (
+        struct.pack("!BBQH", sct.version.value, 0, (timestamp - _EPOCH) // timedelta(milliseconds=1), 1)
+        + issuer_key_hash
+        + len(tbs).to_bytes(3, "big")
+        + tbs
+        + struct.pack("!H", len(extensions))
+        + extensions
+    )
+    for log_key in ct_keys:
+        if log_key.key_id != sct.log_id or not log_key.valid_at(timestamp):
+            continue
+        if _signature_valid(log_key.public_key, sct.signature, data):
+            return True
+    return False
+
+
+def _verify_leaf_profile(leaf: x509.Certificate) -> None:
+    try:
+        usage = leaf.extensions.get_extension_for_class(KeyUsage).value
+        extended = leaf.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except ExtensionNotFound as error:
+        raise _Failed(f"signing certificate lacks {error.oid.dotted_string}") from None
+    if not usage.digital_signature:
+        raise _Failed("signing certificate's key usage is not digitalSignature")
+    if ExtendedKeyUsageOID.CODE_SIGNING not in extended:
+        raise _Failed("signing certificate's extended key usage is not codeSigning")
+
+
+def _verify_layer_signature(layer: LegacyLayer, key: keys.PublicKey) -> tuple[str, bytes, bytes, bytes]:
+    """Verify the layer's signature with ``key``.
+
+    Returns:
+        (payload type, payload, the signature that verified, the data whose sha256 a Rekor entry names).
+    """
+    if layer.kind == "sig":
+        encoded = layer.annotation(_SIGNATURE)
+        if not encoded:
+            raise _Failed("no signature annotation")
+        signature = base64.b64decode(encoded, validate=True)
+        if not keys.verify_signature(key, signature, layer.content):
+            raise _Failed(f"the signature does not verify over the layer with {key.name}")
+        return SIMPLE_SIGNING_TYPE, layer.content, signature, layer.content
+    payload_type, payload = keys.verify_dsse_envelope(layer.content, key)
+    envelope = json.loads(layer.content)
+    message = keys.pae(payload_type, payload)
+    signatures = [base64.b64decode(item["sig"], validate=True) for item in envelope["signatures"]]
+    signature = next(sig for sig in signatures if keys.verify_signature(key, sig, message))
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise _Failed(f"DSSE payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE}")
+    return payload_type, payload, signature, payload
+
+
+def _is_precertificate_issuer(issuer: x509.Certificate) -> bool:
+    try:
+        usage = issuer.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CERTIFICATE_TRANSPARENCY in usage
+
+
+def _signature_valid(public_key: Any, signature: bytes, data: bytes) -> bool:
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _public_key_of(key: Any) -> Any:
+    # keys.load_public_key may return a wrapper; the cryptography key is what Rekor entries name.
+    return getattr(key, "public_key", key)
+
+
+def _spki(public_key: Any) -> bytes:
+    return bytes(
+        public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
