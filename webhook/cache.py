@@ -132,7 +132,8 @@ class SingleFlightCache(Generic[V]):
     @staticmethod
     def _unwrap(cached: object) -> V:
         if isinstance(cached, _Failure):
-            raise cached.error
+            # Drop the stored traceback: re-raising the same object would grow it on every replay.
+            raise cached.error.with_traceback(None)
         return cached  # type: ignore[return-value]
 
 

@@ -1,0 +1,233 @@
+"""Registry authentication: Basic and Bearer-token flows driven by the registry's WWW-Authenticate challenge.
+
+The first request to a registry goes out anonymously; a 401 tells which scheme the registry wants.
+That challenge is remembered per host so later requests authenticate up front. Bearer tokens are
+fetched from the challenge's ``realm`` (which must be an allowed host over HTTPS, or plain HTTP to a
+host in ``insecure``), with the registry's credentials when the dockerconfigjson has them, and are
+cached per (host, scope) until shortly before ``expires_in`` (60 s when absent) runs out.
+Credentials and tokens never appear in logs or error messages.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Authenticator", "Challenge", "parse_challenge"]
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from webhook.deadline import Deadline
+from webhook.errors import RegistryError
+from webhook.registry.credentials import BasicCredentials
+from webhook.registry.transport import HttpResponse, Transport, describe_status
+
+_logger = logging.getLogger(__name__)
+
+_PARAM_RE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
+_DEFAULT_EXPIRES_IN = 60.0
+_MAX_TOKENS = 1024
+_TOKEN_CHARS_RE = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A parsed ``WWW-Authenticate`` challenge; ``scheme`` is lower-case (``basic`` or ``bearer``)."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse ``Bearer realm="...",service="...",scope="..."`` or ``Basic realm="..."``.
+
+    Returns None for schemes imagegate does not speak. Quoted values may contain commas (scopes do).
+    """
+    match = re.match(r"\s*([A-Za-z][A-Za-z0-9_-]*)(?:\s+(.*))?$", header, re.DOTALL)
+    if match is None:
+        return None
+    scheme = match.group(1).lower()
+    if scheme not in ("basic", "bearer"):
+        return None
+    rest = match.group(2) or ""
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(rest):
+        param = _PARAM_RE.match(rest, position)
+        if param is None or param.end() == position:
+            break
+        quoted, bare = param.group(2), param.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params.setdefault(param.group(1).lower(), value)
+        position = param.end()
+    return Challenge(scheme=scheme, params=MappingProxyType(params))
+
+
+class Authenticator:
+    """Produces ``Authorization`` headers for registry requests; thread-safe."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._settings = transport.settings
+        self._lock = threading.Lock()
+        self._challenges: dict[str, Challenge] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def headers(self, *, registry: str, netloc: str, scope: str, deadline: Deadline) -> dict[str, str]:
+        """Headers for a request to ``netloc`` needing ``scope``, from what earlier challenges taught.
+
+        Args:
+            registry: the registry as :attr:`ImageRef.registry` spells it (selects the credentials).
+            netloc: the API host the request goes to.
+            scope: e.g. ``repository:acme/app:pull``.
+        """
+        with self._lock:
+            challenge = self._challenges.get(netloc)
+        if challenge is None:
+            return {}
+        credentials = self._settings.credentials.for_registry(registry)
+        if challenge.scheme == "basic":
+            return {"Authorization": credentials.header()} if credentials is not None else {}
+        return self._bearer(
+            challenge, registry=registry, netloc=netloc, scope=scope, deadline=deadline, fresh=False
+        )
+
+    def on_unauthorized(
+        self, response: HttpResponse, *, registry: str, netloc: str, scope: str, deadline: Deadline
+    ) -> dict[str, str]:
+        """Headers to retry a request the registry answered 401, following its challenge.
+
+        Raises:
+            RegistryError: no usable challenge, no credentials for a Basic challenge, or the token
+                server refused.
+        """
+        header = response.header("WWW-Authenticate") or ""
+        challenge = parse_challenge(header)
+        if challenge is None:
+            raise RegistryError(
+                f"{response.what}: HTTP 401 Unauthorized without a supported authentication challenge"
+            )
+        with self._lock:
+            self._challenges[netloc] = challenge
+            # The token we sent (if any) was not good enough for this request.
+            self._tokens.pop((netloc, scope), None)
+        credentials = self._settings.credentials.for_registry(registry)
+        if challenge.scheme == "basic":
+            if credentials is None:
+                raise RegistryError(
+                    f"{response.what}: HTTP 401 Unauthorized: the registry requires credentials and "
+                    f"registries.credentialsFile has none for {registry}"
+                )
+            return {"Authorization": credentials.header()}
+        return self._bearer(
+            challenge, registry=registry, netloc=netloc, scope=scope, deadline=deadline, fresh=True
+        )
+
+    def unauthorized(self, response: HttpResponse, *, registry: str) -> RegistryError:
+        """The error for a request still answered 401/403 after authenticating."""
+        credentials = self._settings.credentials.for_registry(registry)
+        who = "the configured credentials were" if credentials is not None else "anonymous access was"
+        return RegistryError(
+            f"{response.what}: {describe_status(response)}: {who} not accepted for {registry}"
+        )
+
+    def _bearer(
+        self, challenge: Challenge, *, registry: str, netloc: str, scope: str, deadline: Deadline, fresh: bool
+    ) -> dict[str, str]:
+        now = time.monotonic()
+        if not fresh:
+            with self._lock:
+                cached = self._tokens.get((netloc, scope))
+            if cached is not None and cached[1] > now:
+                return {"Authorization": f"Bearer {cached[0]}"}
+        token, expires_in = self._fetch_token(
+            challenge,
+            registry=registry,
+            netloc=netloc,
+            scope=scope,
+            deadline=deadline,
+            use_challenge_scope=fresh,
+        )
+        # Renew a little early so a token does not expire between our check and the registry's.
+        lifetime = max(0.0, expires_in - min(10.0, expires_in * 0.1))
+        with self._lock:
+            if len(self._tokens) >= _MAX_TOKENS:
+                self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+                if len(self._tokens) >= _MAX_TOKENS:
+                    self._tokens.clear()
+            self._tokens[(netloc, scope)] = (token, time.monotonic() + lifetime)
+        return {"Authorization": f"Bearer {token}"}
+
+    def _fetch_token(
+        self,
+        challenge: Challenge,
+        *,
+        registry: str,
+        netloc: str,
+        scope: str,
+        deadline: Deadline,
+        use_challenge_scope: bool,
+    ) -> tuple[str, float]:
+        realm = challenge.params.get("realm", "")
+        parts = urlsplit(realm)
+        if not realm or not parts.scheme or not parts.netloc:
+            raise RegistryError(f"registry {netloc} sent a Bearer challenge without a usable realm")
+        service = challenge.params.get("service")
+        params: list[tuple[str, str]] = []
+        if service:
+            params.append(("service", service))
+        # A fresh challenge lists exactly what this request needs. A remembered one was about another
+        # request (maybe another repository): then ask for the scope computed for this request.
+        wanted = (challenge.params.get("scope") if use_challenge_scope else None) or scope
+        for item in wanted.split(" "):
+            if item:
+                params.append(("scope", item))
+        encoded = urlencode(params)
+        full_query = f"{parts.query}&{encoded}" if parts.query and encoded else (parts.query or encoded)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", full_query, ""))
+        credentials: BasicCredentials | None = self._settings.credentials.for_registry(registry)
+        headers = {"Authorization": credentials.header()} if credentials is not None else {}
+        try:
+            response = self._transport.request(
+                "GET", url, deadline=deadline, max_bytes=self._settings.token_max_bytes, headers=headers
+            )
+        except RegistryError as error:
+            if error.code == "registry-not-allowed":
+                raise RegistryError(
+                    f"registry {netloc} points to token realm {parts.scheme}://{parts.netloc}: "
+                    f"{error.user_message}",
+                    code="registry-not-allowed",
+                ) from None
+            raise
+        if response.status in (401, 403):
+            who = "the configured credentials" if credentials is not None else "an anonymous token request"
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)}: the token server refused {who}"
+            )
+        if response.status != 200:
+            raise RegistryError(f"{response.what}: {describe_status(response)} from the token server")
+        return _parse_token(response)
+
+
+def _parse_token(response: HttpResponse) -> tuple[str, float]:
+    try:
+        document = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError(
+            f"{response.what}: the token server answered something that is not JSON"
+        ) from None
+    if not isinstance(document, dict):
+        raise RegistryError(f"{response.what}: the token server answer is not a JSON object")
+    token = document.get("token") or document.get("access_token")
+    if not isinstance(token, str) or not _TOKEN_CHARS_RE.fullmatch(token):
+        raise RegistryError(f"{response.what}: the token server answer has no usable token")
+    expires_in = document.get("expires_in", _DEFAULT_EXPIRES_IN)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+        expires_in = _DEFAULT_EXPIRES_IN
+    _logger.debug("%s issued a token valid for %ss", response.what, expires_in)
+    return token, float(expires_in)

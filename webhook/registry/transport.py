@@ -1,0 +1,548 @@
+"""HTTP transport to registries: host allowlist, TLS trust, deadlines, byte caps, retries, clear errors.
+
+Every request the registry client makes goes through :meth:`Transport.request`, which
+
+* refuses hosts outside ``allow`` (and plain HTTP to hosts outside ``insecure``) before any socket
+  is opened;
+* takes its connect/read timeouts from the caller's :class:`Deadline` and enforces the deadline even
+  against servers that drip bytes: a watchdog shuts the socket down if the TLS handshake or the
+  response headers are still incomplete when the deadline passes, and the body is read in pieces
+  with the deadline checked between them;
+* reads at most ``max_bytes`` of body (a larger ``Content-Length`` is refused up front);
+* retries idempotent requests answered 429/5xx with backoff (honouring ``Retry-After``) only while
+  the deadline allows;
+* follows redirects only when asked (blobs), only to HTTPS (or HTTP hosts in ``insecure``), never
+  carrying credentials to another origin;
+* turns every failure into a :class:`RegistryError` whose message says what was asked and why it
+  failed, and never contains request headers (credentials).
+"""
+
+from __future__ import annotations
+
+__all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status"]
+
+import contextlib
+import email.utils
+import http.client
+import http.cookiejar
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
+import urllib3.response
+
+from webhook.deadline import Deadline
+from webhook.errors import ConfigError, RegistryError
+from webhook.registry.settings import RegistrySettings, normalise_netloc
+
+_logger = logging.getLogger(__name__)
+
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ERROR_BODY_MAX = 64 * 1024
+_CHUNK = 64 * 1024
+# Leave this much of the budget for the request that follows a retry delay.
+_RETRY_MARGIN = 0.1
+
+
+class DeadlineExceeded(RegistryError):
+    """The caller's deadline passed before the registry answered (a per-request, not a registry, fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A fully read response. ``headers`` are case-insensitive."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    method: str
+
+    @property
+    def what(self) -> str:
+        return _what(self.method, self.url)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    @property
+    def content_type(self) -> str:
+        """The media type of ``Content-Type`` without parameters, lower-case ('' when absent)."""
+        return (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+
+
+def describe_status(response: HttpResponse) -> str:
+    """``HTTP 404 Not Found (MANIFEST_UNKNOWN)``: the status and the registry's error codes.
+
+    Only the machine-readable error codes of a distribution error body are quoted: free-text
+    messages could echo request data back.
+    """
+    reason = http.client.responses.get(response.status, "")
+    text = f"HTTP {response.status} {reason}".rstrip()
+    codes = _error_codes(response.body)
+    if codes:
+        text += f" ({', '.join(codes)})"
+    return text
+
+
+def _error_codes(body: bytes) -> list[str]:
+    if not body or len(body) > _ERROR_BODY_MAX:
+        return []
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return []
+    codes = []
+    for item in errors[:5]:
+        code = item.get("code") if isinstance(item, dict) else None
+        if isinstance(code, str) and code.replace("_", "").isalnum() and code.isupper() and len(code) <= 40:
+            codes.append(code)
+    return codes
+
+
+def _what(method: str, url: str) -> str:
+    parts = urlsplit(url)
+    # The query is left out: upload state and token scopes only add noise to a message.
+    return f"{method} {parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# --- deadline watchdog --------------------------------------------------------------------------
+
+_guard = threading.local()
+
+
+def _arm(conn: urllib3.connection.HTTPConnection) -> threading.Timer | None:
+    expires_at: float | None = getattr(_guard, "expires_at", None)
+    if expires_at is None:
+        return None
+    timer = threading.Timer(max(0.0, expires_at - time.monotonic()), _cut, args=(conn,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _cut(conn: urllib3.connection.HTTPConnection) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        _logger.debug("deadline passed during handshake or headers: shutting the socket down")
+        # The plain socket method: SSLSocket.shutdown would also tear down SSL state another thread uses.
+        with contextlib.suppress(OSError, ValueError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _GuardedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        timer = _arm(self)
+        try:
+            super().connect()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        timer = _arm(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+class _GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        timer = _arm(self)
+        try:
+            super().connect()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        timer = _arm(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """Pools with guarded connections; TLS trust from one SSL context (system store + ``ca_file``)."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext, pool_maxsize: int) -> None:
+        self._ssl_context = ssl_context
+        super().__init__(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        pool_kwargs["ssl_context"] = self._ssl_context
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # The SSL context carries the trust anchors. requests' default would point every pool at
+        # certifi's bundle (ignoring the configured CA) and reload it for each new connection.
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def _ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(f"cannot load registry CA file {settings.ca_file}: {error}") from None
+    return context
+
+
+# --- transport ----------------------------------------------------------------------------------
+
+
+class Transport:
+    """One pooled HTTP(S) session for all registries; safe to share between threads."""
+
+    def __init__(self, settings: RegistrySettings) -> None:
+        self._settings = settings
+        session = requests.Session()
+        # The machine-wide REQUESTS_CA_BUNDLE would silently replace our CA, and proxies from the
+        # environment must not see registry traffic: nothing comes from the environment.
+        session.trust_env = False
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # Identity encoding: byte caps and digests then apply to the bytes on the wire, and there is
+        # no decompression bomb to defuse.
+        session.headers.clear()
+        session.headers.update({"User-Agent": settings.user_agent, "Accept-Encoding": "identity"})
+        adapter = _Adapter(ssl_context=_ssl_context(settings), pool_maxsize=settings.pool_maxsize)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+
+    @property
+    def settings(self) -> RegistrySettings:
+        return self._settings
+
+    def close(self) -> None:
+        self._session.close()
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL outside the allowlist or using plain HTTP to a host not in ``insecure``.
+
+        Raises:
+            RegistryError: code ``registry-not-allowed``.
+        """
+        parts = urlsplit(url)
+        netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
+        if parts.username is not None or parts.password is not None:
+            raise RegistryError(
+                f"refusing URL with embedded credentials for {netloc}", code="registry-not-allowed"
+            )
+        # ``host:443`` and ``host`` name the same HTTPS endpoint; either spelling in the allowlist admits it.
+        if not (self._settings.host_allowed(netloc) or self._settings.host_allowed(parts.netloc.lower())):
+            raise RegistryError(
+                f"registry host {netloc} is not in registries.allow: refusing to contact it",
+                code="registry-not-allowed",
+            )
+        if not self._settings.scheme_allowed(parts.scheme, netloc):
+            raise RegistryError(
+                f"refusing {parts.scheme or 'unknown'} scheme for {netloc}: plain HTTP only for hosts in "
+                "registries.insecure",
+                code="registry-not-allowed",
+            )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        deadline: Deadline,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        redirects: int = 0,
+    ) -> HttpResponse:
+        """Send one request (with retries) and read its body.
+
+        Args:
+            max_bytes: cap for a 2xx body; error bodies are read up to 64 KiB and truncated.
+            redirects: how many redirects to follow (0: a 3xx is returned to the caller). Redirect
+                targets need not be allowed hosts (use only for digest-verified content) but must
+                be HTTPS or an ``insecure`` host; credentials are dropped when the origin changes.
+
+        Raises:
+            RegistryError: refused host, connection failure, timeout, oversized body, or a 429/5xx
+                that persisted while the deadline allowed retries.
+        """
+        self.check_url(url)
+        response = self._with_retries(
+            method, url, deadline=deadline, max_bytes=max_bytes, headers=headers, data=data
+        )
+        hops = 0
+        while response.status in _REDIRECTS and redirects > 0:
+            hops += 1
+            if hops > redirects:
+                raise RegistryError(f"{response.what}: more than {redirects} redirects")
+            target = self._redirect_target(response)
+            same_origin = _origin(target) == _origin(url)
+            hop_headers = dict(headers or {})
+            if not same_origin:
+                hop_headers = {k: v for k, v in hop_headers.items() if k.lower() != "authorization"}
+            _logger.debug("following redirect %s -> %s", response.what, _what("GET", target))
+            response = self._with_retries(
+                "GET", target, deadline=deadline, max_bytes=max_bytes, headers=hop_headers, data=None
+            )
+        return response
+
+    def _redirect_target(self, response: HttpResponse) -> str:
+        location = response.header("Location")
+        if not location:
+            raise RegistryError(f"{response.what}: {describe_status(response)} without a Location header")
+        target = urljoin(response.url, location)
+        parts = urlsplit(target)
+        netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
+        if parts.username is not None or parts.password is not None or not parts.hostname:
+            raise RegistryError(f"{response.what}: refusing redirect to a malformed URL")
+        if not self._settings.scheme_allowed(parts.scheme, netloc):
+            raise RegistryError(
+                f"{response.what}: refusing redirect to {parts.scheme}://{netloc}: only HTTPS "
+                "(or plain HTTP to hosts in registries.insecure)",
+                code="registry-not-allowed",
+            )
+        return target
+
+    def _with_retries(
+        self,
+        method: str,
+        url: str,
+        *,
+        deadline: Deadline,
+        max_bytes: int,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+    ) -> HttpResponse:
+        attempts = self._settings.max_attempts if method in _IDEMPOTENT else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self._send(
+                method, url, deadline=deadline, max_bytes=max_bytes, headers=headers, data=data
+            )
+            if response.status not in _RETRYABLE:
+                return response
+            retry_after = _retry_after(response.header("Retry-After"))
+            delay = retry_after if retry_after is not None else self._settings.backoff * (2 ** (attempt - 1))
+            if attempt >= attempts:
+                tries = f"gave up after {attempt} attempts" if attempt > 1 else "not retried"
+                raise RegistryError(f"{response.what}: {describe_status(response)} ({tries})")
+            if delay + _RETRY_MARGIN >= deadline.remaining():
+                hint = f"Retry-After {retry_after:g}s" if retry_after is not None else f"retry in {delay:g}s"
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} ({hint} would pass the deadline; "
+                    f"{attempt} attempt{'s' if attempt > 1 else ''})"
+                )
+            _logger.debug("%s answered %d: retrying in %.2fs", response.what, response.status, delay)
+            time.sleep(delay)
+
+    def _timeout(self, deadline: Deadline, cap: float, what: str) -> float:
+        try:
+            return deadline.timeout(cap)
+        except RegistryError:
+            raise DeadlineExceeded(
+                f"{what}: timed out: the deadline passed before the registry answered"
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        deadline: Deadline,
+        max_bytes: int,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+    ) -> HttpResponse:
+        what = _what(method, url)
+        connect = self._timeout(deadline, self._settings.connect_timeout, what)
+        read = self._timeout(deadline, self._settings.read_timeout, what)
+        started = time.monotonic()
+        _guard.expires_at = deadline.expires_at
+        try:
+            raw = self._session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=data,
+                timeout=(connect, read),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            raise self._failure(error, what=what, deadline=deadline) from None
+        finally:
+            _guard.expires_at = None
+        try:
+            body = self._read_body(raw, what=what, deadline=deadline, max_bytes=max_bytes, method=method)
+        finally:
+            raw.close()
+        _logger.debug(
+            "%s -> %d (%d bytes, %.1f ms)",
+            what,
+            raw.status_code,
+            len(body),
+            (time.monotonic() - started) * 1000,
+        )
+        return HttpResponse(status=raw.status_code, headers=raw.headers, body=body, url=url, method=method)
+
+    def _read_body(
+        self, raw: requests.Response, *, what: str, deadline: Deadline, max_bytes: int, method: str
+    ) -> bytes:
+        # HEAD too goes through the loop: reading the (empty) body is what returns the connection
+        # to the pool instead of closing it.
+        success = 200 <= raw.status_code < 300
+        cap = max_bytes if success else _ERROR_BODY_MAX
+        if success:
+            encoding = (raw.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                raise RegistryError(f"{what}: unsupported Content-Encoding {encoding[:40]!r}")
+            # For HEAD, Content-Length describes the body a GET would return.
+            length = raw.headers.get("Content-Length") if method != "HEAD" else None
+            if length is not None:
+                try:
+                    declared = int(length)
+                except ValueError:
+                    raise RegistryError(f"{what}: malformed Content-Length") from None
+                if declared > cap:
+                    raise RegistryError(
+                        f"{what}: response of {declared} bytes exceeds the limit of {cap} bytes"
+                    )
+        buffer = bytearray()
+        stream: urllib3.response.HTTPResponse = raw.raw
+        try:
+            while True:
+                if deadline.expired():
+                    raise DeadlineExceeded(
+                        f"{what}: timed out: the deadline passed while reading the response"
+                    )
+                chunk = stream.read1(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                buffer += chunk
+                if len(buffer) > cap:
+                    if not success:
+                        del buffer[cap:]
+                        break
+                    raise RegistryError(f"{what}: response exceeds the limit of {cap} bytes")
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            raise self._failure(error, what=what, deadline=deadline) from None
+        return bytes(buffer)
+
+    def _failure(self, error: BaseException, *, what: str, deadline: Deadline) -> RegistryError:
+        if deadline.expired():
+            return DeadlineExceeded(f"{what}: timed out: the deadline passed before the registry answered")
+        cause = _describe(error)
+        _logger.debug("%s failed: %s", what, cause)
+        return RegistryError(f"{what}: {cause}")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, normalise_netloc(parts.netloc, scheme=parts.scheme)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
+    seen: list[BaseException] = []
+    pending = [error]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for nested in (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            *current.args,
+        ):
+            if isinstance(nested, BaseException):
+                pending.append(nested)
+    return seen
+
+
+def _describe(error: BaseException) -> str:
+    """A short, credential-free cause: 'connection refused', 'certificate verify failed: ...', ..."""
+    chain = _chain(error)
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            detail = item.verify_message or "unknown reason"
+            return f"TLS error: certificate verify failed: {detail}"
+    for item in chain:
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+    for item in chain:
+        if isinstance(item, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+            return "timed out connecting"
+    for item in chain:
+        if isinstance(
+            item, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError
+        ):
+            return "timed out waiting for the registry to answer"
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return "host name could not be resolved"
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return f"TLS error: {item.reason or type(item).__name__}"
+    for item in chain:
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the registry"
+    for item in chain:
+        if isinstance(item, http.client.RemoteDisconnected):
+            return "connection closed by the registry without an answer"
+    for item in chain:
+        if isinstance(item, urllib3.exceptions.ProtocolError | http.client.IncompleteRead):
+            return "connection broken while reading the answer"
+    return f"connection failed ({type(error).__name__})"
