@@ -27,8 +27,8 @@ Fault servers (context managers with ``host``/``ref()`` like a registry): :func:
 :func:`oversized_server`, :func:`redirect_server`, :func:`untrusted_tls_server`, and
 :func:`refused_address` (a port nothing listens on).
 
-The fixtures install nothing. When ``docker-registry`` is missing they fail under ``CI=true``
-and skip (with the install command as reason) otherwise.
+The fixtures install nothing. When ``docker-registry`` is missing they fail with the install command
+(``make test`` installs it).
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ __all__ = [
 import base64
 import hashlib
 import json
-import os
 import re
 import shutil
 import socket
@@ -90,16 +89,14 @@ PASSWORD = "s3cret-Pa55"  # a distinctive string: tests search error texts and l
 
 
 def require_registry_binary() -> str:
-    """The path of ``docker-registry``; fails under CI=true, skips elsewhere, when it is missing."""
+    """The path of ``docker-registry``; a missing binary fails the test (`make test` installs it)."""
     path = shutil.which(BINARY)
     if path is None:
         reason = (
             f"{BINARY} not found: install Debian's registry with "
             "`apt-get install -y docker-registry` (the .ci/run script does)"
         )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        pytest.fail(reason, pytrace=False)
     return path
 
 
