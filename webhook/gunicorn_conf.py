@@ -29,6 +29,9 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("IMAGEGATE_LOG_LEVEL", "info")
 capture_output = False
+# gunicorn's runtime control socket is an extra local management surface (and needs a writable home):
+# imagegate is managed through Kubernetes instead.
+control_socket_disable = True
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

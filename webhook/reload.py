@@ -3,7 +3,9 @@
 ConfigMap updates replace a ``..data`` symlink, so files are compared by what ``os.stat`` (following
 symlinks) reports: device, inode, size and mtime. A change that does not load (invalid policy, a
 half-written file) is rejected: the last good runtime keeps serving and the rejection shows in the
-logs and in ``imagegate_policy_reloads_total{result="rejected"}``.
+logs and in ``imagegate_policy_reloads_total{result="rejected"}``. A truncated file that still happens
+to be a valid policy cannot be told apart from an intended one: write policy files atomically (a rename),
+as kubelet does for ConfigMap volumes.
 """
 
 from __future__ import annotations
@@ -76,6 +78,19 @@ class PolicyStore(Generic[T]):
                 runtime = Runtime(loaded.policy, services, watched, ())
             self._current = runtime
             self._rejected = None
+            return runtime
+
+    def adopt(self, policy: Policy) -> Runtime[T]:
+        """Serve ``policy`` (validated elsewhere) until the watched files load again.
+
+        A worker that starts while the files are invalid has never loaded them itself; it adopts the
+        last good policy of the process that forked it instead of serving nothing.
+        """
+        with self._lock:
+            watched = _referenced_files(self._path, policy)
+            runtime = Runtime(policy, self._build(policy), watched, ())
+            self._current = runtime
+            self._rejected = _signature(watched)
             return runtime
 
     def current(self) -> Runtime[T] | None:

@@ -11,6 +11,7 @@ from flask import Flask
 from webhook.app import create_app
 from webhook.errors import ConfigError
 from webhook.metrics import Metrics
+from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
 from webhook.runtime import RuntimeAdapter, build_services
 from webhook.service import AdmissionService
@@ -19,11 +20,12 @@ from webhook.settings import Settings
 _logger = logging.getLogger(__name__)
 
 
-def create_from_env(settings: Settings | None = None) -> Flask:
+def create_from_env(settings: Settings | None = None, *, last_good: Policy | None = None) -> Flask:
     """Load the policy named by ``IMAGEGATE_POLICY_PATH`` and build the app around it.
 
-    A policy that does not load leaves the app unready (``/readyz`` 503) and denying; the watcher
-    keeps trying, so a fixed ConfigMap brings the worker up without a restart.
+    When the files do not load, the worker serves ``last_good`` (the policy the gunicorn master last
+    loaded, inherited through fork) if there is one; otherwise it stays unready (``/readyz`` 503) and
+    denies. Either way the watcher keeps trying, so fixed files take effect without a restart.
     """
     settings = settings or Settings.from_env()
     metrics = Metrics()
@@ -41,6 +43,10 @@ def create_from_env(settings: Settings | None = None) -> Flask:
         _logger.error("policy %s did not load: %s", settings.policy_path, error.user_message)
         for problem in error.problems:
             _logger.error("  %s", problem)
+        if last_good is not None:
+            store.adopt(last_good)
+            metrics.policy_reload("success", last_good)
+            _logger.warning("serving the last good policy %s until the files load again", last_good.name)
     store.start()
     service = AdmissionService(settings=settings, runtime=RuntimeAdapter(store), observer=metrics)
     return create_app(

@@ -66,7 +66,16 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"bind": f"{host}:{args.port}", "certfile": str(cert), "keyfile": str(key)}
     if args.workers is not None:
         options["workers"] = args.workers
-    _Gunicorn(options).run()
+    # The master keeps its own copy of the last good policy, watched like the workers' copies: a worker
+    # (re)started while the files are invalid inherits it through fork instead of serving nothing.
+    from webhook.reload import PolicyStore
+
+    master: PolicyStore[None] = PolicyStore(
+        policy_path, build=lambda _policy: None, interval=settings.reload_interval
+    )
+    master.load()
+    master.start()
+    _Gunicorn(options, master).run()
     return 0
 
 
@@ -119,8 +128,9 @@ def _gunicorn_base() -> type:
 class _Gunicorn(_gunicorn_base()):  # type: ignore[misc]
     """gunicorn with the checked-in config module plus the command line's bind/TLS/worker options."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], master: Any) -> None:
         self._options = options
+        self._master = master
         super().__init__()
 
     def load_config(self) -> None:
@@ -135,4 +145,5 @@ class _Gunicorn(_gunicorn_base()):  # type: ignore[misc]
     def load(self) -> Any:
         from webhook.wsgi import create_from_env
 
-        return create_from_env()
+        runtime = self._master.current()
+        return create_from_env(last_good=runtime.policy if runtime is not None else None)
