@@ -163,29 +163,25 @@ def _apply(review: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_human(label: str, mutated: Any, validated: Any) -> None:
+    """Per image, the decision of the stage that settles it: /mutate when it denies (the API server stops
+    there), else /validate of the patched object; plus what /mutate pinned."""
     print(label)
     pins = {d.slot.pointer: d.pin for d in (mutated.decision.images if mutated.decision else ()) if d.pin}
-    for stage, outcome in (("mutate", mutated), ("validate", validated)):
-        response = outcome.review["response"]
-        if outcome.decision is None:
-            message = response.get("status", {}).get("message", "")
-            print(f"  {stage}: {'allowed' if response['allowed'] else 'denied'} {message}".rstrip())
-            continue
-        if stage == "validate" and response["allowed"] and mutated.review["response"]["allowed"]:
-            continue
-        for image in outcome.decision.images:
-            print("  " + _image_line(stage, image, pins.get(image.slot.pointer)))
-    if mutated.decision is not None and mutated.review["response"]["allowed"]:
-        patch = mutated.review["response"].get("patch")
-        if patch:
-            print("  patch: " + base64.b64decode(patch).decode())
-        if validated.review["response"]["allowed"]:
-            print("  result: allowed")
-            return
-    print("  result: denied")
+    final = mutated if not mutated.review["response"]["allowed"] else validated
+    response = final.review["response"]
+    if final.decision is None:
+        message = response.get("status", {}).get("message", "")
+        print(f"  {'allowed' if response['allowed'] else 'denied'} {message}".rstrip())
+    else:
+        for image in final.decision.images:
+            print("  " + _image_line(image, pins.get(image.slot.pointer)))
+    patch = mutated.review["response"].get("patch")
+    if patch:
+        print("  patch: " + base64.b64decode(patch).decode())
+    print(f"  result: {'allowed' if response['allowed'] else 'denied'}")
 
 
-def _image_line(stage: str, image: ImageDecision, pin: str | None) -> str:
+def _image_line(image: ImageDecision, pin: str | None) -> str:
     modes = {m for _, m in image.failures}
     status = "denied" if "enforce" in modes else "warned" if "warn" in modes else "allowed"
     head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {status}"
@@ -201,6 +197,4 @@ def _image_line(stage: str, image: ImageDecision, pin: str | None) -> str:
         extras.append(f"digest {image.digest}")
     if pin:
         extras.append(f"pinned to {pin}")
-    if stage == "validate":
-        extras.append("at /validate")
     return head + (f" [{'; '.join(extras)}]" if extras else "")
