@@ -15,12 +15,13 @@ import sys
 import webhook.cli.certs as certs
 import webhook.cli.evaluate as evaluate
 import webhook.cli.lint as lint
+import webhook.cli.policy_test as policy_test
 import webhook.cli.registry_cmds as registry_cmds
 import webhook.cli.serve as serve
 import webhook.cli.verify_cmd as verify_cmd
 from webhook.errors import ConfigError
 
-_COMMANDS = (serve, lint, evaluate, verify_cmd, registry_cmds, certs)
+_COMMANDS = (serve, lint, evaluate, verify_cmd, registry_cmds, policy_test, certs)
 
 
 def build_parser() -> argparse.ArgumentParser:

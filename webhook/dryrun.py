@@ -1,0 +1,154 @@
+"""Offline dry-runs: AdmissionReviews (or manifests wrapped into them) through /mutate then /validate,
+in-process and exactly as the server would answer them. Used by ``evaluate`` and ``test``."""
+
+from __future__ import annotations
+
+__all__ = ["DryRun", "DryRunResult", "review_for", "reviews_from_text"]
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import yaml
+
+from webhook.admission.workloads import SUPPORTED_KINDS
+from webhook.reload import PolicyStore
+from webhook.runtime import RuntimeAdapter, Services, build_services
+from webhook.service import AdmissionService, Outcome
+from webhook.settings import Settings
+
+_RESOURCES = {
+    "Pod": ("", "pods"),
+    "PodTemplate": ("", "podtemplates"),
+    "ReplicationController": ("", "replicationcontrollers"),
+    "Deployment": ("apps", "deployments"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunResult:
+    mutated: Outcome
+    validated: Outcome
+
+    @property
+    def allowed(self) -> bool:
+        return bool(
+            self.mutated.review["response"]["allowed"] and self.validated.review["response"]["allowed"]
+        )
+
+    @property
+    def final(self) -> Outcome:
+        """The answer that settles admission: /mutate's when it denies (the API server stops there)."""
+        return self.mutated if not self.mutated.review["response"]["allowed"] else self.validated
+
+
+class DryRun:
+    """The server's admission path with the real adapters, minus HTTP. Raises ConfigError on a bad policy."""
+
+    def __init__(self, policy_path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        clock = clock or (lambda: datetime.now(UTC))
+        settings = Settings.from_env(policy_path=policy_path, audit_log=False, reload_interval=0.0)
+        self._store: PolicyStore[Services] = PolicyStore(
+            policy_path,
+            build=lambda policy: build_services(policy, settings=settings),
+            interval=0.0,
+            clock=clock,
+        )
+        self._store.load()
+        self._service = AdmissionService(settings=settings, runtime=RuntimeAdapter(self._store), clock=clock)
+
+    def admit(self, review: Mapping[str, Any]) -> DryRunResult:
+        """/mutate, the patch applied, then /validate. Raises BadRequest for a malformed review."""
+        mutated = self._service.admit(review, stage="mutate")
+        patched = _apply(review, mutated.review["response"])
+        return DryRunResult(mutated, self._service.admit(patched, stage="validate"))
+
+    def close(self) -> None:
+        self._service.close()
+
+
+def review_for(
+    obj: Mapping[str, Any], *, namespace: str | None = None, operation: str = "CREATE"
+) -> dict[str, Any]:
+    """Wrap a pod-bearing object into the AdmissionReview the API server would send for it."""
+    kind = str(obj.get("kind"))
+    group, resource = _RESOURCES[kind]
+    meta = obj.get("metadata") or {}
+    gvk = {"group": group, "version": "v1", "kind": kind}
+    gvr = {"group": group, "version": "v1", "resource": resource}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": meta.get("name", ""),
+            "namespace": namespace or meta.get("namespace") or "default",
+            "operation": operation,
+            "userInfo": {"username": "imagegate-dry-run"},
+            "object": dict(obj),
+            "oldObject": dict(obj) if operation == "UPDATE" else None,
+            "dryRun": True,
+        },
+    }
+
+
+def reviews_from_text(
+    text: str, *, source: str, namespace: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, AdmissionReview) for every AdmissionReview, manifest or List item in YAML/JSON ``text``.
+
+    Objects of kinds without pod templates are skipped. Raises ValueError or yaml.YAMLError.
+    """
+    for doc in yaml.safe_load_all(text):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ValueError(
+                f"{source}: expected a Kubernetes object or AdmissionReview, found {type(doc).__name__}"
+            )
+        if doc.get("kind") == "AdmissionReview":
+            request = doc.get("request") or {}
+            obj = request.get("object") or request.get("oldObject") or {}
+            kind = (request.get("kind") or {}).get("kind", "?")
+            label = f"{kind} {request.get('namespace', '')}/{_name(obj)} ({request.get('operation', '?')})"
+            yield label, doc
+        else:
+            for item in doc.get("items") or [] if doc.get("kind") == "List" else [doc]:
+                if item.get("kind") not in SUPPORTED_KINDS or item.get("kind") not in _RESOURCES:
+                    continue
+                review = review_for(item, namespace=namespace)
+                yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("name") or meta.get("generateName") or "?")
+
+
+def _apply(review: Mapping[str, Any], response: Mapping[str, Any]) -> Mapping[str, Any]:
+    patch = response.get("patch")
+    if not response.get("allowed") or not patch:
+        return review
+    ops = json.loads(base64.b64decode(patch))
+    request = dict(review["request"])
+    request["object"] = jsonpatch.apply_patch(request["object"], ops)
+    return {**review, "request": request}
+
+
+def load_text(source: str | Path, *, stdin: Callable[[], str]) -> str:
+    return stdin() if str(source) == "-" else Path(source).read_text()
