@@ -121,12 +121,13 @@ class LegacyLayer:
     media_type: str
     content: bytes
     annotations: tuple[tuple[str, str], ...] = ()
+    position: int = 0  # cosign gives every signer's layer the same payload blob: position tells them apart
 
     def annotation(self, key: str) -> str | None:
         return next((value for name, value in self.annotations if name == key), None)
 
     def describe(self) -> str:
-        return f"legacy .{self.kind} layer {_short(self.layer)} (tag {self.tag})"
+        return f"legacy .{self.kind} layer #{self.position + 1} {_short(self.layer)} (tag {self.tag})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +244,7 @@ def _legacy(
         notes.append(f"only the first {MAX_LAYERS} of {len(layers)} layers of tag {tag} were examined")
         layers = layers[:MAX_LAYERS]
     found: list[LegacyLayer] = []
-    for layer in layers:
+    for position, layer in enumerate(layers):
         layer_digest = layer.get("digest")
         if not isinstance(layer_digest, str) or not _SHA256.fullmatch(layer_digest):
             notes.append(f"a layer of tag {tag} skipped: invalid digest")
@@ -259,6 +260,7 @@ def _legacy(
                 media_type=expected_type,
                 content=_fetch(registry, repo, layer_digest, deadline=deadline),
                 annotations=tuple((k, v) for k, v in annotations.items() if isinstance(v, str)),
+                position=position,
             )
         )
     return tuple(found)

@@ -208,7 +208,7 @@ class _Evaluation:
         self.digest = digest
         self.image = image
         self.now = now
-        self._memo: dict[tuple[str, str], SignedPayload | VerificationFailed] = {}
+        self._memo: dict[tuple[str, _Artifact], SignedPayload | VerificationFailed] = {}
 
     # --- one requirement ------------------------------------------------------------------------
 
@@ -358,8 +358,9 @@ class _Evaluation:
             trust_key = ("root", signer.root)
         else:
             trust_key = ("key", f"{signer.name}\0{signer.require_tlog}")
-        kind = candidate.kind if isinstance(candidate, LegacyLayer) else "bundle"
-        memo_key = (f"{trust_key[0]}:{trust_key[1]}", f"{kind}:{candidate.layer}")
+        # Keyed by the whole artifact: legacy layers of different signers share one payload blob and
+        # differ only in their annotations (signature, certificate, log entry).
+        memo_key = (f"{trust_key[0]}:{trust_key[1]}", candidate)
         cached = self._memo.get(memo_key)
         if cached is not None:
             return cached
