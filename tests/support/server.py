@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def running_server(
         _wait_ready(server, ready_timeout)
         yield server
     finally:
-        process.terminate()
+        # SIGINT is gunicorn's quick shutdown; the graceful SIGTERM path lingers for keep-alive clients.
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

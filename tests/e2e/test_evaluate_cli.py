@@ -1,0 +1,237 @@
+"""``imagegate evaluate`` and ``imagegate resolve`` as subprocesses against a real registry.
+
+Manifests come from ``kubectl create deployment ... --dry-run=client -o yaml`` (offline), as a policy
+author would produce them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.oci import Pushed
+from tests.support.registry import RegistryServer
+from tests.support.reviews import kubectl, review
+
+pytestmark = pytest.mark.registry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
+REPO = "team/app"
+
+
+@dataclass(frozen=True)
+class World:
+    registry: RegistryServer
+    policy: Path
+    directory: Path
+    image: Pushed
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServer) -> World:
+    directory = tmp_path_factory.mktemp("evaluate")
+    # Unique content: the digest is this module's, whatever else the shared registry holds.
+    image = plain_registry.pusher().push_image(REPO, "1.0", content=uuid.uuid4().bytes)
+    policy = {
+        "apiVersion": "imagegate.dev/v1alpha1",
+        "kind": "ImagePolicy",
+        "metadata": {"name": "evaluate-cli"},
+        "spec": {
+            "mode": "enforce",
+            "unmatched": "deny",
+            "registries": {"allow": [plain_registry.host], "insecure": [plain_registry.host]},
+            "tags": {"resolve": True, "deny": ["latest"]},
+            "rules": [{"name": "team", "images": [f"{plain_registry.host}/team/**"]}],
+        },
+    }
+    path = directory / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return World(plain_registry, path, directory, image)
+
+
+def imagegate(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "webhook", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def deployment(directory: Path, image: str) -> Path:
+    """``kubectl create deployment web --image=IMAGE --dry-run=client -o yaml`` written to a file."""
+    made = subprocess.run(
+        [kubectl(), "create", "deployment", "web", f"--image={image}", "--dry-run=client", "-o", "yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    path = directory / f"deployment-{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(made.stdout)
+    return path
+
+
+def blocks(stdout: str) -> dict[str, list[str]]:
+    """Human output per input: its label line -> the (stripped) lines printed under it.
+
+    Only what DESIGN.md promises is asserted (decision, reason code, rule, digest, patch per image),
+    not the exact layout of each line.
+    """
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for text in stdout.splitlines():
+        if text and not text.startswith(" "):
+            current = found.setdefault(text, [])
+        else:
+            current.append(text.strip())
+    return found
+
+
+def patch_line(lines: list[str]) -> list[dict[str, Any]]:
+    patches = [text.removeprefix("patch:").strip() for text in lines if text.startswith("patch:")]
+    assert len(patches) == 1, lines
+    ops: list[dict[str, Any]] = json.loads(patches[0])
+    return ops
+
+
+def decoded_patch(response: dict[str, Any]) -> list[dict[str, Any]]:
+    assert response["patchType"] == "JSONPatch"
+    ops: list[dict[str, Any]] = json.loads(base64.b64decode(response["patch"]))
+    return ops
+
+
+def test_evaluate_pins_a_kubectl_deployment(world: World) -> None:
+    image = world.registry.ref(REPO, "1.0")
+    pinned = f"{image}@{world.image.digest}"
+    manifest = deployment(world.directory, image)
+    container = yaml.safe_load(manifest.read_text())["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == image
+
+    result = imagegate("evaluate", "--policy", str(world.policy), str(manifest))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    op = {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": pinned}
+    output = blocks(result.stdout)
+    assert list(output) == ["Deployment default/web"]
+    lines = output["Deployment default/web"]
+    image_lines = [text for text in lines if text.startswith(f"container {json.dumps(container['name'])} ")]
+    assert len(image_lines) == 1, lines
+    assert "allowed (verified)" in image_lines[0]
+    assert "rule team" in image_lines[0]
+    assert f"digest {world.image.digest}" in image_lines[0]
+    assert pinned in image_lines[0]
+    assert patch_line(lines) == [op]
+    assert lines[-1] == "result: allowed"
+
+
+def test_evaluate_latest_exits_1_with_tag_denied(world: World) -> None:
+    image = world.registry.ref(REPO, "latest")
+    manifest = deployment(world.directory, image)
+    # The same image in an AdmissionReview, as the API server would send it.
+    review_file = world.directory / "review-latest.json"
+    review_file.write_text(json.dumps(review("Pod", [image], namespace="prod", name="web")))
+    before = world.registry.requests(path=r"^/v2/team/app/manifests/latest$")
+
+    result = imagegate("evaluate", "--policy", str(world.policy), str(manifest), str(review_file))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    denial = f'container "app" image "{image}": denied [tag-denied] tag "latest" is mutable and not allowed'
+    output = blocks(result.stdout)
+    assert list(output) == ["Deployment default/web", "Pod prod/web (CREATE)"]
+    for lines in output.values():
+        assert lines[-1] == "result: denied"
+        assert any(text.startswith(f"{denial} (rule team)") for text in lines), lines
+        assert not any(text.startswith("patch:") for text in lines)
+    # A denied tag is never looked up.
+    assert world.registry.requests(path=r"^/v2/team/app/manifests/latest$") == before
+
+
+def test_evaluate_json_prints_mutate_and_validate_per_input(world: World) -> None:
+    image = world.registry.ref(REPO, "1.0")
+    pinned = f"{image}@{world.image.digest}"
+    manifest = deployment(world.directory, image)
+    admission = review("CronJob", [image], namespace="batch", name="nightly", uid="cronjob-review-uid")
+    review_file = world.directory / "review.json"
+    review_file.write_text(json.dumps(admission))
+
+    result = imagegate("evaluate", "--json", "--policy", str(world.policy), str(manifest), str(review_file))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    reviews = json.loads(result.stdout)
+    assert len(reviews) == 4
+    assert all((r["apiVersion"], r["kind"]) == ("admission.k8s.io/v1", "AdmissionReview") for r in reviews)
+    mutate, validate, cron_mutate, cron_validate = (r["response"] for r in reviews)
+    assert mutate["allowed"] is True and validate["allowed"] is True
+    assert decoded_patch(mutate) == [
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": pinned}
+    ]
+    # /validate sees the patched object: pinned, nothing left to change.
+    assert "patch" not in validate
+    assert json.loads(validate["auditAnnotations"]["images"])[0]["image"] == pinned
+    # The AdmissionReview input keeps its uid and is pinned at its own pod-spec location.
+    assert cron_mutate["uid"] == cron_validate["uid"] == "cronjob-review-uid"
+    assert decoded_patch(cron_mutate) == [
+        {"op": "replace", "path": "/spec/jobTemplate/spec/template/spec/containers/0/image", "value": pinned}
+    ]
+    assert cron_validate["allowed"] is True and "patch" not in cron_validate
+
+
+def test_evaluate_default_policy_denies_nginx_latest(world: World) -> None:
+    manifest = deployment(world.directory, "nginx:latest")
+
+    result = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(manifest))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    denial = (
+        'container "nginx" image "nginx:latest": denied [tag-denied] tag "latest" is mutable and not '
+        "allowed (rule public-registries)"
+    )
+    output = blocks(result.stdout)
+    assert list(output) == ["Deployment default/web"]
+    lines = output["Deployment default/web"]
+    assert any(text.startswith(denial) for text in lines), lines
+    assert lines[-1] == "result: denied"
+
+
+def test_evaluate_with_a_malformed_policy_exits_2(world: World) -> None:
+    policy = world.directory / "malformed.yaml"
+    policy.write_text(
+        "apiVersion: imagegate.dev/v1alpha1\n"
+        "kind: ImagePolicy\n"
+        "metadata: {name: malformed}\n"
+        "spec:\n"
+        f"  registries: {{allow: ['{world.registry.host}']}}\n"
+        "  mode: sometimes\n"
+    )
+    manifest = deployment(world.directory, world.registry.ref(REPO, "1.0"))
+
+    result = imagegate("evaluate", "--policy", str(policy), str(manifest))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert f"invalid policy {policy}" in result.stderr
+    assert re.search(rf"{re.escape(str(policy))}:6: /spec/mode: 'sometimes' is not one of", result.stderr)
+
+
+def test_resolve_prints_the_digest_reference(world: World) -> None:
+    image = world.registry.ref(REPO, "1.0")
+
+    result = imagegate("resolve", "--policy", str(world.policy), image)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"{image} -> {image}@{world.image.digest}\n"
