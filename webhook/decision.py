@@ -288,7 +288,8 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
 
 
 def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:
-    where = f" ({source})" if source else ""
+    # Name the list by its file name only: the server's directory layout is nobody's business.
+    where = f" ({source.rsplit('/', 1)[-1]})" if source else ""
     return Finding("quarantined", f'digest is quarantined: "{reason}"{where}')
 
 

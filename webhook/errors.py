@@ -52,7 +52,8 @@ class PolicyProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        text = f"{where}: {self.pointer or '/'}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        text = f"{where}: {label}{self.pointer or '/'}: {self.message}"
         if self.hint:
             text += f" (fix: {self.hint})"
         return text

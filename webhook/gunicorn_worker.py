@@ -140,7 +140,8 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def handle(self, conn: Any) -> Any:
         if self.cfg.is_ssl and not conn.initialized:
             if not self._handshake(conn):
-                return self._close(conn)
+                conn.close()  # no response to protect: no graceful linger
+                return _CLOSED
             if not conn.is_http2 and not self._request_ready(conn):
                 return _DEFER
         result = super().handle(conn)

@@ -31,6 +31,7 @@ from webhook.settings import Settings
 
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
+_FETCH_MARGIN = 0.25  # seconds
 
 
 class FactGatherer(Protocol):
@@ -175,10 +176,13 @@ class AdmissionService:
         """Facts per image, and how long each took (seconds; the deadline for unfinished ones)."""
         started = time.monotonic()
         durations: dict[str, float] = {}
+        # Fetches end a little before the admission does, so their own error (which names the host and
+        # the request) is what the user sees, not the generic "no answer within the deadline".
+        fetch_deadline = Deadline(deadline.expires_at - _FETCH_MARGIN)
 
         def timed(plan: ImagePlan) -> ImageFacts:
             try:
-                return gather(plan, deadline=deadline, now=now)
+                return gather(plan, deadline=fetch_deadline, now=now)
             finally:
                 durations[plan.image] = time.monotonic() - started
 

@@ -9,37 +9,46 @@ from __future__ import annotations
 __all__ = ["main"]
 
 import argparse
+import importlib
 import logging
 import sys
 
-import webhook.cli.certs as certs
-import webhook.cli.evaluate as evaluate
-import webhook.cli.lint as lint
-import webhook.cli.policy_test as policy_test
-import webhook.cli.registry_cmds as registry_cmds
-import webhook.cli.serve as serve
-import webhook.cli.verify_cmd as verify_cmd
 from webhook.errors import ConfigError
 
-_COMMANDS = (serve, lint, evaluate, verify_cmd, registry_cmds, policy_test, certs)
+# Subcommand -> module. Only the chosen command's module is imported: the verification stack
+# (sigstore) takes a second to import, which `lint` or `resolve` should not pay.
+_COMMANDS = {
+    "serve": "webhook.cli.serve",
+    "lint": "webhook.cli.lint",
+    "evaluate": "webhook.cli.evaluate",
+    "verify": "webhook.cli.verify_cmd",
+    "resolve": "webhook.cli.registry_cmds",
+    "quarantine": "webhook.cli.registry_cmds",
+    "test": "webhook.cli.policy_test",
+    "certs": "webhook.cli.certs",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, with every subcommand or only ``command``'s module registered."""
     parser = argparse.ArgumentParser(
         prog="imagegate",
         description="Admission webhook that pins image digests and verifies signatures and attestations.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _COMMANDS:
-        module.register(subparsers)
+    modules = [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else argv
+    command = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(command)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         # argparse exits 2 on usage errors and 0 for --help.
         return int(exit_.code or 0)

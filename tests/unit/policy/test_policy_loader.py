@@ -57,7 +57,9 @@ def test_shipped_policies_lint_clean(path: Path) -> None:
 
 
 def test_every_shipped_yaml_is_covered() -> None:
-    assert sorted((REPO / "policies").rglob("*.yaml")) == sorted(SHIPPED)
+    # Policy test suites (*.test.yaml) are run by `imagegate test`, not linted as policies.
+    shipped = [p for p in (REPO / "policies").rglob("*.yaml") if not p.name.endswith(".test.yaml")]
+    assert sorted(shipped) == sorted(SHIPPED)
 
 
 def test_default_policy_is_a_safe_baseline() -> None:
