@@ -1,6 +1,7 @@
 """gunicorn settings and hooks for imagegate (``gunicorn -c python:webhook.gunicorn_conf``).
 
-- gthread workers: keep-alive connections, as the API server reuses them.
+- gthread workers with the fixes in :mod:`webhook.gunicorn_worker`: keep-alive connections, as the API
+  server reuses them, without idle TLS connections pinning worker threads (the stalls seen under load).
 - ``worker_tmp_dir`` on a memory filesystem: heartbeat files on a read-only or slow root filesystem
   stall workers (the trap that made Connaisseur drop gunicorn).
 - ``timeout`` above the webhook's 10 s ``timeoutSeconds``: admissions end by their own 8 s deadline.
@@ -18,7 +19,7 @@ from typing import Any
 
 bind = os.environ.get("IMAGEGATE_BIND", "127.0.0.1:8443")
 workers = int(os.environ.get("IMAGEGATE_WORKERS", "2"))
-worker_class = "gthread"
+worker_class = "webhook.gunicorn_worker.ThreadWorker"
 threads = int(os.environ.get("IMAGEGATE_THREADS", "4"))
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory filesystem by design
 timeout = 30
