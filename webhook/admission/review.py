@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
+from webhook._json import json_type
 from webhook.errors import BadRequest
 
 API_VERSION = "admission.k8s.io/v1"
@@ -303,23 +304,6 @@ def _name(obj: Mapping[str, Any] | None, request_name: str) -> str:
     if name:
         return name
     return _optional_str(metadata, "generateName", "request.object.metadata.generateName") or request_name
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for messages: ``null``, ``an array``, ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
 
 
 def _show(value: object) -> str:

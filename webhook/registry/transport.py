@@ -31,7 +31,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -148,40 +148,35 @@ def _cut(conn: urllib3.connection.HTTPConnection) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+@contextlib.contextmanager
+def _watchdog(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
+    """Cut the connection if the deadline passes while we wait in ``connect`` or ``getresponse``."""
+    timer = _arm(conn)
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 class _GuardedHTTPConnection(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
-        timer = _arm(self)
-        try:
+        with _watchdog(self):
             super().connect()
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
-        timer = _arm(self)
-        try:
+        with _watchdog(self):
             return super().getresponse()
-        finally:
-            if timer is not None:
-                timer.cancel()
 
 
 class _GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
     def connect(self) -> None:
-        timer = _arm(self)
-        try:
+        with _watchdog(self):
             super().connect()
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
-        timer = _arm(self)
-        try:
+        with _watchdog(self):
             return super().getresponse()
-        finally:
-            if timer is not None:
-                timer.cancel()
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):

@@ -91,6 +91,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from webhook._json import json_kind
 from webhook.errors import InvalidReference
 from webhook.facts import Finding
 from webhook.images.reference import ImageRef
@@ -637,13 +638,13 @@ def _scan_results(result: object, kind: str) -> Iterator[_Vulnerability]:
             yield from _grype_results(result["matches"])
             return
         raise _Unreadable("expected SARIF (runs), Trivy JSON (Results) or Grype JSON (matches)")
-    raise _Unreadable(f"expected a list of vulnerabilities, found a JSON {_json_kind(result)}")
+    raise _Unreadable(f"expected a list of vulnerabilities, found a JSON {json_kind(result)}")
 
 
 def _intoto_results(items: list[Any]) -> Iterator[_Vulnerability]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise _Unreadable(f"result[{index}] is a JSON {_json_kind(item)}, expected an object")
+            raise _Unreadable(f"result[{index}] is a JSON {json_kind(item)}, expected an object")
         nested = item.get("vulnerability")
         entry: Mapping[str, Any] = nested if isinstance(nested, dict) else item
         ident = entry.get("id")
@@ -826,20 +827,6 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 def _list_of(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _list(values: Iterable[object]) -> str:

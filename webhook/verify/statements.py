@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from webhook._json import json_kind
 from webhook.errors import VerificationFailed
 
 _logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
         raise _invalid(f"statement is {len(payload)} bytes, more than the {MAX_STATEMENT_BYTES} allowed")
     document = _load_json(payload)
     if not isinstance(document, dict):
-        raise _invalid(f"statement is a JSON {_json_kind(document)}, expected an object")
+        raise _invalid(f"statement is a JSON {json_kind(document)}, expected an object")
 
     statement_type = document.get("_type")
     if statement_type not in _STATEMENT_TYPES:
@@ -129,7 +130,7 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
     if predicate is None:
         predicate = {}
     if not isinstance(predicate, dict):
-        raise _invalid(f"statement predicate is a JSON {_json_kind(predicate)}, expected an object")
+        raise _invalid(f"statement predicate is a JSON {json_kind(predicate)}, expected an object")
     return Statement(
         statement_type=str(statement_type),
         subjects=subjects,
@@ -162,12 +163,12 @@ def _subjects(value: object) -> tuple[Subject, ...]:
     for index, item in enumerate(value):
         where = f"subject[{index}]"
         if not isinstance(item, dict):
-            raise _invalid(f"{where} is a JSON {_json_kind(item)}, expected an object")
+            raise _invalid(f"{where} is a JSON {json_kind(item)}, expected an object")
         name = item.get("name", "")
         if name is None:
             name = ""
         if not isinstance(name, str):
-            raise _invalid(f"{where}.name is a JSON {_json_kind(name)}, expected a string")
+            raise _invalid(f"{where}.name is a JSON {json_kind(name)}, expected a string")
         digests = item.get("digest")
         if not isinstance(digests, dict) or not digests:
             raise _invalid(f"{where}.digest is {_describe(digests)}, expected a non-empty object")
@@ -213,26 +214,12 @@ def _invalid(message: str) -> VerificationFailed:
     return VerificationFailed(f"invalid in-toto statement: {message}", code=_INVALID)
 
 
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _describe(value: object) -> str:
     if value is None:
         return "missing"
     if isinstance(value, list | dict) and not value:
-        return f"an empty {_json_kind(value)}"
-    return f"a JSON {_json_kind(value)}"
+        return f"an empty {json_kind(value)}"
+    return f"a JSON {json_kind(value)}"
 
 
 def _show(value: object) -> str:

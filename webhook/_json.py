@@ -1,0 +1,32 @@
+"""Helpers shared by the parsers of untrusted JSON (AdmissionReviews, in-toto statements, predicates)."""
+
+from __future__ import annotations
+
+__all__ = ["json_kind", "json_type"]
+
+from collections.abc import Mapping
+
+
+def json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type: ``null``, ``boolean``, ``number``, ``string``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def json_type(value: object) -> str:
+    """The same with an article, for messages: ``null``, ``an array``, ``a string``, ..."""
+    kind = json_kind(value)
+    if kind == "null":
+        return kind
+    return f"an {kind}" if kind in ("array", "object") else f"a {kind}"
