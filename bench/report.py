@@ -1,0 +1,94 @@
+"""``python -m bench.report [results.json]``: the results as Markdown tables (for bench/README.md)."""
+
+from __future__ import annotations
+
+__all__ = ["main", "markdown"]
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+_DEFAULT = Path(__file__).resolve().parent / "results.json"
+
+
+def _num(value: float) -> str:
+    if value == int(value):
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 0.1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _cell(metric: Mapping[str, Any]) -> str:
+    if metric["min"] == metric["max"]:
+        return _num(metric["median"])
+    return f"{_num(metric['median'])} ({_num(metric['min'])}-{_num(metric['max'])})"
+
+
+def _admission(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "| scenario | tool | c | req/s | p50 ms | p99 ms | max ms | failed (timeouts) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        m = e["metrics"]
+        failed = int(sum(m["failed"]["runs"]))
+        timeouts = int(sum(m["timeouts"]["runs"]))
+        lines.append(
+            f"| {e['name']} | {e['parameters']['tool']} | {e['parameters']['connections']} "
+            f"| {_cell(m['requests_per_second'])} | {_cell(m['p50'])} | {_cell(m['p99'])} "
+            f"| {_cell(m['max'])} | {failed} ({timeouts}) |"
+        )
+    return lines
+
+
+def _latency(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["| benchmark | metric | median (min-max over runs) |", "|---|---|---|"]
+    for e in entries:
+        for name, metric in e["metrics"].items():
+            lines.append(f"| {e['name']} | {name} | {_cell(metric)} {metric['units']} |")
+    return lines
+
+
+def markdown(document: Mapping[str, Any]) -> str:
+    machine = document["machine"]
+    benchmarks = document["benchmarks"]
+    head = (
+        f"Run {machine['date']}, commit {machine['commit']}: "
+        f"{machine['cores']} cores ({machine['cpu_model']}), "
+        f"{machine['memory_mib']:,} MiB, {machine['python']}, gunicorn {machine['packages']['gunicorn']} "
+        f"({machine['gunicorn']['worker_class']}, {machine['gunicorn']['threads']} threads), flask "
+        f"{machine['packages']['flask']}, sigstore {machine['packages']['sigstore']}, wrk "
+        f"{machine['debian_packages']['wrk']}, hey {machine['debian_packages']['hey']}, docker-registry "
+        f"{machine['debian_packages']['docker-registry']}. Load average at start "
+        f"{machine['load_average_at_start'][0]:.1f}, at end {machine['load_average_at_end'][0]:.1f}; "
+        f"wall time {machine['wall_seconds']} s."
+    )
+    admission = [b for b in benchmarks if b["group"].startswith("1.")]
+    rest = [b for b in benchmarks if not b["group"].startswith("1.")]
+    out = [head, ""]
+    if admission:
+        out += [*_admission(admission), ""]
+    if rest:
+        out += [*_latency(rest), ""]
+    notes = [f"- {b['name']}: {note}" for b in benchmarks for note in b["notes"]]
+    if notes:
+        out += ["Notes recorded by the run:", "", *notes, ""]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    path = Path(args[0]) if args else _DEFAULT
+    print(markdown(json.loads(path.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
