@@ -183,13 +183,15 @@ def evaluate(
     facts: Mapping[str, ImageFacts],
     now: datetime,
     stage: Stage,
+    plans: Mapping[str, ImagePlan] | None = None,
 ) -> Decision:
     """Decide every image slot. ``facts`` is keyed by the image string as written in the object.
 
-    Missing facts never allow: a governed image whose facts are absent is denied as if its
-    checks had failed.
+    ``plans`` are the :func:`plan_image` results the caller already made for these inputs (keyed the
+    same way); missing ones are made here. Missing facts never allow: a governed image whose facts
+    are absent is denied as if its checks had failed.
     """
-    plans: dict[str, ImagePlan] = {}
+    plans = dict(plans or {})
     decisions = []
     for slot in slots:
         plan = plans.get(slot.image)

@@ -41,6 +41,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -167,11 +168,20 @@ def discover(registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline:
     if not _SHA256.fullmatch(digest):
         raise ValueError(f"not a sha256 digest: {digest!r}")
     notes: list[str] = []
-    bundles = _bundles(registry, repo, digest, deadline=deadline, notes=notes)
-    signatures = _legacy(registry, repo, digest, kind="sig", deadline=deadline, notes=notes)
-    attestations = _legacy(registry, repo, digest, kind="att", deadline=deadline, notes=notes)
+    sig_notes: list[str] = []
+    att_notes: list[str] = []
+    # The three lookups are independent: against a remote registry, one round trip instead of three.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="imagegate-discover") as pool:
+        sigs = pool.submit(_legacy, registry, repo, digest, kind="sig", deadline=deadline, notes=sig_notes)
+        atts = pool.submit(_legacy, registry, repo, digest, kind="att", deadline=deadline, notes=att_notes)
+        bundles = _bundles(registry, repo, digest, deadline=deadline, notes=notes)
+        signatures, attestations = sigs.result(), atts.result()
     artifacts = Artifacts(
-        digest=digest, bundles=bundles, signatures=signatures, attestations=attestations, notes=tuple(notes)
+        digest=digest,
+        bundles=bundles,
+        signatures=signatures,
+        attestations=attestations,
+        notes=(*notes, *sig_notes, *att_notes),
     )
     _logger.debug("discovery for %s@%s: %s", repo.name, digest, artifacts.summary())
     return artifacts
