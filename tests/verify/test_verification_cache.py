@@ -136,3 +136,33 @@ def test_concurrent_misses_share_one_verification(world: World) -> None:
     assert len(results) == 4
     assert all(result == results[0] for result in results)
     assert sum(1 for operation, _ in world.registry.calls if operation == "manifest") == 3  # one discovery
+
+
+class _BrokenReferrers:
+    """The registry port with a defect: ``referrers`` raises something that is not a RegistryError."""
+
+    def __init__(self, world: World) -> None:
+        self._registry = world.registry
+        self.manifest = world.registry.manifest
+        self.manifest_if_exists = world.registry.manifest_if_exists
+        self.blob = world.registry.blob
+
+    def referrers(self, *args: object, **kwargs: object) -> tuple[object, ...]:
+        raise KeyError("manifests")
+
+
+def test_an_unexpected_discovery_error_is_a_finding_and_not_cached(world: World) -> None:
+    world.sign_bundle(world.identity())
+    cached = _cached(world)
+    rule = signature_rule(keyless())
+    broken = cached.verify_image(
+        registry=_BrokenReferrers(world),  # type: ignore[arg-type]
+        image=world.ref,
+        digest=world.image.digest,
+        rules=(rule,),
+        deadline=Deadline.after(10),
+        now=datetime.now(UTC),
+    )
+    assert [codes(r) for r in broken] == [["registry-error"]]
+    assert "KeyError" in broken[0].findings[0].message
+    assert all(r.passed for r in _verify(world, cached, rule))

@@ -164,6 +164,12 @@ class CachedVerifier:
             except ValueError as error:
                 failure.append(RegistryError(f"cannot look up signatures for {digest}: {error}"))
                 raise failure[0] from None
+            except Exception as error:
+                # A defect in a registry adapter must not escape as a 500: fail closed, uncached.
+                _logger.exception("discovery for %s@%s failed unexpectedly", image.name, digest)
+                reason = f"unexpected {type(error).__name__}"
+                failure.append(RegistryError(f"cannot look up signatures for {digest}: {reason}"))
+                raise failure[0] from None
 
         return tuple(
             self.verify_rule(rule=rule, image=image, digest=digest, artifacts=remembered, now=now)

@@ -160,8 +160,9 @@ class SignerPolicy:
         if self._subject is not None:
             try:
                 self._subject.verify(cert)
-            except (VerificationError, ExtensionNotFound):
-                # sigstore compares an OtherName SAN as raw DER; accept its decoded UTF-8 value too.
+            except (VerificationError, ExtensionNotFound, ValueError):
+                # sigstore compares an OtherName SAN as raw DER (and raises UnicodeDecodeError when the
+                # DER length is two bytes, i.e. a name of 128 bytes or more); compare decoded values.
                 if self.signer.subject in _sans(cert):
                     return self._verify_extensions(cert)
                 raise VerificationError(

@@ -23,7 +23,13 @@ proof and is what cosign accepts offline.
 
 Key-signed layers verify with the named public key; with ``requireTlog`` they also need a SET from one
 of the trusted roots' Rekor keys whose entry names that key and signature (a SET that is present and
-checkable must be valid in any case).
+checkable must be valid in any case). A key-signed layer may carry a certificate (``cosign sign --key
+--certificate``) only when the certificate is for that very key: a layer that shows one identity and
+is signed by another is inconsistent, and tools that display the certificate would disagree with what
+was admitted. Its Rekor entry then names the certificate, as cosign uploads it.
+
+Each Rekor entry must be of the kind that fits the layer: ``hashedrekord`` for ``.sig``, ``dsse`` or
+``intoto`` for ``.att``.
 
 Every failure is :class:`~webhook.errors.VerificationFailed` (``signature-invalid``).
 """
@@ -126,6 +132,7 @@ def verify_legacy_keyless(
             signature=signature,
             data_sha256=hashlib.sha256(signed_data).hexdigest(),
             certificate_der=leaf.public_bytes(serialization.Encoding.DER),
+            kinds=_entry_kinds(layer),
         )
         integrated = _as_datetime(
             keys.verify_legacy_set(bundle_annotation, tlog_keys=root.tlog_keys, expect=expectation, now=now)
@@ -167,12 +174,17 @@ def verify_legacy_key(
     """
     origin = layer.describe()
     try:
+        certificate_der = _certificate_of_key(layer, key)
         payload_type, payload, signature, signed_data = _verify_layer_signature(layer, key)
         bundle_annotation = layer.annotation(_BUNDLE)
         integrated: datetime | None = None
         if bundle_annotation:
             expectation = keys.TlogExpectation(
-                signature=signature, data_sha256=hashlib.sha256(signed_data).hexdigest(), public_key=key
+                signature=signature,
+                data_sha256=hashlib.sha256(signed_data).hexdigest(),
+                public_key=None if certificate_der is not None else key,
+                certificate_der=certificate_der,
+                kinds=_entry_kinds(layer),
             )
             try:
                 integrated = _as_datetime(
@@ -223,6 +235,21 @@ def simple_signing_digest(payload: bytes) -> str:
 
 
 # --- steps --------------------------------------------------------------------------------------
+
+
+def _entry_kinds(layer: LegacyLayer) -> tuple[str, ...]:
+    return ("hashedrekord",) if layer.kind == "sig" else ("dsse", "intoto")
+
+
+def _certificate_of_key(layer: LegacyLayer, key: keys.PublicKey) -> bytes | None:
+    """The DER of the layer's certificate, which must be for ``key``; None when the layer has none."""
+    certificate_pem = layer.annotation(_CERTIFICATE)
+    if not certificate_pem:
+        return None
+    certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    if _spki(certificate.public_key()) != key.spki_der:
+        raise _Failed(f"the layer carries a certificate for another key than {key.name}")
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _log_known(annotation: str, tlog_keys: Mapping[str, keys.PublicKey]) -> bool:

@@ -134,7 +134,8 @@ _CLOCK_SKEW = timedelta(minutes=5)
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
 )
-_LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>\d+)")
+# ASCII digits, and few of them: int() of a 5000-digit level from a predicate would raise ValueError.
+_LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>[0-9]{1,9})")
 # How many offending vulnerabilities a message lists.
 _LIST = 5
 # How much of a value from a predicate a message quotes.
@@ -684,7 +685,9 @@ def _sarif_rule(result: Mapping[str, Any], rules: list[Mapping[str, Any]], by_id
     index = result.get("ruleIndex")
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(rules):
         return rules[index]
-    return by_id.get(result.get("ruleId"), {})
+    rule_id = result.get("ruleId")
+    # Only a string can name a rule (a JSON object or array would not even be hashable).
+    return by_id.get(rule_id, {}) if isinstance(rule_id, str) else {}
 
 
 def _sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
@@ -729,7 +732,10 @@ def _score_severity(score: object) -> str | None:
     if isinstance(score, bool):
         return None
     if isinstance(score, int | float):
-        return _cvss_severity(float(score))
+        try:
+            return _cvss_severity(float(score))
+        except OverflowError:  # an integer beyond any float is no CVSS score
+            return None
     if not isinstance(score, str):
         return None
     text = score.strip()

@@ -154,6 +154,9 @@ def _load_json(payload: bytes) -> Any:
         raise _invalid(f"statement is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise _invalid("statement is nested too deeply to parse") from None
+    except ValueError as exc:
+        # e.g. an integer literal longer than Python's int conversion limit (sys.get_int_max_str_digits)
+        raise _invalid(f"statement is not JSON that can be read ({_first_line(exc)})") from None
 
 
 def _subjects(value: object) -> tuple[Subject, ...]:
@@ -222,10 +225,21 @@ def _describe(value: object) -> str:
     return f"a JSON {json_kind(value)}"
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:_SHOW] if lines else type(error).__name__
+
+
 def _show(value: object) -> str:
     if value is None:
         return "missing"
-    text = value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value)
+        except (ValueError, RecursionError):  # nested as deep as the parser allowed: name its kind only
+            text = f"a JSON {json_kind(value)}"
     if len(text) > _SHOW:
         text = text[:_SHOW] + "..."
     return repr(text)

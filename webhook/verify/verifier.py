@@ -10,7 +10,10 @@
    signature over the manifest, or a cosign simple-signing payload), the signer's identity matches, and
    it is bound to the admitted digest (statement subject, ``docker-manifest-digest`` or signed digest,
    compared exactly). At least ``minimum`` distinct signers must be satisfied, each by a different
-   candidate (a maximum bipartite matching), so one signature never counts for two signers.
+   signing key (a maximum bipartite matching), so one signature never counts for two signers. A
+   signing key is the public key of a key signer, or the certificate of a keyless one (Fulcio issues
+   one per signing session): the same signature stored twice, re-encoded or in both formats, or
+   one key named twice in ``trust.keys``, counts once.
 2. **Attestations** (``rule.attestations``), per requirement. Candidates: bundle referrers and legacy
    ``.att`` layers. A candidate satisfies a signer as above, with "is an image signature" replaced by
    "is an in-toto statement of ``predicateType``", and then the predicate checks of the requirement
@@ -33,7 +36,8 @@ platform listed in the index, so only a signature over the index vouches for all
 the index digest by default; ``--recursive`` also signs each platform manifest.)
 
 Nothing raises out of :meth:`ImageVerifier.verify_rule`: every failure, expected or not, becomes a
-finding (fail closed).
+finding (fail closed). An unexpected error while checking one artifact makes only that artifact
+invalid, so a hostile artifact next to a valid one cannot turn a pass into a failure.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from __future__ import annotations
 __all__ = ["ImageVerifier"]
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -48,6 +53,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.errors import VerificationFailed
 from webhook.facts import Finding, RuleVerification
@@ -95,6 +102,7 @@ class _Check:
     verified: bool = False
     found: str = ""  # who signed it (set once the cryptography verified)
     findings: tuple[Finding, ...] = ()
+    signing_key: str = ""  # set when _OK: identifies the key that signed (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +257,12 @@ class _Evaluation:
             if satisfied:
                 line += f" -> satisfies signer {', '.join(satisfied)}"
             steps.append(line)
-        count = _matching({s: [c for c in best if checks[(s, c)].status == _OK] for s in range(len(signers))})
+        count = _matching(
+            {
+                s: [checks[(s, c)].signing_key for c in best if checks[(s, c)].status == _OK]
+                for s in range(len(signers))
+            }
+        )
         if count >= minimum:
             steps.append(f"{label}: passed ({count} of minimum {minimum} signer(s) satisfied)")
             return [], steps
@@ -307,6 +320,15 @@ class _Evaluation:
     # --- one (signer, candidate) pair -------------------------------------------------------------
 
     def _check(self, signer: Signer, candidate: _Artifact, requirement: _Requirement) -> _Check:
+        try:
+            return self._check_pair(signer, candidate, requirement)
+        except Exception as error:  # one hostile artifact must not sink the verdict on the others
+            _logger.exception("checking %s for %s failed unexpectedly", candidate.describe(), _short(signer))
+            return _Check(
+                _INVALID, f"not valid for {_short(signer)}: could not be checked ({type(error).__name__})"
+            )
+
+    def _check_pair(self, signer: Signer, candidate: _Artifact, requirement: _Requirement) -> _Check:
         result = self._verify(signer, candidate)
         if isinstance(result, VerificationFailed):
             return _Check(
@@ -351,7 +373,23 @@ class _Evaluation:
                 return _Check(
                     _PREDICATE, f"valid attestation by {found}, but {detail}", True, found, findings
                 )
-        return _Check(_OK, f"valid {kind} by {found} for {self.digest}", True, found)
+        return _Check(
+            _OK,
+            f"valid {kind} by {found} for {self.digest}",
+            True,
+            found,
+            signing_key=self._signing_key(signer, signed),
+        )
+
+    def _signing_key(self, signer: Signer, signed: SignedPayload) -> str:
+        """What signed ``signed``, as a k-of-n matching node: the key's SPKI, or the keyless certificate."""
+        if signed.certificate is not None:
+            material = b"cert:" + signed.certificate.public_bytes(Encoding.DER)
+        else:
+            key = self.trust.key(signer.name) if isinstance(signer, KeySigner) else None
+            # Unreachable without a key (verification needed it); a unique node is the safe default.
+            material = b"key:" + (key.spki_der if key is not None else signed.origin.encode())
+        return hashlib.sha256(material).hexdigest()
 
     def _verify(self, signer: Signer, candidate: _Artifact) -> SignedPayload | VerificationFailed:
         if isinstance(signer, KeylessSigner):
@@ -457,7 +495,7 @@ class _Evaluation:
                 findings.extend(
                     predicates.check_vulnerabilities(statement, requirement.vulnerabilities, now=self.now)
                 )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as error:
             findings.append(Finding("attestation-invalid", f"the predicate could not be checked: {error}"))
         return tuple(findings)
 
@@ -553,11 +591,11 @@ def _join(items: Sequence[str]) -> str:
     return shown + (f" (and {len(unique) - _MAX_SHOWN} more)" if len(unique) > _MAX_SHOWN else "")
 
 
-def _matching(edges: dict[int, list[int]]) -> int:
-    """Size of a maximum bipartite matching signers -> candidates (augmenting paths; n is small)."""
-    owner: dict[int, int] = {}
+def _matching(edges: dict[int, list[str]]) -> int:
+    """Size of a maximum bipartite matching signers -> signing keys (augmenting paths; n is small)."""
+    owner: dict[str, int] = {}
 
-    def augment(signer: int, seen: set[int]) -> bool:
+    def augment(signer: int, seen: set[str]) -> bool:
         for candidate in edges[signer]:
             if candidate in seen:
                 continue
