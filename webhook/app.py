@@ -44,6 +44,9 @@ def create_app(
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _error(metrics, 400, "request body is not valid JSON")
+        except RecursionError:
+            # Nesting deeper than the parser's recursion limit: no AdmissionReview looks like that.
+            return _error(metrics, 400, "request body is nested too deeply")
         try:
             outcome = service.admit(body, stage="mutate" if stage == "mutate" else "validate")
         except BadRequest as error:

@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = ["Decision", "ImageDecision", "ImagePlan", "Stage", "evaluate", "plan_image"]
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -42,6 +43,11 @@ from webhook.policy.model import Exemption, Mode, Policy, Rule
 Stage = Literal["mutate", "validate"]
 
 ALLOWED_OUTCOMES = frozenset({"verified", "exempted", "unmatched-allowed"})
+# Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
+_MAX_QUOTED_IMAGE = 600
+_MAX_MESSAGE = 2000
+# Control characters and everything str.splitlines() breaks on.
+_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +89,12 @@ class ImageDecision:
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
         """One line per mode with the image's failures of that mode (DESIGN.md §2 message format)."""
-        parts = [f"[{f.code}] {f.message}" for f, m in self.failures if m == mode]
+        parts = [f"[{f.code}] {_one_line(f.message)}" for f, m in self.failures if m == mode]
         if not parts:
             return ()
-        # JSON quoting keeps a hostile image string from forging extra lines.
-        return (f"{self.slot.describe()} image {json.dumps(self.slot.image)}: " + "; ".join(parts),)
+        # JSON quoting keeps a hostile image string from forging extra lines; an image longer than any
+        # valid reference is quoted cut short, so one slot cannot blow up the whole answer.
+        return (f"{self.slot.describe()} image {_quote(self.slot.image)}: " + "; ".join(parts),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +221,11 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         return _unmatched(base, plan, policy)
 
     digest = plan.digest
+    if facts.resolution is not None:
+        # Facts could not be gathered (the registry failed, the deadline passed, an adapter broke):
+        # for a pinned image too, or its quarantine markers would count as read and found empty.
+        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),))
     if plan.resolve:
-        if facts.resolution is not None:
-            return _with(
-                base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),)
-            )
         if facts.digest is None:
             missing = Finding("registry-error", "the tag was not resolved to a digest")
             return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
@@ -287,6 +294,23 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
         if facts.marker is not None and facts.marker.digest == digest:
             return _quarantine_finding(facts.marker.reason, "registry marker", policy)
     return None
+
+
+def _one_line(message: str) -> str:
+    """``message`` with line breaks and control characters escaped, at most ``_MAX_MESSAGE`` characters.
+
+    Messages carry text from outside (a registry marker's reason, a registry's answer): a line break
+    in one would forge a line of the denial message, which has one line per denied image.
+    """
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 3] + "..."
+    return _UNSAFE_RE.sub(lambda m: json.dumps(m.group(0))[1:-1], message)
+
+
+def _quote(image: str) -> str:
+    if len(image) > _MAX_QUOTED_IMAGE:
+        return json.dumps(image[:_MAX_QUOTED_IMAGE])[:-1] + '..." (' + f"{len(image)} characters)"
+    return json.dumps(image)
 
 
 def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:

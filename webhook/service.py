@@ -24,7 +24,7 @@ from webhook.admission.review import AdmissionContext, parse_review
 from webhook.admission.workloads import image_slots
 from webhook.deadline import Deadline
 from webhook.decision import Decision, ImagePlan, Stage, evaluate, plan_image
-from webhook.errors import RegistryError
+from webhook.errors import BadRequest, RegistryError
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.settings import Settings
@@ -32,6 +32,8 @@ from webhook.settings import Settings
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
 _FETCH_MARGIN = 0.25  # seconds
+# Under the response's per-annotation cap, so the "images" annotation always stays valid JSON.
+_MAX_IMAGES_ANNOTATION = 7000
 
 
 class FactGatherer(Protocol):
@@ -91,6 +93,10 @@ class AdmissionService:
             result = self._decide(context, stage=stage, deadline=deadline)
             outcome = _summary(result)
             return result
+        except BadRequest:
+            # A malformed object (e.g. a container list that is not a list) is a 400 like any other
+            # malformed AdmissionReview (DESIGN.md §2), not an internal error.
+            raise
         except Exception:
             # Fail closed: an unexpected error is a denial with a reason, never a 500 or an allow.
             _logger.exception("unexpected error while deciding admission %s", context.uid)
@@ -238,7 +244,10 @@ def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
         }
         for d in decision.images
     ]
-    annotations = {"policy": policy.name, "images": json.dumps(images, separators=(",", ":"))}
+    listed, shown = _bounded_json_list(images, _MAX_IMAGES_ANNOTATION)
+    annotations = {"policy": policy.name, "images": listed}
+    if shown < len(images):
+        annotations["imagesOmitted"] = str(len(images) - shown)
     exemptions = sorted(
         {
             f"{d.slot.image}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})"
@@ -251,6 +260,22 @@ def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
     if decision.audit_lines:
         annotations["audit"] = "\n".join(decision.audit_lines)
     return annotations
+
+
+def _bounded_json_list(items: list[dict[str, Any]], limit: int) -> tuple[str, int]:
+    """Compact JSON of the longest prefix of ``items`` that fits in ``limit`` characters, and its length.
+
+    Cutting the serialised text instead would leave invalid JSON for whoever reads the annotation.
+    """
+    parts: list[str] = []
+    size = 2
+    for item in items:
+        text = json.dumps(item, separators=(",", ":"))
+        if size + len(text) + 1 > limit:
+            break
+        parts.append(text)
+        size += len(text) + 1
+    return "[" + ",".join(parts) + "]", len(parts)
 
 
 def _audit_record(

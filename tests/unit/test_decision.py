@@ -263,3 +263,29 @@ def test_same_image_in_two_slots_is_planned_once_and_decided_twice() -> None:
     )
     assert [d.slot.name for d in decision.images] == ["a", "b"]
     assert len(decision.denials) == 2
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r", "\u2028", "\x85", "\x1e"])
+def test_text_from_a_registry_cannot_forge_lines_of_the_answer(breaker: str) -> None:
+    # A quarantine marker's reason is whatever the registry's annotation says.
+    reason = f'bad{breaker}container "x" image "ghcr.io/acme/app@{D1}": [verified] fine'
+    marker = QuarantineEntry(digest=D1, reason=reason, source="registry")
+    decision, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    assert d.outcome == "quarantined"
+    assert len(decision.denials) == 1
+    assert len(decision.denials[0].splitlines()) == 1
+
+
+def test_one_slot_cannot_blow_up_its_line() -> None:
+    image = "ghcr.io/acme/app:" + "x" * 100_000
+    long_name = ImageSlot(
+        pointer="/spec/containers/0/image", location="containers", name="n" * 100_000, image=image
+    )
+    decision = evaluate([long_name], policy=POLICY, namespace="x", facts={}, now=NOW, stage="mutate")
+    assert decision.images[0].outcome == "invalid-reference"
+    assert len(decision.denials) == 1 and len(decision.denials[0]) < 2000
+    assert "(100017 characters)" in decision.denials[0]
+    huge = Finding("attestation-invalid", "y" * 100_000)
+    facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, (huge,)),))
+    decision, _ = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
+    assert len(decision.denials[0]) < 3000

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
 from webhook.facts import ImageFacts
 from webhook.metrics import Metrics
-from webhook.policy.model import Policy, Registries, Rule, Tags
+from webhook.policy.model import Policy, QuarantineSettings, Registries, Rule, Tags
 from webhook.service import AdmissionService
 from webhook.settings import Settings
 
@@ -142,3 +143,109 @@ def test_unexpected_exception_answers_allowed_false_never_500(exploding_client: 
         assert payload["response"]["uid"] == "u-1"
         assert payload["response"]["allowed"] is False
         assert "[internal-error]" in payload["response"]["status"]["message"]
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    settings = Settings(audit_log=False)
+    svc = AdmissionService(
+        settings=settings,
+        runtime=FakeRuntime(FakeGatherer(digests={})),
+        clock=lambda: datetime(2026, 11, 26, tzinfo=UTC),
+    )
+    return create_app(settings=settings, service=svc, metrics=Metrics(), ready=lambda: True).test_client()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        (("spec",), [], "/spec: must be an object"),
+        (("spec", "containers"), "x", "/spec/containers: must be an array"),
+        (("spec", "containers", 0), 7, "/spec/containers/0: must be an object"),
+        (("spec", "containers", 0, "image"), 5, "/spec/containers/0/image: must be a string"),
+        (("spec", "containers", 0, "name"), ["a"], "/spec/containers/0/name: must be a string"),
+    ],
+)
+def test_malformed_object_is_a_400_naming_the_field(
+    client: FlaskClient, path: tuple[str | int, ...], value: object, fragment: str
+) -> None:
+    body = review("Pod", ["ghcr.io/a/b:1"])
+    target = body["request"]["object"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    for endpoint in ("/mutate", "/validate"):
+        answer = client.post(endpoint, json=body)
+        assert answer.status_code == 400
+        assert fragment in answer.get_json()["error"]
+
+
+def test_deeply_nested_body_is_a_400(client: FlaskClient) -> None:
+    depth = 100_000
+    body = b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","x":'
+    body += b"[" * depth + b"]" * depth + b"}}"
+    answer = client.post("/validate", data=body, content_type="application/json")
+    assert answer.status_code == 400
+    assert "nested" in answer.get_json()["error"]
+
+
+def test_thousands_of_denied_images_give_a_bounded_answer(client: FlaskClient) -> None:
+    images = [f"ghcr.io/acme/app{i}:latest" for i in range(3000)]
+    answer = client.post("/validate", json=review("Pod", images))
+    assert answer.status_code == 200
+    response = answer.get_json()["response"]
+    assert response["allowed"] is False
+    lines = response["status"]["message"].splitlines()
+    assert len(response["status"]["message"]) <= 40_000
+    assert lines[0].startswith('container "app" image "ghcr.io/acme/app0:latest": [tag-denied]')
+    assert lines[-1] == f"... and {3000 - len(lines) + 1} more denied images (see the audit log)"
+    annotations = response["auditAnnotations"]
+    listed = json.loads(annotations["images"])  # still valid JSON
+    assert listed and listed[0]["image"] == "ghcr.io/acme/app0:latest"
+    assert int(annotations["imagesOmitted"]) == 3000 - len(listed)
+    assert all(len(v) <= 8000 for v in annotations.values())
+
+
+def test_thousands_of_warnings_end_with_a_count(client: FlaskClient) -> None:
+    settings = Settings(audit_log=False)
+    warn = replace(POLICY, mode="warn")
+    svc = AdmissionService(settings=settings, runtime=FakeRuntime(FakeGatherer(), warn))
+    warned = create_app(settings=settings, service=svc, metrics=Metrics(), ready=lambda: True).test_client()
+    response = warned.post(
+        "/validate", json=review("Pod", [f"ghcr.io/acme/app{i}:latest" for i in range(300)])
+    ).get_json()["response"]
+    assert response["allowed"] is True
+    assert len(response["warnings"]) == 50
+    assert "[tag-denied]" in response["warnings"][0]
+    assert response["warnings"][-1] == "... and 251 more warnings (see the audit log)"
+
+
+MARKERS = replace(POLICY, quarantine=QuarantineSettings(registry_markers=True))
+
+
+def test_pinned_image_whose_markers_time_out_is_denied() -> None:
+    # The quarantine markers of a pinned image are facts too: not read in time is not "none found".
+    release = threading.Event()
+    gatherer = FakeGatherer(block=release)
+    try:
+        response = (
+            service(gatherer, deadline=0.3, policy=MARKERS)
+            .admit(review("Pod", [f"ghcr.io/a/b@{DIGEST}"]), stage="validate")
+            .review["response"]
+        )
+    finally:
+        release.set()
+    assert gatherer.calls == [f"ghcr.io/a/b@{DIGEST}"]
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert "[registry-error] no answer from the registry within the admission deadline" in message
+
+
+@pytest.mark.parametrize("error", [RegistryError("registry ghcr.io: reset"), KeyError("boom")])
+def test_pinned_image_whose_fact_gathering_fails_is_denied(error: Exception) -> None:
+    response = (
+        service(FakeGatherer(error=error), policy=MARKERS)
+        .admit(review("Pod", [f"ghcr.io/a/b@{DIGEST}"]), stage="mutate")
+        .review["response"]
+    )
+    assert response["allowed"] is False and "[registry-error]" in response["status"]["message"]

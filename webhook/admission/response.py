@@ -18,6 +18,10 @@ from webhook.admission.patch import encode_patch, pin_patch
 _MAX_WARNINGS = 50
 _MAX_WARNING_CHARS = 1000
 _MAX_ANNOTATION_CHARS = 8000
+# The denial message is shown by kubectl and copied into events: one line per denied image, but an
+# object with thousands of images must not turn into a multi-megabyte answer. The audit log keeps all.
+_MAX_DENIAL_LINES = 100
+_MAX_DENIAL_CHARS = 32 * 1024
 
 
 def review_response(
@@ -35,10 +39,13 @@ def review_response(
         response["status"] = {
             "code": 403,
             "reason": "Forbidden",
-            "message": "\n".join(denials) or "denied by imagegate",
+            "message": "\n".join(_bounded_lines(denials)) or "denied by imagegate",
         }
     if warnings:
-        response["warnings"] = [w[:_MAX_WARNING_CHARS] for w in warnings[:_MAX_WARNINGS]]
+        shown = [w[:_MAX_WARNING_CHARS] for w in warnings[:_MAX_WARNINGS]]
+        if len(warnings) > _MAX_WARNINGS:
+            shown[-1] = f"... and {len(warnings) - _MAX_WARNINGS + 1} more warnings (see the audit log)"
+        response["warnings"] = shown
     if audit:
         response["auditAnnotations"] = {k: v[:_MAX_ANNOTATION_CHARS] for k, v in audit.items()}
     if allowed and pins:
@@ -47,6 +54,22 @@ def review_response(
             response["patchType"] = "JSONPatch"
             response["patch"] = encode_patch(ops)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+def _bounded_lines(lines: Sequence[str]) -> list[str]:
+    """``lines`` up to ``_MAX_DENIAL_LINES`` lines and ``_MAX_DENIAL_CHARS`` characters, then a count."""
+    shown: list[str] = []
+    size = 0
+    for line in lines:
+        if len(shown) == _MAX_DENIAL_LINES or size + len(line) + 1 > _MAX_DENIAL_CHARS:
+            if not shown:
+                shown.append(line[: _MAX_DENIAL_CHARS - 3] + "...")
+            break
+        shown.append(line)
+        size += len(line) + 1
+    if len(shown) < len(lines):
+        shown.append(f"... and {len(lines) - len(shown)} more denied images (see the audit log)")
+    return shown
 
 
 def error_response(*, uid: str, code: str, message: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ _POD_SPECS: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
 
 SUPPORTED_KINDS: Final[frozenset[str]] = frozenset(_POD_SPECS)
 
+_MAX_SHOWN_NAME: Final = 253
 _CONTAINER_LISTS: Final[tuple[Location, ...]] = ("containers", "initContainers", "ephemeralContainers")
 _DESCRIPTIONS: Final[Mapping[Location, str]] = {
     "containers": "container",
@@ -75,7 +76,10 @@ class ImageSlot:
             entry = self.pointer.rsplit("/", 2 if self.location == "volumes" else 1)[0]
             return f"{what} at {entry}"
         # JSON quoting: a name is user input until the API server validates it, and a quote or newline
-        # in it must not forge another line of the denial message.
+        # in it must not forge another line of the denial message. Valid names are at most 63
+        # characters; a longer one is cut short so it cannot inflate every line of the answer.
+        if len(self.name) > _MAX_SHOWN_NAME:
+            return f'{what} {json.dumps(self.name[:_MAX_SHOWN_NAME])[:-1]}..."'
         return f"{what} {json.dumps(self.name)}"
 
 

@@ -57,7 +57,7 @@ from webhook.policy.model import Exemption, Policy, Rule
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _MAX_GLOB = 1024
 _WILDCARDS = frozenset("*?")
-_HOST_SEGMENT_RE = re.compile(r"[a-z0-9.:*?-]+")
+_HOST_SEGMENT_RE = re.compile(r"[a-zA-Z0-9.:*?-]+")
 _PATH_SEGMENT_RE = re.compile(r"[a-z0-9._*?-]+")
 # A leading bracketed text with a ':' is an IPv6 host literal (validated later), never a class.
 _IPV6_PREFIX_RE = re.compile(r"\[([^\]/]*:[^\]/]*)\]")
@@ -229,7 +229,10 @@ def _normalise_image_glob(pattern: str) -> str:
                 )
             normalised = f"{DOCKER_HUB}/library/{pattern}"
         elif _looks_like_host(first):
-            host = first.lower()
+            # Lower-cased like ImageRef's host, except a single-label host that is a host only because
+            # of its capitals ('Mirror/**'): lower-cased it would read as the Docker Hub path 'mirror/**'
+            # the next time it is normalised (every match normalises the policy's stored glob again).
+            host = first.lower() if _looks_like_host(first.lower()) else first
             if host in _DOCKER_HUB_ALIASES:
                 host = DOCKER_HUB
                 if "/" not in rest and rest != "**":
@@ -307,7 +310,8 @@ def image_glob_match(pattern: str, name: str) -> bool:
     """
     if any(part in ("", ".", "..") for part in name.split("/")):
         return False
-    return _compile(_normalise_image_glob(pattern), True).match(name)
+    # Host names are case-insensitive: 'Mirror/app' and 'MIRROR/app' are the same image.
+    return _compile(_lower_host(_normalise_image_glob(pattern)), True).match(_lower_host(name))
 
 
 def split_digest_entry(entry: str) -> tuple[str, str] | None:
@@ -374,7 +378,22 @@ def _exemption_entry_matches(entry: str, ref: ImageRef) -> bool:
     if pinned is None:
         return image_glob_match(entry, ref.name)
     name, digest = pinned
-    return ref.digest is not None and ref.digest == digest and ref.name == name
+    return ref.digest is not None and ref.digest == digest and _lower_host(name) == _match_name(ref)
+
+
+def _match_name(ref: ImageRef) -> str:
+    return _lower_host(ref.name)
+
+
+def _lower_host(name: str) -> str:
+    """``name`` with its first segment lower-cased.
+
+    A single-label host written with capitals (``Mirror/app``) keeps them in :class:`ImageRef` (they
+    are what makes it a host); host names are case-insensitive, and repository paths are lower-case
+    by grammar, so names and globs compare with the host lower-cased.
+    """
+    host, sep, path = name.partition("/")
+    return f"{host.lower()}{sep}{path}"
 
 
 def canonical_registry(host: str) -> str:
