@@ -11,7 +11,9 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    (``unmatched`` denial, a warning, or ``unmatched-allowed``) and nothing is fetched;
 6. with ``tags.resolve`` on, a governed tag is pinned to the digest it resolved to (``/mutate``), or
    denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
-   ``registry-error`` / ``digest-mismatch``;
+   ``registry-error`` / ``digest-mismatch``. An UPDATE's images that were already in the old object
+   are checked by their resolved digest but not rewritten (that would restart or roll out workloads);
+
 7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
 8. every governing rule's signature and attestation requirements must hold for that digest
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
@@ -65,6 +67,7 @@ class ImagePlan:
     terminal: Finding | None = None
     terminal_outcome: str | None = None
     resolve: bool = False
+    pin: bool = False
     digest: str | None = None
     check_markers: bool = False
     verify_rules: tuple[Rule, ...] = ()
@@ -122,8 +125,15 @@ class Decision:
         return tuple((d.slot, d.pin) for d in self.images if d.pin is not None)
 
 
-def plan_image(image: str, *, policy: Policy, namespace: str, now: datetime, stage: Stage) -> ImagePlan:
-    """Steps 1-6 of the module docstring that need no network: what to fetch for ``image``."""
+def plan_image(
+    image: str, *, policy: Policy, namespace: str, now: datetime, stage: Stage, unchanged: bool = False
+) -> ImagePlan:
+    """Steps 1-6 of the module docstring that need no network: what to fetch for ``image``.
+
+    ``unchanged`` marks an image an UPDATE leaves as it was (it is in the old object too): it is
+    checked by the digest its tag resolves to, but neither pinned nor denied ``not-pinned``, since
+    rewriting it would restart a running pod's container or roll out a workload nobody changed.
+    """
     try:
         ref = ImageRef.parse(image)
     except InvalidReference as error:
@@ -157,7 +167,7 @@ def plan_image(image: str, *, policy: Policy, namespace: str, now: datetime, sta
         )
     if not rules:
         return ImagePlan(image, ref, digest=ref.digest, terminal_outcome="unmatched")
-    if ref.digest is None and policy.tags.resolve and stage == "validate":
+    if ref.digest is None and policy.tags.resolve and stage == "validate" and not unchanged:
         return ImagePlan(
             image,
             ref,
@@ -176,6 +186,7 @@ def plan_image(image: str, *, policy: Policy, namespace: str, now: datetime, sta
         ref,
         rules=rules,
         resolve=resolve,
+        pin=resolve and not unchanged,
         digest=ref.digest,
         check_markers=has_digest and policy.quarantine.registry_markers,
         verify_rules=tuple(r for r in rules if r.needs_verification) if has_digest else (),
@@ -191,11 +202,13 @@ def evaluate(
     now: datetime,
     stage: Stage,
     plans: Mapping[str, ImagePlan] | None = None,
+    unchanged: frozenset[str] = frozenset(),
 ) -> Decision:
     """Decide every image slot. ``facts`` is keyed by the image string as written in the object.
 
     ``plans`` are the :func:`plan_image` results the caller already made for these inputs (keyed the
-    same way); missing ones are made here. Missing facts never allow: a governed image whose facts
+    same way); missing ones are made here. ``unchanged`` holds the images an UPDATE leaves as they
+    were (see :func:`plan_image`). Missing facts never allow: a governed image whose facts
     are absent is denied as if its checks had failed.
     """
     plans = dict(plans or {})
@@ -204,7 +217,12 @@ def evaluate(
         plan = plans.get(slot.image)
         if plan is None:
             plan = plans[slot.image] = plan_image(
-                slot.image, policy=policy, namespace=namespace, now=now, stage=stage
+                slot.image,
+                policy=policy,
+                namespace=namespace,
+                now=now,
+                stage=stage,
+                unchanged=slot.image in unchanged,
             )
         decisions.append(_decide(slot, plan, policy, facts.get(slot.image, ImageFacts())))
     return Decision(tuple(decisions))
@@ -231,7 +249,7 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
             return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
         digest = facts.digest
     base = _replace(base, digest=digest)
-    pin = pin_image_text(slot.image, digest) if plan.resolve and digest is not None else None
+    pin = pin_image_text(slot.image, digest) if plan.pin and digest is not None else None
 
     quarantined = _quarantine(policy, digest, facts, plan)
     if quarantined is not None:

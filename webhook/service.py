@@ -132,15 +132,28 @@ class AdmissionService:
             )
         policy, gather = current
         now = self._clock()
+        unchanged = _previous_images(context)
         plans = {
             slot.image: plan_image(
-                slot.image, policy=policy, namespace=context.namespace, now=now, stage=stage
+                slot.image,
+                policy=policy,
+                namespace=context.namespace,
+                now=now,
+                stage=stage,
+                unchanged=slot.image in unchanged,
             )
             for slot in slots
         }
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
         decision = evaluate(
-            slots, policy=policy, namespace=context.namespace, facts=facts, now=now, stage=stage
+            slots,
+            policy=policy,
+            namespace=context.namespace,
+            facts=facts,
+            now=now,
+            stage=stage,
+            plans=plans,
+            unchanged=unchanged,
         )
         mode_lines = {"warn": decision.warnings, "audit": decision.audit_lines}
         review = review_response(
@@ -223,6 +236,17 @@ class AdmissionService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _previous_images(context: AdmissionContext) -> frozenset[str]:
+    """The images of an UPDATE's old object: these are checked again but not rewritten."""
+    if context.operation != "UPDATE" or context.old_object is None:
+        return frozenset()
+    try:
+        slots = image_slots(context.kind.kind, context.old_object, group=context.kind.group)
+    except BadRequest:
+        return frozenset()  # a malformed old object grants nothing: every image is treated as new
+    return frozenset(slot.image for slot in slots)
 
 
 def _summary(result: Outcome) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import threading
 from dataclasses import dataclass, field, replace
@@ -249,3 +251,36 @@ def test_pinned_image_whose_fact_gathering_fails_is_denied(error: Exception) -> 
         .review["response"]
     )
     assert response["allowed"] is False and "[registry-error]" in response["status"]["message"]
+
+
+def test_update_keeps_unchanged_images_as_they_are_but_checks_them() -> None:
+    """Pinning an image an UPDATE did not touch would restart a pod's container or roll out a workload."""
+    gatherer = FakeGatherer(digests={"ghcr.io/a/old:1": DIGEST, "ghcr.io/a/new:2": DIGEST})
+    body = review("Deployment", ["ghcr.io/a/old:1", "ghcr.io/a/new:2"], operation="UPDATE")
+    old = copy.deepcopy(body["request"]["oldObject"])
+    old["spec"]["template"]["spec"]["containers"][1]["image"] = "ghcr.io/a/new:1"
+    body["request"]["oldObject"] = old
+    svc = service(gatherer)
+    mutated = svc.admit(body, stage="mutate").review["response"]
+    ops = json.loads(base64.b64decode(mutated["patch"]))
+    assert ops == [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/1/image",
+            "value": f"ghcr.io/a/new:2@{DIGEST}",
+        }
+    ]
+    assert sorted(gatherer.calls) == ["ghcr.io/a/new:2", "ghcr.io/a/old:1"]  # both are checked
+    validated = svc.admit(body, stage="validate").review["response"]
+    assert validated["allowed"] is False  # the changed image arrives unpinned here: the patch was not applied
+    assert validated["status"]["message"].count("[not-pinned]") == 1
+    assert "ghcr.io/a/new:2" in validated["status"]["message"]
+
+
+def test_update_does_not_excuse_unchanged_images_from_their_checks() -> None:
+    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    body = review("Pod", ["ghcr.io/a/old:1"], operation="UPDATE")
+    response = service(gatherer).admit(body, stage="validate").review["response"]
+    assert response["allowed"] is False
+    assert "[registry-error]" in response["status"]["message"]
+    assert "[not-pinned]" not in response["status"]["message"]
