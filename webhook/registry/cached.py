@@ -8,7 +8,8 @@ What is cached and for how long follows from what can change:
   (new signatures and quarantine markers appear at any time);
 * registry failures: ``failure_ttl``, so a registry that is down is not hammered by every admission.
   Failures caused by the *caller's* deadline running out are not cached: they say nothing about the
-  registry and must not fail other admissions.
+  registry and must not fail other admissions (callers that waited for that round trip ask again
+  while their own deadline allows).
 
 Concurrent callers asking for the same uncached key share one registry round trip. Pushes and
 deletes pass through and drop the entries they make stale.
@@ -104,12 +105,24 @@ class CachingRegistry:
 
     def resolve(self, repo: ImageRef, reference: str, *, deadline: Deadline) -> str:
         key = (repo.registry, repo.repository, reference)
-        return _get(self._tags, key, lambda: self._inner.resolve(repo, reference, deadline=deadline), str)
+        return _get(
+            self._tags,
+            key,
+            lambda: self._inner.resolve(repo, reference, deadline=deadline),
+            str,
+            deadline=deadline,
+        )
 
     def manifest(self, repo: ImageRef, reference: str, *, deadline: Deadline) -> Manifest:
         key = (repo.registry, repo.repository, reference)
         cache = self._manifests if is_digest(reference) else self._tag_manifests
-        return _get(cache, key, lambda: self._inner.manifest(repo, reference, deadline=deadline), Manifest)
+        return _get(
+            cache,
+            key,
+            lambda: self._inner.manifest(repo, reference, deadline=deadline),
+            Manifest,
+            deadline=deadline,
+        )
 
     def manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
         key = (repo.registry, repo.repository, tag)
@@ -118,6 +131,7 @@ class CachingRegistry:
             key,
             lambda: _Maybe(self._inner.manifest_if_exists(repo, tag, deadline=deadline)),
             _Maybe,
+            deadline=deadline,
         )
         return value.manifest
 
@@ -128,6 +142,7 @@ class CachingRegistry:
             key,
             lambda: self._inner.blob(repo, digest, deadline=deadline, max_bytes=max_bytes),
             bytes,
+            deadline=deadline,
         )
 
     def referrers(
@@ -136,7 +151,11 @@ class CachingRegistry:
         # One entry per subject (all artifact types), filtered here: a push can then drop exactly it.
         key = (repo.registry, repo.repository, digest)
         everything = _get(
-            self._referrers, key, lambda: self._inner.referrers(repo, digest, deadline=deadline), tuple
+            self._referrers,
+            key,
+            lambda: self._inner.referrers(repo, digest, deadline=deadline),
+            tuple,
+            deadline=deadline,
         )
         descriptors: tuple[Descriptor, ...] = everything
         if artifact_type is None:
@@ -183,17 +202,33 @@ class _Maybe:
         self.manifest = manifest
 
 
-def _get(cache: SingleFlightCache[object], key: Hashable, load: Callable[[], T], kind: type[T]) -> T:
-    def guarded() -> object:
-        try:
-            return load()
-        except DeadlineExceeded as error:
-            raise _Uncacheable(error) from None
+def _get(
+    cache: SingleFlightCache[object],
+    key: Hashable,
+    load: Callable[[], T],
+    kind: type[T],
+    *,
+    deadline: Deadline,
+) -> T:
+    while True:
+        ran = False
 
-    try:
-        value = cache.get_or_load(key, guarded)
-    except _Uncacheable as carrier:
-        raise carrier.error from None
+        def guarded() -> object:
+            nonlocal ran
+            ran = True
+            try:
+                return load()
+            except DeadlineExceeded as error:
+                raise _Uncacheable(error) from None
+
+        try:
+            value = cache.get_or_load(key, guarded)
+            break
+        except _Uncacheable as carrier:
+            # A caller that waited for another's round trip is not bound by that caller's deadline:
+            # while its own allows, it asks again (leading a new round trip or joining one).
+            if ran or deadline.expired():
+                raise carrier.error from None
     if not isinstance(value, kind):  # pragma: no cover - a key reused for another kind is a bug here
         raise TypeError(f"cache {cache.name} holds {type(value).__name__}, expected {kind.__name__}")
     return value

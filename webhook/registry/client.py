@@ -262,6 +262,10 @@ class RegistryClient:
         pages = 1
         while True:
             descriptors.extend(self._index_entries(response.body, what=response.what))
+            if len(descriptors) > self._settings.referrers_max_entries:
+                raise RegistryError(
+                    f"{first.what}: more than {self._settings.referrers_max_entries} referrers"
+                )
             next_url = _next_link(response)
             if next_url is None:
                 return descriptors
@@ -294,7 +298,11 @@ class RegistryClient:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise RegistryError(f"{what}: the referrers index is not valid JSON") from None
-        entries = document.get("manifests") if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            # Read as "no referrers", a garbled index would hide quarantine markers.
+            raise RegistryError(f"{what}: the referrers index is not a JSON object")
+        entries = document.get("manifests")
+        # Go registries encode an empty list as null.
         if entries is None:
             entries = []
         if not isinstance(entries, list):
@@ -487,6 +495,10 @@ class RegistryClient:
             data=data,
             redirects=redirects,
         )
+        if response.status == 401 and _origin(response.url) != _origin(url):
+            # A redirect target (blob storage, not necessarily an allowed host) must not choose where
+            # this registry's credentials go, nor replace the challenge remembered for the registry.
+            raise RegistryError(f"{response.what}: {describe_status(response)} (after a redirect)")
         if response.status == 401:
             auth = self._auth.on_unauthorized(
                 response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline

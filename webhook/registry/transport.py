@@ -5,9 +5,9 @@ Every request the registry client makes goes through :meth:`Transport.request`, 
 * refuses hosts outside ``allow`` (and plain HTTP to hosts outside ``insecure``) before any socket
   is opened;
 * takes its connect/read timeouts from the caller's :class:`Deadline` and enforces the deadline even
-  against servers that drip bytes: a watchdog shuts the socket down if the TLS handshake or the
-  response headers are still incomplete when the deadline passes, and the body is read in pieces
-  with the deadline checked between them;
+  against servers that drip or stall: a watchdog shuts the socket down if the TLS handshake, the
+  response headers or the body are still incomplete when the deadline passes, and the body is read
+  in pieces with the deadline checked between them;
 * reads at most ``max_bytes`` of body (a larger ``Content-Length`` is refused up front);
 * retries idempotent requests answered 429/5xx with backoff (honouring ``Retry-After``) only while
   the deadline allows;
@@ -150,7 +150,7 @@ def _cut(conn: urllib3.connection.HTTPConnection) -> None:
 
 @contextlib.contextmanager
 def _watchdog(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
-    """Cut the connection if the deadline passes while we wait in ``connect`` or ``getresponse``."""
+    """Cut the connection if the deadline passes in ``connect``, ``getresponse`` or a body read."""
     timer = _arm(conn)
     try:
         yield
@@ -359,7 +359,9 @@ class Transport:
                 raise RegistryError(f"{response.what}: {describe_status(response)} ({tries})")
             if delay + _RETRY_MARGIN >= deadline.remaining():
                 hint = f"Retry-After {retry_after:g}s" if retry_after is not None else f"retry in {delay:g}s"
-                raise RegistryError(
+                # Attempts were left: it is this caller's budget that ends here, and a caller with
+                # more time may still get an answer (so this must not be cached as a registry failure).
+                raise DeadlineExceeded(
                     f"{response.what}: {describe_status(response)} ({hint} would pass the deadline; "
                     f"{attempt} attempt{'s' if attempt > 1 else ''})"
                 )
@@ -390,23 +392,30 @@ class Transport:
         started = time.monotonic()
         _guard.expires_at = deadline.expires_at
         try:
-            raw = self._session.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                data=data,
-                timeout=(connect, read),
-                stream=True,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            raise self._failure(error, what=what, deadline=deadline) from None
+            try:
+                raw = self._session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    data=data,
+                    timeout=(connect, read),
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as error:
+                raise self._failure(error, what=what, deadline=deadline) from None
+            try:
+                # One blocking read may wait a whole read timeout, which was taken from the budget
+                # left when the request started: only the watchdog stops a body stalling near the end.
+                connection = raw.raw.connection
+                with _watchdog(connection) if connection is not None else contextlib.nullcontext():
+                    body = self._read_body(
+                        raw, what=what, deadline=deadline, max_bytes=max_bytes, method=method
+                    )
+            finally:
+                raw.close()
         finally:
             _guard.expires_at = None
-        try:
-            body = self._read_body(raw, what=what, deadline=deadline, max_bytes=max_bytes, method=method)
-        finally:
-            raw.close()
         _logger.debug(
             "%s -> %d (%d bytes, %.1f ms)",
             what,
@@ -457,6 +466,9 @@ class Transport:
                     raise RegistryError(f"{what}: response exceeds the limit of {cap} bytes")
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise self._failure(error, what=what, deadline=deadline) from None
+        if deadline.expired():
+            # The watchdog may have cut a body without a length short: that is no complete answer.
+            raise DeadlineExceeded(f"{what}: timed out: the deadline passed while reading the response")
         return bytes(buffer)
 
     def _failure(self, error: BaseException, *, what: str, deadline: Deadline) -> RegistryError:
@@ -476,7 +488,8 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # str.isdigit() also accepts characters such as "\xb2" that float() refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
