@@ -46,7 +46,8 @@ class SingleFlightCache(Generic[V]):
     """A size-bounded cache whose entries expire after ``ttl`` seconds (``failure_ttl`` for errors).
 
     ``get_or_load(key, load)`` returns the cached value, or calls ``load`` once however many threads
-    ask for the same missing key at the same time: the others wait for that one call. Errors of the
+    ask for the same missing key at the same time: the others wait for that one call (at most
+    ``wait`` seconds each, then :class:`TimeoutError`). Errors of the
     types in ``cache_errors`` are cached for ``failure_ttl`` and re-raised; other errors are not cached.
     A ``ttl`` of 0 disables caching (single-flight still applies).
     """
@@ -76,7 +77,7 @@ class SingleFlightCache(Generic[V]):
     def _ttu(self, _key: Hashable, value: object, now: float) -> float:
         return now + (self._failure_ttl if isinstance(value, _Failure) else self._ttl)
 
-    def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
+    def get_or_load(self, key: Hashable, load: Callable[[], V], *, wait: float | None = None) -> V:
         with self._lock:
             cached = self._cache.get(key, _MISSING)
             if cached is not _MISSING:
@@ -91,7 +92,8 @@ class SingleFlightCache(Generic[V]):
             self.stats.misses += 1
         self._report(hit=False)
         if not leader:
-            call.done.wait()
+            if not call.done.wait(wait):
+                raise TimeoutError(f"gave up waiting for the {self.name} lookup of another request")
             if call.error is not None:
                 raise call.error
             return call.value  # type: ignore[return-value]

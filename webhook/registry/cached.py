@@ -222,8 +222,13 @@ def _get(
                 raise _Uncacheable(error) from None
 
         try:
-            value = cache.get_or_load(key, guarded)
+            value = cache.get_or_load(key, guarded, wait=deadline.remaining())
             break
+        except TimeoutError:
+            # Waiting on a round trip another admission leads must not outlast our own deadline.
+            raise DeadlineExceeded(
+                "deadline exceeded while waiting for the registry's answer to another request"
+            ) from None
         except _Uncacheable as carrier:
             # A caller that waited for another's round trip is not bound by that caller's deadline:
             # while its own allows, it asks again (leading a new round trip or joining one).
