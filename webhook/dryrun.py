@@ -122,21 +122,33 @@ def reviews_from_text(
                 f"{source}: expected a Kubernetes object or AdmissionReview, found {type(doc).__name__}"
             )
         if doc.get("kind") == "AdmissionReview":
-            request = doc.get("request") or {}
-            obj = request.get("object") or request.get("oldObject") or {}
-            kind = (request.get("kind") or {}).get("kind", "?")
+            # Only the label is built here: the service checks the review itself (BadRequest).
+            request = _mapping(doc.get("request"))
+            obj = _mapping(request.get("object")) or _mapping(request.get("oldObject"))
+            kind = _mapping(request.get("kind")).get("kind", "?")
             label = f"{kind} {request.get('namespace', '')}/{_name(obj)} ({request.get('operation', '?')})"
             yield label, doc
         else:
-            for item in doc.get("items") or [] if doc.get("kind") == "List" else [doc]:
+            items = doc.get("items") or [] if doc.get("kind") == "List" else [doc]
+            if not isinstance(items, list):
+                raise ValueError(f"{source}: the items of a List must be a list")
+            for item in items:
+                if not isinstance(item, dict):
+                    raise ValueError(f"{source}: expected Kubernetes objects in the List's items")
                 if item.get("kind") not in SUPPORTED_KINDS or item.get("kind") not in _RESOURCES:
                     continue
+                if not isinstance(item.get("metadata", {}), dict):
+                    raise ValueError(f"{source}: {item['kind']}: metadata must be a mapping")
                 review = review_for(item, namespace=namespace)
                 yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _name(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
+    meta = _mapping(obj.get("metadata"))
     return str(meta.get("name") or meta.get("generateName") or "?")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from webhook.errors import ConfigError
-from webhook.policy.loader import load_policy
+from webhook.policy.loader import load_policy, referenced_paths
 from webhook.policy.model import Policy
 
 _logger = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ class PolicyStore(Generic[T]):
         self._on_reload = on_reload
         self._clock = clock
         self._current: Runtime[T] | None = None
+        # The files a rejected version named and their state when it was rejected: watched as well, so
+        # that version loads once a file it was missing appears or a broken one is fixed.
+        self._attempted: tuple[Path, ...] = ()
         self._rejected: _Signature | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -67,17 +70,23 @@ class PolicyStore(Generic[T]):
         """Load (or reload) now. Raises ConfigError, leaving the current runtime in place."""
         with self._lock:
             before = _signature(self._watched())
-            loaded = load_policy(self._path, now=self._clock())
+            try:
+                loaded = load_policy(self._path, now=self._clock())
+            except ConfigError:
+                self._attempted = (self._path, *referenced_paths(self._path))
+                raise
             for warning in loaded.warnings:
                 _logger.warning("policy warning: %s", warning)
-            services = self._build(loaded.policy)
             watched = _referenced_files(self._path, loaded.policy)
+            self._attempted = watched
+            services = self._build(loaded.policy)
             runtime = Runtime(loaded.policy, services, watched, _signature(watched))
             if before != _signature(self._watched()):
                 # A file changed while we read it: load again on the next poll.
                 runtime = Runtime(loaded.policy, services, watched, ())
             self._current = runtime
             self._rejected = None
+            self._attempted = ()
             return runtime
 
     def adopt(self, policy: Policy) -> Runtime[T]:
@@ -90,7 +99,7 @@ class PolicyStore(Generic[T]):
             watched = _referenced_files(self._path, policy)
             runtime = Runtime(policy, self._build(policy), watched, ())
             self._current = runtime
-            self._rejected = _signature(watched)
+            self._rejected = _signature(self._with_attempted(watched))
             return runtime
 
     def current(self) -> Runtime[T] | None:
@@ -99,16 +108,16 @@ class PolicyStore(Generic[T]):
     def check(self) -> bool:
         """Reload if a watched file changed. Returns True when a new policy was swapped in."""
         current = self._current
-        watched = current.watched if current else (self._path,)
+        watched = self._with_attempted(current.watched if current else (self._path,))
         signature = _signature(watched)
-        if current is not None and signature == current.signature:
+        if current is not None and self._rejected is None and signature == current.signature:
             return False
         if signature == self._rejected:
             return False
         try:
             runtime = self.load()
         except ConfigError as error:
-            self._rejected = signature
+            self._rejected = self._rejected_state(watched, signature)
             _logger.error(
                 "policy reload rejected, still serving %s: %s%s",
                 current.policy.fingerprint[:12] if current else "nothing",
@@ -118,7 +127,7 @@ class PolicyStore(Generic[T]):
             self._report("rejected", None)
             return False
         except Exception:
-            self._rejected = signature
+            self._rejected = self._rejected_state(watched, signature)
             _logger.exception("policy reload failed, still serving the last good policy")
             self._report("rejected", None)
             return False
@@ -144,6 +153,14 @@ class PolicyStore(Generic[T]):
                 self.check()
             except Exception:  # the watcher must never die
                 _logger.exception("policy watcher error")
+
+    def _rejected_state(self, watched: tuple[Path, ...], before: _Signature) -> _Signature | None:
+        after = _signature(self._with_attempted(watched))
+        # A file changed while the attempt ran: it may have read either version, so try again.
+        return after if after[: len(before)] == before else None
+
+    def _with_attempted(self, watched: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys((*watched, *self._attempted)))
 
     def _watched(self) -> tuple[Path, ...]:
         return self._current.watched if self._current else (self._path,)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "check_server_env"]
 
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -49,10 +51,49 @@ class Settings:
                 continue
             try:
                 values[f.name] = _convert(f.type, raw)
+                _check_range(f.name, values[f.name])
             except ValueError as error:
                 raise ConfigError(f"IMAGEGATE_{f.name.upper()}={raw!r} is not valid: {error}") from error
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
+
+
+# Knobs that must be positive: a zero deadline denies every image, zero threads or cache entries fail
+# when the first worker builds its adapters (and gunicorn then stops every worker).
+_POSITIVE = frozenset({"deadline_seconds", "max_request_bytes", "cache_size", "fetch_threads"})
+
+
+def _check_range(name: str, value: object) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if name in _POSITIVE and value <= 0:
+            raise ValueError("must be greater than 0")
+        if value < 0:
+            raise ValueError("must not be negative")
+
+
+def check_server_env(env: Mapping[str, str] | None = None) -> None:
+    """Check the variables :mod:`webhook.gunicorn_conf` reads, before gunicorn starts.
+
+    Raises:
+        ConfigError: ``IMAGEGATE_WORKERS`` or ``IMAGEGATE_THREADS`` is not a positive integer, or
+            ``IMAGEGATE_LOG_LEVEL`` is not a logging level name.
+    """
+    env = os.environ if env is None else env
+    for name in ("IMAGEGATE_WORKERS", "IMAGEGATE_THREADS"):
+        raw = env.get(name)
+        if raw is None:
+            continue
+        try:
+            valid = int(raw) >= 1
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"{name}={raw!r} is not valid: expected a positive integer")
+    level = env.get("IMAGEGATE_LOG_LEVEL")
+    if level is not None and not isinstance(logging.getLevelName(level.upper()), int):
+        raise ConfigError(
+            f"IMAGEGATE_LOG_LEVEL={level!r} is not valid: expected debug, info, warning, error or critical"
+        )
 
 
 def _convert(kind: object, raw: str) -> object:
@@ -67,8 +108,8 @@ def _convert(kind: object, raw: str) -> object:
         return int(raw)
     if kind == "float":
         value = float(raw)
-        if value < 0:
-            raise ValueError("must not be negative")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
         return value
     if kind == "Path":
         return Path(raw)

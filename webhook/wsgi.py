@@ -13,7 +13,7 @@ from webhook.errors import ConfigError
 from webhook.metrics import Metrics
 from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
-from webhook.runtime import RuntimeAdapter, build_services
+from webhook.runtime import RuntimeAdapter, Services, build_services
 from webhook.service import AdmissionService
 from webhook.settings import Settings
 
@@ -44,11 +44,23 @@ def create_from_env(settings: Settings | None = None, *, last_good: Policy | Non
         for problem in error.problems:
             _logger.error("  %s", problem)
         if last_good is not None:
-            store.adopt(last_good)
-            metrics.policy_reload("success", last_good)
-            _logger.warning("serving the last good policy %s until the files load again", last_good.name)
+            _adopt(store, last_good, metrics)
     store.start()
     service = AdmissionService(settings=settings, runtime=RuntimeAdapter(store), observer=metrics)
     return create_app(
         settings=settings, service=service, metrics=metrics, ready=lambda: store.current() is not None
     )
+
+
+def _adopt(store: PolicyStore[Services], last_good: Policy, metrics: Metrics) -> None:
+    # Building the adapters re-reads the trust files; when they are the broken part, the worker stays
+    # unready (and denies) instead of failing to boot, which would make gunicorn stop every worker.
+    try:
+        store.adopt(last_good)
+    except ConfigError as error:
+        _logger.error(
+            "the last good policy %s cannot be served either: %s", last_good.name, error.user_message
+        )
+        return
+    metrics.policy_reload("success", last_good)
+    _logger.warning("serving the last good policy %s until the files load again", last_good.name)

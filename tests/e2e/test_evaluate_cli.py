@@ -235,3 +235,25 @@ def test_resolve_prints_the_digest_reference(world: World) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == f"{image} -> {image}@{world.image.digest}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"kind": "List", "items": ["x"]}',
+        '{"kind": "List", "items": 5}',
+        '{"kind": "Pod", "metadata": "x", "spec": {"containers": []}}',
+        '{"kind": "AdmissionReview", "request": [1]}',
+        '{"kind": "AdmissionReview", "request": {"kind": "Pod"}}',
+        '{"kind": "AdmissionReview", "request": {"uid": "u", "kind": {"kind": "Pod"}, "object": "x"}}',
+    ],
+)
+def test_evaluate_malformed_input_is_an_error_not_a_crash(world: World, text: str) -> None:
+    source = world.directory / f"malformed-{uuid.uuid4().hex}.json"
+    source.write_text(text)
+
+    result = imagegate("evaluate", "--policy", str(world.policy), str(source))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: "), result.stderr

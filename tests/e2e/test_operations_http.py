@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -277,3 +278,145 @@ def test_serve_refuses_a_malformed_policy_and_lint_reports_it(tmp_path: Path) ->
     )
     assert lint.returncode == 1
     assert re.search(r"policy\.yaml:\d+: /spec", lint.stdout), lint.stdout
+
+
+def _kubelet_update(mount: Path, version: str, files: dict[str, bytes]) -> None:
+    """Update ``mount`` as kubelet updates a ConfigMap or Secret volume: a new timestamped directory, the
+    ``..data`` symlink swapped to it with a rename, and the old directory deleted."""
+    new = mount / f"..{version}"
+    new.mkdir()
+    for name, data in files.items():
+        (new / name).write_bytes(data)
+        if not (mount / name).is_symlink():
+            (mount / name).symlink_to(f"..data/{name}")
+    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
+    (mount / "..data_tmp").symlink_to(new.name)
+    os.replace(mount / "..data_tmp", mount / "..data")
+    if old is not None:
+        shutil.rmtree(mount / old)
+
+
+def test_configmap_and_secret_volume_updates_reach_the_server(tmp_path: Path) -> None:
+    # The policy, tls.crt and tls.key are symlinks through ..data, as in the Deployment's volumes; an
+    # update points ..data at a new directory and deletes the old one.
+    _kubelet_update(
+        tmp_path,
+        "v1",
+        {
+            "policy.yaml": POLICY.format(name="v1", denied="latest").encode(),
+            "tls.crt": b"",  # running_server writes the first certificate through these links
+            "tls.key": b"",
+        },
+    )
+    body = review("Pod", [f"ghcr.io/acme/app:canary@{DIGEST}"])
+    with running_server(
+        tmp_path, tmp_path / "policy.yaml", env={"IMAGEGATE_RELOAD_INTERVAL": "0.2"}
+    ) as server:
+        assert _fresh_post(server, body)["allowed"] is True
+        new_ca = trustme.CA()
+        new_cert = new_ca.issue_cert("127.0.0.1")
+        new_ca_file = tmp_path / "new-ca.crt"
+        new_ca.cert_pem.write_to_path(str(new_ca_file))
+        _kubelet_update(
+            tmp_path,
+            "v2",
+            {
+                "policy.yaml": POLICY.format(name="v2", denied="canary").encode(),
+                "tls.crt": new_cert.cert_chain_pems[0].bytes(),
+                "tls.key": new_cert.private_key_pem.bytes(),
+            },
+        )
+        deadline = time.monotonic() + 15
+        served_new = denied = False
+        while time.monotonic() < deadline and not (served_new and denied):
+            time.sleep(0.3)
+            try:
+                with requests.Session() as session:
+                    session.trust_env = False
+                    answer = session.post(
+                        server.url + "/validate", json=body, verify=str(new_ca_file), timeout=5
+                    )
+                served_new = True
+                denied = answer.json()["response"]["allowed"] is False
+            except requests.exceptions.SSLError:
+                continue
+        assert served_new, "the certificate from the updated Secret volume was not picked up"
+        assert denied, "the policy from the updated ConfigMap volume was not picked up"
+        assert "policy reload rejected" not in server.stderr.read_text()
+
+
+TRUST_POLICY = """\
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: trusted}
+spec:
+  registries: {allow: [ghcr.io]}
+  tags: {deny: [canary]}
+  trust: {roots: [{name: pinned, file: trusted_root.json}]}
+  rules:
+    - {name: all, images: ["ghcr.io/**"]}
+"""
+_FIXTURE_ROOT = Path(__file__).parents[1] / "unit" / "policy" / "fixtures" / "trust" / "trusted_root.json"
+
+
+def test_trust_root_that_only_the_workers_reject_does_not_bring_the_server_down(tmp_path: Path) -> None:
+    # The file passes the policy checks (JSON with the trusted-root media type) but is not a usable
+    # trusted root: every process must agree it is not the "last good" state, and a worker that starts
+    # meanwhile must not take the whole server down with it.
+    root = tmp_path / "trusted_root.json"
+    root.write_bytes(_FIXTURE_ROOT.read_bytes())
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TRUST_POLICY)
+    body = review("Pod", [f"ghcr.io/acme/app:canary@{DIGEST}"])
+    env = {"IMAGEGATE_RELOAD_INTERVAL": "0.2"}
+    with running_server(tmp_path, policy, env=env, workers=2) as server:
+        assert _fresh_post(server, body)["allowed"] is False
+        _write(root, json.dumps({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}))
+        time.sleep(1.5)  # every watcher (master and workers) has seen the broken file
+        workers = _children(server.process.pid)
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and server.process.poll() is None:
+            children = set(_children(server.process.pid))
+            if len(children) == 2 and not children & set(workers):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert server.process.poll() is None, server.stderr.read_text()
+        assert server.get("/healthz").status_code == 200
+        _write(root, _FIXTURE_ROOT.read_bytes().decode())
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and server.get("/readyz").status_code != 200:
+            time.sleep(0.2)
+        assert all(server.get("/readyz").status_code == 200 for _ in range(6))
+        assert _fresh_post(server, body)["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("IMAGEGATE_DEADLINE_SECONDS", "nan"),
+        ("IMAGEGATE_DEADLINE_SECONDS", "0"),
+        ("IMAGEGATE_TAG_TTL", "inf"),
+        ("IMAGEGATE_CACHE_SIZE", "-5"),
+        ("IMAGEGATE_FETCH_THREADS", "0"),
+        ("IMAGEGATE_WORKERS", "abc"),
+        ("IMAGEGATE_THREADS", "0"),
+        ("IMAGEGATE_LOG_LEVEL", "chatty"),
+    ],
+)
+def test_serve_refuses_invalid_settings_with_exit_2(tmp_path: Path, variable: str, value: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(name="settings", denied="latest"))
+    serve = subprocess.run(
+        [sys.executable, "-m", "webhook", "serve", "--policy", str(policy), "--dev-cert", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, variable: value},
+    )
+    assert serve.returncode == 2, serve.stderr
+    assert variable in serve.stderr
+    assert "Traceback" not in serve.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from webhook.errors import ConfigError
 from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
 
@@ -111,3 +112,55 @@ def test_configmap_style_symlink_swap(tmp_path: Path) -> None:
     assert store.check() is True
     current = store.current()
     assert current is not None and current.policy.name == "two"
+
+
+def test_file_referenced_only_by_a_rejected_new_policy_is_watched(tmp_path: Path) -> None:
+    # A new policy version names a quarantine list that is not there yet (its volume is updated
+    # separately): the version is rejected, and it must load as soon as that file appears, without
+    # the policy file itself changing again.
+    reports: list[tuple[str, str | None]] = []
+    store = _store(tmp_path, reports)
+    new = POLICY.format(name="two").replace("[quarantine.yaml]", "[quarantine.yaml, later.yaml]")
+    _touch_later(tmp_path / "policy.yaml", new)
+    assert store.check() is False
+    assert store.check() is False
+    assert reports == [("rejected", None)]
+    (tmp_path / "later.yaml").write_text(QUARANTINE.format(entries="[]"))
+    assert store.check() is True
+    current = store.current()
+    assert current is not None and current.policy.name == "two"
+    assert (tmp_path / "later.yaml") in current.watched
+
+
+def test_file_that_blocked_the_first_load_is_watched(tmp_path: Path) -> None:
+    # Nothing ever loaded (the referenced file was missing at start): creating it is enough.
+    (tmp_path / "policy.yaml").write_text(POLICY.format(name="one"))
+    store: PolicyStore[str] = PolicyStore(tmp_path / "policy.yaml", build=lambda p: p.name)
+    assert store.check() is False
+    assert store.current() is None
+    (tmp_path / "quarantine.yaml").write_text(QUARANTINE.format(entries="[]"))
+    assert store.check() is True
+
+
+def test_file_that_breaks_the_adapters_is_watched(tmp_path: Path) -> None:
+    # The policy checks pass but building the adapters fails on a referenced file's content; fixing
+    # that file (only) brings the policy in.
+    reports: list[tuple[str, str | None]] = []
+    (tmp_path / "policy.yaml").write_text(POLICY.format(name="one"))
+    (tmp_path / "quarantine.yaml").write_text(QUARANTINE.format(entries="[]"))
+
+    def build(policy: Policy) -> str:
+        if "broken" in (tmp_path / "quarantine.yaml").read_text():
+            raise ConfigError("the adapters reject quarantine.yaml")
+        return policy.name
+
+    store: PolicyStore[str] = PolicyStore(
+        tmp_path / "policy.yaml", build=build, on_reload=lambda r, p: reports.append((r, p and p.name))
+    )
+    store.load()
+    _touch_later(tmp_path / "policy.yaml", POLICY.format(name="two"))
+    _touch_later(tmp_path / "quarantine.yaml", QUARANTINE.format(entries="[]") + "# broken\n")
+    assert store.check() is False
+    _touch_later(tmp_path / "quarantine.yaml", QUARANTINE.format(entries="[]"))
+    assert store.check() is True
+    assert reports == [("rejected", None), ("success", "two")]

@@ -15,7 +15,7 @@ from typing import Any
 
 from webhook.errors import ConfigError
 from webhook.policy.loader import load_policy
-from webhook.settings import Settings
+from webhook.settings import Settings, check_server_env
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +41,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dev_cert == bool(args.cert or args.key) or bool(args.cert) != bool(args.key):
         print("error: give --cert and --key, or --dev-cert", file=sys.stderr)
         return 2
-    policy_path = args.policy.resolve()
+    # Absolute, but symlinks kept: ConfigMap and Secret volumes reach their files through a ``..data``
+    # symlink that kubelet swaps (deleting the old target directory), so a resolved path would keep
+    # watching and serving a directory that no longer exists after the first update.
+    policy_path = Path(os.path.abspath(args.policy))
     settings = Settings.from_env(policy_path=policy_path)
+    check_server_env()
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
     # Refuse to start on a policy (or trust material) that does not load.
     loaded = load_policy(policy_path, now=datetime.now(UTC))
     for warning in loaded.warnings:
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         cert, key = _dev_certificate(args.host)
         print(f"dev certificate: {cert} (trust it with: curl --cacert {cert})", file=sys.stderr)
     else:
-        cert, key = args.cert.resolve(), args.key.resolve()
+        cert, key = Path(os.path.abspath(args.cert)), Path(os.path.abspath(args.key))
         for path in (cert, key):
             if not path.is_file():
                 raise ConfigError(f"TLS file {path} does not exist")
@@ -70,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
     # (re)started while the files are invalid inherits it through fork instead of serving nothing.
     from webhook.reload import PolicyStore
 
+    # It checks every version with the workers' own adapter checks: a version only workers reject (a
+    # trusted root that loads as JSON but not as trust material) must not become the master's last good.
     master: PolicyStore[None] = PolicyStore(
-        policy_path, build=lambda _policy: None, interval=settings.reload_interval
+        policy_path,
+        build=lambda policy: check_services(policy, settings=settings),
+        interval=settings.reload_interval,
     )
     master.load()
     master.start()

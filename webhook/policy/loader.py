@@ -22,6 +22,7 @@ __all__ = [
     "load_quarantine",
     "parse_duration",
     "parse_time",
+    "referenced_paths",
 ]
 
 import difflib
@@ -200,6 +201,26 @@ def lint_file(path: str | Path, *, now: datetime) -> tuple[PolicyProblem, ...]:
         "set `kind: ImagePolicy` for a policy or `kind: Quarantine` for a quarantine list",
     )
     return _in_order(report.problems, source)
+
+
+def referenced_paths(path: str | Path) -> tuple[Path, ...]:
+    """The files the policy at ``path`` names (made absolute against its directory), never raising.
+
+    Best effort over whatever parses, valid or not: the hot-reload watcher uses it to also watch the
+    files of a version that was rejected, so that version loads once a missing file appears.
+    """
+    policy = Path(path)
+    try:
+        doc, _ = parse_yaml(_read_limited(policy).decode("utf-8-sig"))
+    except (OSError, ValueError):
+        return ()
+    spec = _obj(_obj(doc.data if doc is not None else None).get("spec"))
+    registries, trust = _obj(spec.get("registries")), _obj(spec.get("trust"))
+    named = [registries.get("caFile"), registries.get("credentialsFile")]
+    named += [_obj(item).get("file") for key in ("roots", "keys") for _, item in _items(trust.get(key), "")]
+    named += [item for _, item in _strings(_obj(spec.get("quarantine")).get("files"), "")]
+    found = (Path(name) for name in named if isinstance(name, str) and name and "\0" not in name)
+    return tuple(dict.fromkeys(name if name.is_absolute() else policy.parent / name for name in found))
 
 
 def parse_duration(text: str) -> timedelta:
