@@ -155,12 +155,11 @@ class AdmissionService:
             plans=plans,
             unchanged=unchanged,
         )
-        mode_lines = {"warn": decision.warnings, "audit": decision.audit_lines}
         review = review_response(
             uid=context.uid,
             allowed=decision.allowed,
             denials=decision.denials,
-            warnings=mode_lines["warn"],
+            warnings=decision.warnings,
             audit=_audit_annotations(decision, policy),
             pins=decision.pins if stage == "mutate" else (),
         )
