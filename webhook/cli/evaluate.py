@@ -98,7 +98,7 @@ def _image_line(image: ImageDecision, pin: str | None) -> str:
     else:
         head += f" ({image.outcome})"
     extras = []
-    if image.rules:
+    if image.rules and not image.failures:  # failure messages already name their rule
         extras.append(f"rule {', '.join(image.rules)}")
     if image.digest:
         extras.append(f"digest {image.digest}")
