@@ -17,6 +17,7 @@ from tests.support.fake_sigstore import (
 from tests.verify.world import World
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
+from webhook.registry.port import Descriptor
 from webhook.verify import discovery
 from webhook.verify.discovery import BUNDLE_ARTIFACT_TYPE, discover
 
@@ -107,6 +108,34 @@ def test_referrer_whose_subject_is_another_digest_is_skipped(world: World) -> No
     artifacts = discover(Lying(), world.ref, world.image.digest, deadline=Deadline.after(5))  # type: ignore[arg-type]
     assert artifacts.bundles == ()
     assert any("subject is not" in note for note in artifacts.notes)
+
+
+def test_referrer_listed_but_gone_is_skipped_and_the_others_still_count(world: World) -> None:
+    bundle = world.sigstore.bundle_dsse(world.identity(), cosign_sign_statement(world.image.digest))
+    artifact = bundle_referrer_manifest(
+        bundle, subject_digest=world.image.digest, subject_size=world.image.size
+    )
+    world.registry.push_artifact(world.ref, artifact)
+    gone = Descriptor(
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        digest="sha256:" + "0" * 64,
+        size=100,
+        artifact_type=BUNDLE_ARTIFACT_TYPE,
+    )
+
+    class Stale:
+        """A registry whose referrers index still lists a deleted manifest."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(world.registry, name)
+
+        def referrers(self, repo, digest, *, deadline, artifact_type=None):  # type: ignore[no-untyped-def]
+            listed = world.registry.referrers(repo, digest, deadline=deadline, artifact_type=artifact_type)
+            return (gone, *listed)
+
+    artifacts = discover(Stale(), world.ref, world.image.digest, deadline=Deadline.after(5))  # type: ignore[arg-type]
+    assert len(artifacts.bundles) == 1
+    assert any("listed but not found" in note for note in artifacts.notes)
 
 
 def test_blob_with_other_content_is_a_registry_error(world: World) -> None:

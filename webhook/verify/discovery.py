@@ -198,7 +198,12 @@ def _bundles(
         wanted = wanted[:MAX_REFERRERS]
     found: dict[str, BundleArtifact] = {}
     for descriptor in wanted:
-        manifest = registry.manifest(repo, descriptor.digest, deadline=deadline)
+        # A referrer the index lists but the registry no longer has (a stale fallback index) cannot
+        # hold a signature: skip it rather than fail discovery for the digest.
+        manifest = registry.manifest_if_exists(repo, descriptor.digest, deadline=deadline)
+        if manifest is None:
+            notes.append(f"referrer {_short(descriptor.digest)} skipped: listed but not found (HTTP 404)")
+            continue
         body = _json_object(manifest)
         if body is None:
             notes.append(f"referrer {_short(descriptor.digest)} skipped: not a JSON manifest")
