@@ -137,6 +137,19 @@ class PolicyStore(Generic[T]):
         self._report("success", runtime.policy)
         return True
 
+    def guard_forks(self) -> None:
+        """Make ``fork()`` in this process wait for a reload in progress.
+
+        The gunicorn master watches the policy in a thread and forks workers from its main thread; a
+        fork in the middle of a reload would hand the child locks held inside half-done work (logging,
+        OpenSSL) and a stale policy. Holding the store's lock across fork rules both out.
+        """
+        os.register_at_fork(
+            before=self._lock.acquire,
+            after_in_parent=self._lock.release,
+            after_in_child=self._lock.release,
+        )
+
     def start(self) -> None:
         """Poll for changes in a daemon thread (one per worker process)."""
         if self._thread is not None or self._interval <= 0:

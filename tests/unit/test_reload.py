@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from webhook.errors import ConfigError
@@ -164,3 +165,32 @@ def test_file_that_breaks_the_adapters_is_watched(tmp_path: Path) -> None:
     _touch_later(tmp_path / "quarantine.yaml", QUARANTINE.format(entries="[]"))
     assert store.check() is True
     assert reports == [("rejected", None), ("success", "two")]
+
+
+def test_fork_waits_for_a_reload_in_progress(tmp_path: Path) -> None:
+    """A child forked while the watcher reloads gets the finished runtime, never a half-built one."""
+    (tmp_path / "policy.yaml").write_text(POLICY.format(name="one"))
+    (tmp_path / "quarantine.yaml").write_text(QUARANTINE.format(entries="[]"))
+    entered, release = threading.Event(), threading.Event()
+
+    def build(policy: Policy) -> str:
+        if policy.name == "two":
+            entered.set()
+            release.wait(10)
+        return policy.name
+
+    store: PolicyStore[str] = PolicyStore(tmp_path / "policy.yaml", build=build)
+    store.load()
+    store.guard_forks()
+    _touch_later(tmp_path / "policy.yaml", POLICY.format(name="two"))
+    reloader = threading.Thread(target=store.check)
+    reloader.start()
+    assert entered.wait(10)
+    threading.Timer(0.3, release.set).start()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it inherited, then leave at once
+        current = store.current()
+        os._exit(0 if current is not None and current.services == "two" else 1)
+    _, status = os.waitpid(pid, 0)
+    reloader.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0

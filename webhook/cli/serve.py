@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         interval=settings.reload_interval,
     )
     master.load()
+    master.guard_forks()
     master.start()
     _Gunicorn(options, master).run()
     return 0
