@@ -14,6 +14,8 @@ from typing import Any
 
 from webhook.errors import ConfigError
 
+_logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -71,6 +73,12 @@ def _check_range(name: str, value: object) -> None:
             raise ValueError("must not be negative")
 
 
+# Read by webhook/gunicorn_conf.py rather than Settings.
+_SERVER_VARIABLES = frozenset(
+    {"IMAGEGATE_WORKERS", "IMAGEGATE_THREADS", "IMAGEGATE_LOG_LEVEL", "IMAGEGATE_BIND"}
+)
+
+
 def check_server_env(env: Mapping[str, str] | None = None) -> None:
     """Check the variables :mod:`webhook.gunicorn_conf` reads, before gunicorn starts.
 
@@ -94,6 +102,10 @@ def check_server_env(env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(
             f"IMAGEGATE_LOG_LEVEL={level!r} is not valid: expected debug, info, warning, error or critical"
         )
+    known = {f"IMAGEGATE_{f.name.upper()}" for f in fields(Settings)} | _SERVER_VARIABLES
+    for name in sorted(n for n in env if n.startswith("IMAGEGATE_") and n not in known):
+        # A misspelt knob silently keeps its default: say so (it is not fatal: newer or older variables).
+        _logger.warning("%s is not a setting imagegate knows; it is ignored", name)
 
 
 def _convert(kind: object, raw: str) -> object:
