@@ -10,25 +10,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.results import format_number
+
 _DEFAULT = Path(__file__).resolve().parent / "results.json"
-
-
-def _num(value: float) -> str:
-    if value == int(value):
-        return f"{int(value):,}"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    if abs(value) >= 0.1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
 
 
 def _cell(metric: Mapping[str, Any]) -> str:
     if metric["min"] == metric["max"]:
-        return _num(metric["median"])
-    return f"{_num(metric['median'])} ({_num(metric['min'])}-{_num(metric['max'])})"
+        return format_number(metric["median"])
+    low, high = format_number(metric["min"]), format_number(metric["max"])
+    return f"{format_number(metric['median'])} ({low}-{high})"
 
 
 def _admission(entries: Sequence[Mapping[str, Any]]) -> list[str]:

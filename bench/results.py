@@ -7,6 +7,7 @@ __all__ = [
     "Result",
     "Stopwatch",
     "describe_samples",
+    "format_number",
     "machine_facts",
     "summary_text",
     "write_results",
@@ -218,7 +219,8 @@ def write_results(
     _logger.info("wrote %s", path)
 
 
-def _fmt(value: float) -> str:
+def format_number(value: float) -> str:
+    """A number for the reports: thousands separated, about three significant digits."""
     if value == int(value):
         return f"{int(value):,}"
     if abs(value) >= 100:
@@ -232,8 +234,9 @@ def _fmt(value: float) -> str:
 
 def _spread(metric: Metric) -> str:
     if metric.min == metric.max:
-        return f"{_fmt(metric.median)} {metric.units}"
-    return f"{_fmt(metric.median)} {metric.units} ({_fmt(metric.min)}-{_fmt(metric.max)})"
+        return f"{format_number(metric.median)} {metric.units}"
+    low, high = format_number(metric.min), format_number(metric.max)
+    return f"{format_number(metric.median)} {metric.units} ({low}-{high})"
 
 
 def summary_text(results: Sequence[Result], machine: Mapping[str, Any]) -> str:

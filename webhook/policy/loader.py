@@ -45,6 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from webhook._json import json_kind
 from webhook.errors import ConfigError, InvalidReference, PolicyProblem
 from webhook.policy._yaml_lines import YamlDocument, escape_pointer, parse_yaml
 from webhook.policy.match import (
@@ -373,21 +374,10 @@ _YAML_READ_AS = {"boolean": "a boolean", "integer": "a number", "number": "a num
 
 
 def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
+    """JSON Schema's name for a value's type: like :func:`json_kind`, with integers apart."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return json_kind(value)
 
 
 def _translate(error: jsonschema.ValidationError) -> Iterator[tuple[str, str, str]]:

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import Required, TypedDict, Unpack
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests.utils
@@ -51,6 +52,19 @@ _OCTET = "application/octet-stream"
 
 Observer = Callable[[str, float, "str | None"], None]
 """``observer(operation, seconds, error_code)`` after every public call (metrics); code None on success."""
+
+
+class _CallOptions(TypedDict, total=False):
+    """The keyword options of :meth:`RegistryClient._call_url`."""
+
+    deadline: Required[Deadline]
+    max_bytes: Required[int]
+    accept: str | None
+    redirects: int
+    push: bool
+    delete: bool
+    data: bytes | None
+    content_type: str | None
 
 
 class RegistryClient:
@@ -433,34 +447,9 @@ class RegistryClient:
         scheme = self._settings.scheme_for(netloc)
         return f"{scheme}://{netloc}/v2/{repo.repository}/{path}"
 
-    def _call(
-        self,
-        method: str,
-        repo: ImageRef,
-        path: str,
-        *,
-        deadline: Deadline,
-        max_bytes: int,
-        accept: str | None = None,
-        redirects: int = 0,
-        push: bool = False,
-        delete: bool = False,
-        data: bytes | None = None,
-        content_type: str | None = None,
-    ) -> HttpResponse:
-        return self._call_url(
-            method,
-            repo,
-            self._url(repo, path),
-            deadline=deadline,
-            max_bytes=max_bytes,
-            accept=accept,
-            redirects=redirects,
-            push=push,
-            delete=delete,
-            data=data,
-            content_type=content_type,
-        )
+    def _call(self, method: str, repo: ImageRef, path: str, **options: Unpack[_CallOptions]) -> HttpResponse:
+        """:meth:`_call_url` for ``path`` under the repository's ``/v2/<name>/``."""
+        return self._call_url(method, repo, self._url(repo, path), **options)
 
     def _call_url(
         self,
