@@ -25,6 +25,8 @@ from tests.support.fake_sigstore import (
     vulns_v01,
 )
 from tests.verify.world import (
+    ACME_REGEXP,
+    EVIL,
     GITHUB_ISSUER,
     IMAGE,
     WORKFLOW,
@@ -40,9 +42,6 @@ from tests.verify.world import (
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 
 pytestmark = pytest.mark.usefixtures("offline")
-
-EVIL = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main"
-ACME_REGEXP = r"^https://github\.com/acme/.+$"
 
 
 # --- signatures: positives ---------------------------------------------------------------------

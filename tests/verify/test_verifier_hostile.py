@@ -24,6 +24,8 @@ from tests.support.fake_sigstore import (
     vulns_v01,
 )
 from tests.verify.world import (
+    ACME_REGEXP,
+    EVIL,
     IMAGE,
     World,
     attestation_rule,
@@ -38,8 +40,6 @@ from webhook.policy.model import VulnerabilityCheck
 
 pytestmark = pytest.mark.usefixtures("offline")
 
-EVIL = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main"
-ACME_REGEXP = r"^https://github\.com/acme/.+$"
 HUGE_INTEGER = "1" * 5000  # more digits than Python converts to int by default
 
 

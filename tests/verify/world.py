@@ -42,6 +42,8 @@ from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
 
 __all__ = [
+    "ACME_REGEXP",
+    "EVIL",
     "GITHUB_ISSUER",
     "IMAGE",
     "WORKFLOW",
@@ -53,6 +55,8 @@ __all__ = [
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+EVIL = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main"
+ACME_REGEXP = r"^https://github\.com/acme/.+$"
 IMAGE = "registry.example.com/acme/app"
 
 
