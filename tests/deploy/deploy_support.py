@@ -40,6 +40,58 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+CHART = DEPLOY / "chart" / "imagegate"
+# Labels Helm charts add by convention (release, tool, versions); the kustomize base has none of them.
+HELM_LABELS = frozenset(
+    {
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/managed-by",
+        "app.kubernetes.io/version",
+        "helm.sh/chart",
+    }
+)
+
+
+def helm_render(
+    values: dict[str, Any] | None = None, *, release: str = "imagegate", namespace: str = "imagegate"
+) -> list[dict[str, Any]]:
+    """The chart rendered by Helm's own engine (libhelm through helm-python-sdk), offline, as `helm template`
+    would: the values are checked against values.schema.json first. Returns the objects, NOTES.txt aside."""
+    from helm_python import Chart
+
+    with Chart.load(CHART) as chart:
+        rendered = chart.render(values or {}, name=release, namespace=namespace)
+    docs: list[dict[str, Any]] = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith(".yaml"):
+            docs += [doc for doc in yaml.safe_load_all(text) if doc]
+    return docs
+
+
+def without_helm_labels(value: Any, key: str | None = None) -> Any:
+    """``value`` with HELM_LABELS removed from every label set and selector in it."""
+    if isinstance(value, dict):
+        result = {k: without_helm_labels(v, k) for k, v in value.items()}
+        is_label_set = key in ("labels", "matchLabels") or (
+            key == "selector" and all(isinstance(v, str) for v in value.values())
+        )
+        if is_label_set:
+            result = {k: v for k, v in result.items() if k not in HELM_LABELS}
+        return result
+    if isinstance(value, list):
+        return [without_helm_labels(item) for item in value]
+    return value
+
+
+def by_identity(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for doc in docs:
+        identity = (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+        assert identity not in found, f"two objects {identity}"
+        found[identity] = doc
+    return found
+
+
 @dataclass(frozen=True)
 class StaticCerts:
     """A copy of deploy/ whose static-certs overlay holds the output of `imagegate certs`."""
@@ -64,7 +116,7 @@ def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def server_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = one(docs, "Deployment", "imagegate")["spec"]["template"]["spec"]["containers"]
+    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return containers[0]  # type: ignore[no-any-return]
 
@@ -114,8 +166,8 @@ def pod_files(docs: list[dict[str, Any]]) -> dict[str, bytes | None]:
 
     Content is None for a Secret that cert-manager creates in the cluster (its keys are known).
     """
-    pod = one(docs, "Deployment", "imagegate")["spec"]["template"]["spec"]
-    namespace = one(docs, "Deployment", "imagegate")["metadata"]["namespace"]
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    namespace = one(docs, "Deployment")["metadata"]["namespace"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     issued = {c["spec"]["secretName"] for c in kinds(docs, "Certificate")}
     files: dict[str, bytes | None] = {}
