@@ -118,6 +118,27 @@ def test_the_chart_files_are_the_deploy_files() -> None:
         assert DEPLOY in target.parents and CHART not in target.parents, target
 
 
+def test_the_packaged_chart_carries_the_linked_files(
+    tmp_path: Any, chart_default: list[dict[str, Any]]
+) -> None:
+    # `helm package` stores the content of the links: the archive renders the same objects on its own.
+    from helm_python import Chart, package
+
+    archive = package(CHART, destination=tmp_path)
+    with Chart.load(archive) as chart:
+        rendered = chart.render({}, name="imagegate", namespace="imagegate")
+        names = {f["name"] for f in chart.files}
+    assert {"files/policy.yaml", "files/trusted_root.json", "files/prometheusrule.yaml"} <= names
+    docs = [
+        d
+        for name, text in sorted(rendered.items())
+        if name.endswith(".yaml")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
+    assert docs == chart_default
+
+
 # --- every render is valid -----------------------------------------------------------------------------
 
 TOGGLES: dict[str, dict[str, Any]] = {
@@ -347,6 +368,23 @@ def test_another_release_name_and_namespace_stay_wired(toggled: dict[str, list[d
     # The alert rules select job="imagegate": the job comes from this label, not the release's name.
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "imagegate"
     assert monitor["spec"]["endpoints"][0]["tlsConfig"]["serverName"] == "gate-imagegate.security.svc"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        MONITORING_ON,
+        {"tls": {"certManager": {"enabled": False}, "existingSecret": "s", "caBundle": "QUJD"}},
+    ],
+)
+def test_helm_lint_strict_finds_nothing(values: dict[str, Any]) -> None:
+    from helm_python import lint
+
+    report = lint(CHART, values, strict=True, kube_version="v1.29.0")
+    # Severity 1 is informational (Helm suggests an icon); 2 and 3 are warnings and errors.
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
 def test_the_values_schema_rejects_what_the_templates_cannot_use() -> None:

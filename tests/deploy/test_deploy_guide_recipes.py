@@ -9,85 +9,28 @@ overlay the recipes built, exactly as ``kubectl apply -k`` would send it.
 from __future__ import annotations
 
 import base64
-import os
-import re
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from deploy_support import DEPLOY, REPO, kustomize, one, pod_files, require_kubectl
+from deploy_support import (
+    CHART,
+    DEPLOY,
+    REPO,
+    helm_render,
+    kinds,
+    kustomize,
+    one,
+    pod_files,
+    server_container,
+)
+from guide_support import Shell, block, block_containing
 
 DIGEST = "sha256:" + "ab" * 32
 START = "O=deploy/overlays/production\nmkdir"
 PINNED = "nginx@sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac"
-# A kubectl that runs the offline verbs for real and records the ones that need a cluster.
-KUBECTL_SHIM = """#!/bin/sh
-case "$1" in
-  kustomize|create) exec "$REAL_KUBECTL" "$@" ;;
-esac
-case "$*" in
-  *" logs "*|"logs "*) echo "$*" >> "$CLUSTER_LOG"; echo "policy production reloaded" ;;
-  *) echo "$*" >> "$CLUSTER_LOG" ;;
-esac
-"""
-
-
-def guide_blocks(language: str) -> list[str]:
-    text = (DEPLOY / "README.md").read_text()
-    found = re.findall(rf"^( *)```{language}\n(.*?)^\1```", text, flags=re.MULTILINE | re.DOTALL)
-    return [textwrap.dedent(body) for _indent, body in found]
-
-
-def block(language: str, first_line: str) -> str:
-    (found,) = [b for b in guide_blocks(language) if b.startswith(first_line)]
-    return found
-
-
-def block_containing(language: str, text: str) -> str:
-    (found,) = [b for b in guide_blocks(language) if text in b]
-    return found
-
-
-class Shell:
-    """bash in a copy of the repository, with imagegate on PATH and the recording kubectl."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        bin_dir = root / ".bin"
-        bin_dir.mkdir()
-        shim = bin_dir / "kubectl"
-        shim.write_text(KUBECTL_SHIM)
-        shim.chmod(0o755)
-        self.cluster_log = root / ".cluster-log"
-        self.cluster_log.touch()
-        self.env = {
-            **os.environ,
-            "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]),
-            "REAL_KUBECTL": require_kubectl(),
-            "CLUSTER_LOG": str(self.cluster_log),
-            "TOKEN": "s3cret-token",
-        }
-
-    def run(self, script: str) -> str:
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, f"{script}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result.stdout
-
-    def cluster_calls(self) -> list[str]:
-        return self.cluster_log.read_text().splitlines()
 
 
 @pytest.fixture
@@ -179,3 +122,96 @@ def test_the_quarantine_recipe_adds_an_entry_the_pod_sees(shell: Shell) -> None:
     assert [(e["digest"], e["reason"]) for e in listed["entries"]] == [
         (digest, "CVE-2026-1234 in base layer")
     ]
+
+
+# --- Install with Helm ---------------------------------------------------------------------------------
+
+
+def merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of value layers: maps merge key by key, anything else is replaced."""
+    result = dict(base)
+    for key, value in update.items():
+        result[key] = (
+            merged(result[key], value)
+            if isinstance(value, dict) and isinstance(result.get(key), dict)
+            else value
+        )
+    return result
+
+
+def replay(shell: Shell) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each recorded `helm install|upgrade`, rendered by Helm's engine with the values it would use."""
+    from helm_python import parse_set_file, parse_set_string
+
+    releases: dict[str, dict[str, Any]] = {}
+    renders = []
+    for argv in shell.helm_calls():
+        verb, *rest = argv
+        if verb == "uninstall":
+            continue
+        assert verb in ("install", "upgrade"), argv
+        positional, values, namespace, reuse = [], {}, "default", False
+        args = iter(rest)
+        for arg in args:
+            if arg in ("-n", "--namespace"):
+                namespace = next(args)
+            elif arg == "--set":
+                values = merged(values, parse_set_string(next(args)))
+            elif arg == "--set-file":
+                values = merged(values, parse_set_file(next(args)))
+            elif arg in ("-f", "--values"):
+                values = merged(values, yaml.safe_load((shell.root / next(args)).read_text()) or {})
+            elif arg == "--reuse-values":
+                reuse = True
+            elif arg in ("--create-namespace", "--wait", "--install"):
+                pass
+            else:
+                assert not arg.startswith("-"), f"the replay does not know {arg}"
+                positional.append(arg)
+        release, chart = positional
+        assert chart == str(CHART.relative_to(REPO)), chart
+        if reuse:
+            values = merged(releases[release], values)
+        releases[release] = values
+        renders.append((verb, helm_render(values, release=release, namespace=namespace)))
+    return renders
+
+
+def test_the_helm_install_holds_the_webhooks_back_until_the_server_is_up(shell: Shell) -> None:
+    recipe = block("sh", "helm install imagegate")
+    shell.run(recipe.replace("sha256:<digest>", DIGEST))
+    (first, docs), (second, upgraded) = replay(shell)
+    assert (first, second) == ("install", "upgrade")
+    assert not [d for d in docs if d["kind"].endswith("WebhookConfiguration")]
+    assert server_container(docs)["image"] == f"registry.acme.test/platform/imagegate@{DIGEST}"
+    # --reuse-values keeps the image; the upgrade only adds the webhooks.
+    assert server_container(upgraded)["image"] == server_container(docs)["image"]
+    assert {d["kind"] for d in upgraded} - {d["kind"] for d in docs} == {
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
+    labelled = [c for c in shell.cluster_calls() if c.startswith("label namespace imagegate")]
+    assert labelled and "pod-security.kubernetes.io/enforce=restricted" in labelled[0]
+
+
+def test_the_helm_recipe_without_cert_manager_serves_the_generated_certificate(shell: Shell) -> None:
+    recipe = block("sh", "imagegate certs --namespace imagegate --service imagegate --out certs")
+    (shell.root / "values-production.yaml").write_text(yaml.safe_dump({"image": {"digest": DIGEST}}))
+    shell.run(recipe)
+    assert shell.cluster_calls() == ["-n imagegate apply -f certs/secret.yaml"]
+    ((_verb, docs),) = replay(shell)
+    secret = yaml.safe_load((shell.root / "certs" / "secret.yaml").read_text())
+    ca = (shell.root / "certs" / "ca.crt").read_bytes()
+    assert not kinds(docs, "Certificate")
+    volumes = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == secret["metadata"]["name"]
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        assert base64.b64decode(one(docs, kind)["webhooks"][0]["clientConfig"]["caBundle"]) == ca
+    assert server_container(docs)["image"].endswith(DIGEST)
+
+
+def test_the_helm_uninstall_removes_the_webhooks_first() -> None:
+    text = (DEPLOY / "README.md").read_text()
+    section = text[text.index("## Install with Helm") : text.index("## Configure")]
+    disable = section.index("--set webhook.enabled=false`,")
+    assert disable < section.index("helm uninstall imagegate")
