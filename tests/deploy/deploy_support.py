@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,10 +22,18 @@ KUBERNETES_VERSIONS = ("1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0")
 
 
 def require_kubectl() -> str:
-    """kubectl ships with the machine image (its kustomize renders offline); missing is a CI failure."""
-    kubectl = shutil.which("kubectl")
+    """kubectl (1.27 or later: kustomize v5) renders the kustomizations offline; missing is a CI failure.
+
+    Debian's own kubernetes-client is too old (1.20), so `make` cannot install it: the development and CI
+    machines' image ships one (google-cloud-cli's kubectl). Elsewhere install kubectl from the Kubernetes
+    project's apt repository or point KUBECTL at a binary.
+    """
+    kubectl = os.environ.get("KUBECTL") or shutil.which("kubectl")
     if kubectl is None:
-        pytest.fail("kubectl is not on PATH: the deploy tests render manifests with `kubectl kustomize`")
+        pytest.fail(
+            "kubectl is not on PATH (nor in KUBECTL): the deploy tests render manifests with "
+            "`kubectl kustomize`; install kubectl 1.27+ (the Kubernetes apt repository) or set KUBECTL"
+        )
     return kubectl
 
 
