@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8443
 APT_PACKAGES := docker-registry wrk hey
 
-.PHONY: run test pytest lint bench system-deps clean
+.PHONY: run test pytest lint bench system-deps clean lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict webhook
 	$(BIN)/lint-imports
 	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml
+	$(BIN)/imagegate lint --root deploy/base deploy/base/policy.yaml deploy/base/quarantine/quarantine.yaml
 	$(BIN)/imagegate test policies/tests
 
 pytest: $(STAMP) system-deps
@@ -41,6 +42,16 @@ test: lint pytest
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench --out bench/results.json
+
+# The image's hash-locked dependencies (deploy/Containerfile installs them with --require-hashes), for
+# the Python the image runs (Debian 12's 3.11.2, Linux): runtime from pyproject's dependencies, build from
+# its build-system requirements. tests/deploy checks the locks against pyproject and installs them.
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11.2 --python-platform linux \
+	--custom-compile-command "make lock"
+lock: $(STAMP)
+	$(LOCK) pyproject.toml -o deploy/requirements.txt
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | $(LOCK) - -o deploy/build-requirements.txt
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,10 +22,18 @@ KUBERNETES_VERSIONS = ("1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0")
 
 
 def require_kubectl() -> str:
-    """kubectl ships with the machine image (its kustomize renders offline); missing is a CI failure."""
-    kubectl = shutil.which("kubectl")
+    """kubectl (1.27 or later: kustomize v5) renders the kustomizations offline; missing is a CI failure.
+
+    Debian's own kubernetes-client is too old (1.20), so `make` cannot install it: the development and CI
+    machines' image ships one (google-cloud-cli's kubectl). Elsewhere install kubectl from the Kubernetes
+    project's apt repository or point KUBECTL at a binary.
+    """
+    kubectl = os.environ.get("KUBECTL") or shutil.which("kubectl")
     if kubectl is None:
-        pytest.fail("kubectl is not on PATH: the deploy tests render manifests with `kubectl kustomize`")
+        pytest.fail(
+            "kubectl is not on PATH (nor in KUBECTL): the deploy tests render manifests with "
+            "`kubectl kustomize`; install kubectl 1.27+ (the Kubernetes apt repository) or set KUBECTL"
+        )
     return kubectl
 
 
@@ -38,6 +47,58 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
     )
     assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+CHART = DEPLOY / "chart" / "imagegate"
+# Labels Helm charts add by convention (release, tool, versions); the kustomize base has none of them.
+HELM_LABELS = frozenset(
+    {
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/managed-by",
+        "app.kubernetes.io/version",
+        "helm.sh/chart",
+    }
+)
+
+
+def helm_render(
+    values: dict[str, Any] | None = None, *, release: str = "imagegate", namespace: str = "imagegate"
+) -> list[dict[str, Any]]:
+    """The chart rendered by Helm's own engine (libhelm through helm-python-sdk), offline, as `helm template`
+    would: the values are checked against values.schema.json first. Returns the objects, NOTES.txt aside."""
+    from helm_python import Chart
+
+    with Chart.load(CHART) as chart:
+        rendered = chart.render(values or {}, name=release, namespace=namespace)
+    docs: list[dict[str, Any]] = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith(".yaml"):
+            docs += [doc for doc in yaml.safe_load_all(text) if doc]
+    return docs
+
+
+def without_helm_labels(value: Any, key: str | None = None) -> Any:
+    """``value`` with HELM_LABELS removed from every label set and selector in it."""
+    if isinstance(value, dict):
+        result = {k: without_helm_labels(v, k) for k, v in value.items()}
+        is_label_set = key in ("labels", "matchLabels") or (
+            key == "selector" and all(isinstance(v, str) for v in value.values())
+        )
+        if is_label_set:
+            result = {k: v for k, v in result.items() if k not in HELM_LABELS}
+        return result
+    if isinstance(value, list):
+        return [without_helm_labels(item) for item in value]
+    return value
+
+
+def by_identity(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for doc in docs:
+        identity = (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+        assert identity not in found, f"two objects {identity}"
+        found[identity] = doc
+    return found
 
 
 @dataclass(frozen=True)
@@ -64,7 +125,7 @@ def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def server_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = one(docs, "Deployment", "imagegate")["spec"]["template"]["spec"]["containers"]
+    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return containers[0]  # type: ignore[no-any-return]
 
@@ -114,8 +175,8 @@ def pod_files(docs: list[dict[str, Any]]) -> dict[str, bytes | None]:
 
     Content is None for a Secret that cert-manager creates in the cluster (its keys are known).
     """
-    pod = one(docs, "Deployment", "imagegate")["spec"]["template"]["spec"]
-    namespace = one(docs, "Deployment", "imagegate")["metadata"]["namespace"]
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    namespace = one(docs, "Deployment")["metadata"]["namespace"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     issued = {c["spec"]["secretName"] for c in kinds(docs, "Certificate")}
     files: dict[str, bytes | None] = {}

@@ -594,7 +594,8 @@ def test_the_guides_production_overlay_renders(static_certs: Any) -> None:
     policy = (DEPLOY / "base" / "policy.yaml").read_text().replace("name: default", "name: production")
     (production / "policy.yaml").write_text(policy)
     credentials = '{"auths": {"registry.acme.test": {"auth": "aW1hZ2VnYXRlOnRva2Vu"}}}'
-    (production / "registry-config.json").write_text(credentials)
+    (production / "registry").mkdir()
+    (production / "registry" / "config.json").write_text(credentials)
 
     docs = kustomize(production)
     for doc in docs:

@@ -3,6 +3,13 @@
 Each problem is one line ``FILE:LINE: POINTER: message (fix: hint)``. Errors go to stdout; warnings
 go to stderr prefixed ``warning:`` and do not change the exit code. Exit 1 when any file has an
 error, 2 when a file cannot be read or no file is given, else 0.
+
+``--root DIR`` lints a policy written for the cluster on a machine outside it: the server reads its files
+below ``/etc/imagegate/`` (where the Deployment mounts them), so an absolute path ``/etc/imagegate/X``
+in the policy is read from ``DIR/X``. Given several times, the first ``DIR`` that has ``X`` wins (an
+overlay's directory before the base's); when none has it, the error names ``X`` below the first.
+Other paths are read as written: other absolute paths as they are, relative ones from the policy's
+directory.
 """
 
 from __future__ import annotations
@@ -10,11 +17,15 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 import argparse
+import functools
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from webhook.policy.loader import lint_file
+
+# Where the Deployment mounts the policy's files (ConfigMaps and Secrets): the paths ``--root`` maps.
+MOUNT_DIR = PurePosixPath("/etc/imagegate")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +40,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Exit status: 0 no errors, 1 errors found, 2 a file cannot be read or no file given."
         ),
     )
+    parser.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help=f"read the policy's {MOUNT_DIR}/X paths from DIR/X (repeatable: the first DIR that has X wins)",
+    )
     parser.add_argument("files", nargs="*", metavar="FILE", help="policy or quarantine files")
     parser.set_defaults(func=run)
 
@@ -38,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("imagegate lint: no FILE given", file=sys.stderr)
         return 2
+    roots: list[Path] = list(args.root)
+    for root in roots:
+        if not root.is_dir():
+            print(f"imagegate lint: --root {root}: not a directory", file=sys.stderr)
+            return 2
+    locate = functools.partial(_below_roots, roots=tuple(roots)) if roots else None
     now = datetime.now(UTC)
     unreadable = errors = warnings = 0
     for name in files:
@@ -46,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: cannot read: {reason}", file=sys.stderr)
             unreadable += 1
             continue
-        for problem in lint_file(name, now=now):
+        for problem in lint_file(name, now=now, locate=locate):
             if problem.severity == "error":
                 errors += 1
                 print(_line(problem.file, problem.line, problem.pointer, problem.message, problem.hint))
@@ -63,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
     if unreadable:
         return 2
     return 1 if errors else 0
+
+
+def _below_roots(path: Path, *, roots: tuple[Path, ...]) -> Path:
+    """``/etc/imagegate/X`` -> the first ``ROOT/X`` that exists, else under the first root; others as is."""
+    try:
+        relative = PurePosixPath(path).relative_to(MOUNT_DIR)
+    except ValueError:
+        return path
+    candidates = [root / relative for root in roots]
+    return next((candidate for candidate in candidates if candidate.exists()), candidates[0])
 
 
 def _line(file: str, line: int, pointer: str, message: str, hint: str) -> str:

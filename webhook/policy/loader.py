@@ -174,11 +174,14 @@ def load_quarantine(path: str | Path) -> tuple[QuarantineEntry, ...]:
     return entries
 
 
-def lint_file(path: str | Path, *, now: datetime) -> tuple[PolicyProblem, ...]:
+def lint_file(
+    path: str | Path, *, now: datetime, locate: Callable[[Path], Path] | None = None
+) -> tuple[PolicyProblem, ...]:
     """Every problem in the policy or quarantine file at ``path`` (by its ``kind``), never raising.
 
     Errors have ``severity == "error"``, warnings ``"warning"``. A file that cannot be read is one
-    error with line 0.
+    error with line 0. ``locate`` maps each absolute path the policy names to the file to read
+    instead (``imagegate lint --root``); relative paths are always read from the policy's directory.
     """
     _require_aware(now)
     source = str(path)
@@ -195,7 +198,8 @@ def lint_file(path: str | Path, *, now: datetime) -> tuple[PolicyProblem, ...]:
         _check_quarantine_doc(doc, report)
         return _in_order(report.problems, source)
     if kind == "ImagePolicy":
-        return _in_order(_check_policy_doc(Path(path), raw, doc, report, now=now).problems, source)
+        checked = _check_policy_doc(Path(path), raw, doc, report, now=now, locate=locate)
+        return _in_order(checked.problems, source)
     report.error(
         "/kind" if isinstance(doc.data, dict) and "kind" in doc.data else "",
         f"unknown kind {kind!r}: expected ImagePolicy or Quarantine",
@@ -460,13 +464,19 @@ def _check_policy_bytes(path: Path, raw: bytes, *, now: datetime) -> _Checked:
 
 
 def _check_policy_doc(
-    path: Path, raw: bytes, doc: YamlDocument, report: _Report, *, now: datetime
+    path: Path,
+    raw: bytes,
+    doc: YamlDocument,
+    report: _Report,
+    *,
+    now: datetime,
+    locate: Callable[[Path], Path] | None = None,
 ) -> _Checked:
     checked = _Checked(report.problems)
     _schema_check("ImagePolicy", doc.data, report)
     data = _obj(doc.data)
     spec = _obj(data.get("spec"))
-    semantic = _Semantic(path=path, report=report, checked=checked, now=now)
+    semantic = _Semantic(path=path, report=report, checked=checked, now=now, locate=locate)
     semantic.check(spec)
     if not report.has_errors():
         checked.policy = semantic.build(data, raw=raw, source=str(path))
@@ -562,8 +572,17 @@ def _check_registry_host(entry: str) -> tuple[str, str] | None:
 class _Semantic:
     """Semantic checks over the raw ``spec`` mapping, then construction of the frozen model."""
 
-    def __init__(self, *, path: Path, report: _Report, checked: _Checked, now: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        report: _Report,
+        checked: _Checked,
+        now: datetime,
+        locate: Callable[[Path], Path] | None = None,
+    ) -> None:
         self.path = path
+        self.locate = locate
         self.report = report
         self.checked = checked
         self.now = now
@@ -889,12 +908,15 @@ class _Semantic:
     def _read(self, pointer: str, raw_path: str, what: str) -> tuple[Path, bytes] | None:
         given = Path(raw_path)
         display = given if given.is_absolute() else self.path.parent / given
+        hint = _path_hint(given, self.path)
+        if given.is_absolute() and self.locate is not None:
+            display = self.locate(given)
+            if display != given:
+                hint = f"add the file, or fix the path or --root ({given} is read from {display})"
         try:
             return display, _read_limited(display)
         except FileNotFoundError:
-            self.report.error(
-                pointer, f"{what} {str(display)!r} does not exist", _path_hint(given, self.path)
-            )
+            self.report.error(pointer, f"{what} {str(display)!r} does not exist", hint)
         except IsADirectoryError:
             self.report.error(pointer, f"{what} {str(display)!r} is a directory", "point to a file")
         except OSError as error:

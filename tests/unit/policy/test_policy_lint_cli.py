@@ -39,7 +39,7 @@ def test_clean_files_exit_0_and_print_nothing_on_stdout(capsys: pytest.CaptureFi
     out, err = capsys.readouterr()
     assert code == 0
     assert out == ""
-    assert "3 file(s), 0 error(s), 0 warning(s)" in err
+    assert "4 file(s), 0 error(s), 0 warning(s)" in err
 
 
 def test_errors_go_to_stdout_one_line_each_and_exit_1(

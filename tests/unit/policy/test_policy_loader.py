@@ -46,6 +46,7 @@ def _write(path: Path, text: str) -> Path:
 
 SHIPPED = [
     REPO / "policies" / "default.yaml",
+    REPO / "policies" / "examples" / "local-registry.yaml",
     REPO / "policies" / "examples" / "production.yaml",
     REPO / "policies" / "examples" / "quarantine.yaml",
 ]
