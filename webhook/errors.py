@@ -9,6 +9,7 @@ __all__ = [
     "InvalidReference",
     "PolicyProblem",
     "RegistryError",
+    "TrustRefreshFailed",
     "VerificationFailed",
 ]
 
@@ -86,3 +87,8 @@ class VerificationFailed(ImagegateError):
     def __init__(self, user_message: str, *, code: str, details: str = "") -> None:
         super().__init__(user_message, details=details)
         self.code = code
+
+
+class TrustRefreshFailed(ImagegateError):
+    """A trusted-root refresh could not complete: the repository was unreachable, its metadata or
+    target did not verify, or the trusted root it served would not load. Nothing was replaced."""

@@ -26,6 +26,7 @@ _COMMANDS = {
     "quarantine": "webhook.cli.registry_cmds",
     "test": "webhook.cli.policy_test",
     "certs": "webhook.cli.certs",
+    "trust": "webhook.cli.trust",
 }
 
 

@@ -12,7 +12,7 @@ with an unreadable root never becomes the loaded policy.
 
 from __future__ import annotations
 
-__all__ = ["CertificateAuthority", "LogKey", "RootMaterial", "TrustMaterial"]
+__all__ = ["CertificateAuthority", "LogKey", "RootMaterial", "TrustMaterial", "load_root"]
 
 import base64
 import binascii
@@ -104,7 +104,7 @@ class TrustMaterial:
         Raises:
             ConfigError: a file is missing or unreadable, or is not valid trust material.
         """
-        roots = {root.name: _load_root(root) for root in policy.trust.roots}
+        roots = {root.name: load_root(root) for root in policy.trust.roots}
         public_keys = {key.name: _load_key(key) for key in policy.trust.keys}
         _logger.info("trust material loaded: %d root(s), %d key(s)", len(roots), len(public_keys))
         return cls(
@@ -125,7 +125,12 @@ class TrustMaterial:
         return MappingProxyType(merged)
 
 
-def _load_root(root: TrustRoot) -> RootMaterial:
+def load_root(root: TrustRoot) -> RootMaterial:
+    """Load one trusted root as the server uses it (``imagegate lint`` checks roots with this too).
+
+    Raises:
+        ConfigError: the file cannot be read, or is not a trusted root imagegate can verify with.
+    """
     path = Path(root.file)
     try:
         trusted_root = TrustedRoot.from_file(str(path))
