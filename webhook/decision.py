@@ -4,8 +4,9 @@ For every image of a pod-bearing object, :func:`evaluate` applies these steps in
 policy-wide failure ends the image's evaluation, rule failures are all collected:
 
 1. parse the reference (``invalid-reference``);
-2. a live exemption for the image and namespace admits it (``exempted``) and skips everything else;
-3. the registry must be in ``registries.allow`` (``registry-not-allowed``);
+2. the registry must be in ``registries.allow`` (``registry-not-allowed``): no exemption opens a
+   registry the allowlist refuses;
+3. a live exemption for the image and namespace admits it (``exempted``) and skips everything else;
 4. the effective tag must not be in ``tags.deny`` (``tag-denied``; ``nginx`` means ``nginx:latest``);
 5. the rules whose image and namespace globs match govern the image; with none, ``unmatched`` decides
    (``unmatched`` denial, a warning, or ``unmatched-allowed``) and nothing is fetched;
@@ -138,9 +139,6 @@ def plan_image(
         ref = ImageRef.parse(image)
     except InvalidReference as error:
         return ImagePlan(image, None, terminal=Finding("invalid-reference", error.user_message))
-    exemption = find_exemption(policy, ref, namespace, now=now)
-    if exemption is not None:
-        return ImagePlan(image, ref, exemption=exemption, terminal_outcome="exempted")
     rules = matching_rules(policy, ref, namespace)
     if not registry_allowed(policy, ref):
         allowed = ", ".join(policy.registries.allow) or "none"
@@ -154,6 +152,10 @@ def plan_image(
                 + _owner(rules, policy),
             ),
         )
+    # After the allowlist: an exemption never opens a registry the allowlist refuses.
+    exemption = find_exemption(policy, ref, namespace, now=now)
+    if exemption is not None:
+        return ImagePlan(image, ref, exemption=exemption, terminal_outcome="exempted")
     tag = denied_tag(policy, ref)
     if tag is not None:
         implicit = " (no tag means latest)" if ref.tag is None else ""

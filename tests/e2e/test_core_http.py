@@ -40,6 +40,10 @@ spec:
       namespaces: ["ops-*"]
       expires: "2099-01-01T00:00:00Z"
       reason: "INC-1234 hotfix"
+    - images: ["*/acme/debug"]
+      namespaces: ["ops-*"]
+      expires: "2099-01-01T00:00:00Z"
+      reason: "INC-1235 debugging"
   rules:
     - name: acme
       images: ["ghcr.io/acme/**"]
@@ -158,6 +162,23 @@ def test_exemption_is_audited(server: Server) -> None:
         "/validate", review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="prod")
     )
     assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "verified"
+
+
+def test_an_exemption_never_opens_a_registry_outside_the_allowlist(server: Server) -> None:
+    body = review(
+        "Pod",
+        ["ghcr.io/acme/debug:latest", "ghcr.io.attacker.example/acme/debug:latest"],
+        namespace="ops-1",
+    )
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    outcomes = [i["outcome"] for i in json.loads(response["auditAnnotations"]["images"])]
+    assert outcomes == ["exempted", "registry-not-allowed"]
+    assert response["status"]["message"] == (
+        'container "app-1" image "ghcr.io.attacker.example/acme/debug:latest": [registry-not-allowed] '
+        'registry "ghcr.io.attacker.example" is not in registries.allow '
+        "(allowed: docker.io, ghcr.io, 127.0.0.1:9) (policy e2e-core)"
+    )
 
 
 def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:

@@ -289,3 +289,14 @@ def test_one_slot_cannot_blow_up_its_line() -> None:
     facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, (huge,)),))
     decision, _ = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
     assert len(decision.denials[0]) < 3000
+
+
+@pytest.mark.parametrize("glob", ["registry.acme.com*/debug/**", "*/debug/miner", "**/debug/miner"])
+def test_an_exemption_never_opens_a_registry_the_allowlist_refuses(glob: str) -> None:
+    exemption = Exemption(images=(glob,), namespaces=("*",), expires=NOW + timedelta(days=1), reason="INC-9")
+    policy = replace(POLICY, registries=Registries(allow=("registry.acme.com",)), exemptions=(exemption,))
+    decision, d = decide("registry.acme.com.attacker.io/debug/miner:latest", policy=policy)
+    assert d.outcome == "registry-not-allowed" and d.exemption is None and not decision.allowed
+    # Inside the allowlist the same exemption applies, and it is still checked before the denied tag.
+    decision, d = decide("registry.acme.com/debug/miner:latest", policy=policy)
+    assert d.outcome == "exempted" and decision.allowed

@@ -1,7 +1,7 @@
 """``imagegate verify --policy FILE IMAGE...``: the full admission check for single images, explained.
 
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
-(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): exemption, registry allowlist,
+(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
 signature and attestation requirement of every matching rule, and prints each step and its outcome.
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "verify",
         help="run the full admission check for images and explain every step",
-        description="Check each IMAGE as the webhook would (exemptions, registry allowlist, denied tags, "
+        description="Check each IMAGE as the webhook would (registry allowlist, exemptions, denied tags, "
         "tag resolution, quarantine, signatures and attestations of every matching rule) and print "
         "every step with its outcome. Exit 0 if every check passes, 1 if any fails, 2 on a policy or "
         "configuration error.",

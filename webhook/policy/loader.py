@@ -52,6 +52,7 @@ from webhook.policy.match import (
     GlobError,
     canonical_registry,
     check_glob,
+    host_wildcard_match,
     normalise_image_glob,
     split_digest_entry,
 )
@@ -860,6 +861,14 @@ class _Semantic:
             self.report.error(pointer, f"malformed image glob {pattern!r}: {error.reason}", error.hint)
             return None
         self.images[pointer] = normalised
+        also = host_wildcard_match(pattern)
+        if also is not None:
+            self.report.warning(
+                pointer,
+                f"image glob {pattern!r} has a wildcard in its registry host: it also matches {also}",
+                "write the registry host out in full, one glob per registry (only hosts in "
+                "registries.allow are ever admitted, but this glob covers every one of them that fits)",
+            )
         return normalised
 
     def _globs(self, value: object, pointer: str) -> list[str]:
