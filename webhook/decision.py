@@ -20,14 +20,32 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
 
-Each failure belongs to a mode: policy-wide checks to ``spec.mode``, rule checks to the rule's
-``mode`` (default ``spec.mode``). ``enforce`` failures deny, ``warn`` failures become warnings,
-``audit`` failures are only recorded.
+Each failure belongs to a mode; strictness is enforce > warn > audit:
+
+* the checks before rule matching (steps 1, 2 and 4) belong to ``spec.mode``;
+* failures after matching that concern the image as a whole (resolution, ``not-pinned``,
+  ``registry-error``, ``digest-mismatch``, ``quarantined``) belong to the strictest mode among the rules
+  that govern the image, a rule without ``mode`` having ``spec.mode`` (:func:`governing_mode`): with
+  ``spec.mode: warn``, an ``enforce`` rule's tag that cannot be resolved is denied; with
+  ``spec.mode: enforce``, a registry error for an image governed only by ``warn`` rules is a warning;
+* a rule's own signature and attestation failures belong to that rule's mode;
+* an ungoverned image is judged by ``spec.unmatched`` (its quarantine-list check by ``spec.mode``).
+
+``enforce`` failures deny, ``warn`` failures become warnings, ``audit`` failures are only recorded.
 """
 
 from __future__ import annotations
 
-__all__ = ["Decision", "ImageDecision", "ImagePlan", "Stage", "evaluate", "plan_image"]
+__all__ = [
+    "Decision",
+    "ImageDecision",
+    "ImagePlan",
+    "Stage",
+    "evaluate",
+    "governing_mode",
+    "plan_image",
+    "rule_mode",
+]
 
 import json
 import re
@@ -46,6 +64,7 @@ from webhook.policy.model import Exemption, Mode, Policy, Rule
 Stage = Literal["mutate", "validate"]
 
 ALLOWED_OUTCOMES = frozenset({"verified", "exempted", "unmatched-allowed"})
+_STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 # Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
@@ -58,11 +77,14 @@ class ImagePlan:
     """What the adapters must find out about one image before the decision can be made.
 
     ``terminal`` holds the failure that ends evaluation before any network access (or None);
-    ``resolve`` asks for tag resolution; ``digest`` is known when the reference is pinned.
+    ``mode`` is the mode that owns ``terminal`` and every later failure about the image as a whole
+    (see :func:`governing_mode`); ``resolve`` asks for tag resolution; ``digest`` is known when the
+    reference is pinned.
     """
 
     image: str
     ref: ImageRef | None
+    mode: Mode
     rules: tuple[Rule, ...] = ()
     exemption: Exemption | None = None
     terminal: Finding | None = None
@@ -138,13 +160,14 @@ def plan_image(
     try:
         ref = ImageRef.parse(image)
     except InvalidReference as error:
-        return ImagePlan(image, None, terminal=Finding("invalid-reference", error.user_message))
+        return ImagePlan(image, None, policy.mode, terminal=Finding("invalid-reference", error.user_message))
     rules = matching_rules(policy, ref, namespace)
     if not registry_allowed(policy, ref):
         allowed = ", ".join(policy.registries.allow) or "none"
         return ImagePlan(
             image,
             ref,
+            policy.mode,
             rules=rules,
             terminal=Finding(
                 "registry-not-allowed",
@@ -155,24 +178,27 @@ def plan_image(
     # After the allowlist: an exemption never opens a registry the allowlist refuses.
     exemption = find_exemption(policy, ref, namespace, now=now)
     if exemption is not None:
-        return ImagePlan(image, ref, exemption=exemption, terminal_outcome="exempted")
+        return ImagePlan(image, ref, policy.mode, exemption=exemption, terminal_outcome="exempted")
     tag = denied_tag(policy, ref)
     if tag is not None:
         implicit = " (no tag means latest)" if ref.tag is None else ""
         return ImagePlan(
             image,
             ref,
+            policy.mode,
             rules=rules,
             terminal=Finding(
                 "tag-denied", f'tag "{tag}"{implicit} is mutable and not allowed' + _owner(rules, policy)
             ),
         )
     if not rules:
-        return ImagePlan(image, ref, digest=ref.digest, terminal_outcome="unmatched")
+        return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome="unmatched")
+    mode = governing_mode(rules, policy=policy)
     if ref.digest is None and policy.tags.resolve and stage == "validate" and not unchanged:
         return ImagePlan(
             image,
             ref,
+            mode,
             rules=rules,
             terminal=Finding(
                 "not-pinned",
@@ -186,6 +212,7 @@ def plan_image(
     return ImagePlan(
         image,
         ref,
+        mode,
         rules=rules,
         resolve=resolve,
         pin=resolve and not unchanged,
@@ -193,6 +220,24 @@ def plan_image(
         check_markers=has_digest and policy.quarantine.registry_markers,
         verify_rules=tuple(r for r in rules if r.needs_verification) if has_digest else (),
     )
+
+
+def governing_mode(rules: Sequence[Rule], *, policy: Policy) -> Mode:
+    """The mode that owns the failures concerning a governed image as a whole.
+
+    Resolution, ``not-pinned``, ``registry-error``, ``digest-mismatch`` and ``quarantined`` are not about
+    one rule's requirements, so they belong to the strictest mode (enforce > warn > audit) among the
+    rules that govern the image, a rule without ``mode`` having ``spec.mode``. Without governing rules
+    (an ungoverned image's quarantine-list check) they belong to ``spec.mode``.
+    """
+    if not rules:
+        return policy.mode
+    return max((rule_mode(rule, policy=policy) for rule in rules), key=_STRICTNESS.__getitem__)
+
+
+def rule_mode(rule: Rule, *, policy: Policy) -> Mode:
+    """The mode of a rule's own requirement failures: its ``mode``, else ``spec.mode``."""
+    return rule.mode or policy.mode
 
 
 def evaluate(
@@ -234,7 +279,7 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
     names = tuple(r.name for r in plan.rules)
     base = ImageDecision(slot=slot, ref=plan.ref, outcome="", rules=names, exemption=plan.exemption)
     if plan.terminal is not None:
-        return _with(base, plan.terminal.code, ((plan.terminal, policy.mode),))
+        return _with(base, plan.terminal.code, ((plan.terminal, plan.mode),))
     if plan.terminal_outcome == "exempted":
         return _with(base, "exempted", ())
     if plan.terminal_outcome == "unmatched":
@@ -244,24 +289,24 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
     if facts.resolution is not None:
         # Facts could not be gathered (the registry failed, the deadline passed, an adapter broke):
         # for a pinned image too, or its quarantine markers would count as read and found empty.
-        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),))
+        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), plan.mode),))
     if plan.resolve:
         if facts.digest is None:
             missing = Finding("registry-error", "the tag was not resolved to a digest")
-            return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
+            return _with(base, "registry-error", ((_owned(missing, plan, policy), plan.mode),))
         digest = facts.digest
     base = _replace(base, digest=digest)
     pin = pin_image_text(slot.image, digest) if plan.pin and digest is not None else None
 
     quarantined = _quarantine(policy, digest, facts, plan)
     if quarantined is not None:
-        return _with(base, quarantined.code, ((quarantined, policy.mode),))
+        return _with(base, quarantined.code, ((quarantined, plan.mode),))
 
     failures: list[tuple[Finding, Mode]] = []
     for rule in plan.rules:
         if not rule.needs_verification:
             continue
-        mode: Mode = rule.mode or policy.mode
+        mode = rule_mode(rule, policy=policy)
         if digest is None:
             failures.append(
                 (
@@ -292,7 +337,7 @@ def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDec
         entry = policy.quarantined.get(plan.digest)
         if entry is not None:
             return _with(
-                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), policy.mode),)
+                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), plan.mode),)
             )
     if policy.unmatched == "allow":
         return _with(base, "unmatched-allowed", ())

@@ -300,3 +300,112 @@ def test_an_exemption_never_opens_a_registry_the_allowlist_refuses(glob: str) ->
     # Inside the allowlist the same exemption applies, and it is still checked before the denied tag.
     decision, d = decide("registry.acme.com/debug/miner:latest", policy=policy)
     assert d.outcome == "exempted" and decision.allowed
+
+
+# --- mode precedence: image-wide failures belong to the strictest mode of the governing rules ---------
+
+REFUSED = ImageFacts(resolution=Finding("registry-error", "tag 1.0 not found"))
+IMAGE_WIDE_FAILURES = [
+    pytest.param("ghcr.io/acme/app:1.0", REFUSED, "mutate", "registry-error", id="resolution"),
+    pytest.param("ghcr.io/acme/app:1.0", ImageFacts(), "mutate", "registry-error", id="no-digest"),
+    pytest.param(
+        "ghcr.io/acme/app:1.0",
+        ImageFacts(resolution=Finding("digest-mismatch", "content differs")),
+        "mutate",
+        "digest-mismatch",
+        id="digest-mismatch",
+    ),
+    pytest.param("ghcr.io/acme/app:1.0", None, "validate", "not-pinned", id="not-pinned"),
+    pytest.param(f"ghcr.io/acme/app@{D2}", None, "validate", "quarantined", id="quarantine-list"),
+    pytest.param(
+        f"ghcr.io/acme/app@{D1}",
+        ImageFacts(marker=QuarantineEntry(digest=D1, reason="bad", source="registry")),
+        "validate",
+        "quarantined",
+        id="quarantine-marker",
+    ),
+    pytest.param(
+        f"ghcr.io/acme/app@{D1}",
+        ImageFacts(marker_error=Finding("registry-error", "markers unreadable")),
+        "validate",
+        "registry-error",
+        id="markers-unreadable",
+    ),
+]
+
+
+def _governed(spec_mode: str, *rule_modes: str | None) -> Policy:
+    rules = tuple(
+        Rule(name=f"r{i}", images=("ghcr.io/acme/**",), mode=mode)  # type: ignore[arg-type]
+        for i, mode in enumerate(rule_modes)
+    )
+    return replace(POLICY, mode=spec_mode, rules=rules)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("image", "facts", "stage", "code"), IMAGE_WIDE_FAILURES)
+def test_an_enforce_rule_denies_image_wide_failures_under_a_warn_policy(
+    image: str, facts: ImageFacts | None, stage: str, code: str
+) -> None:
+    decision, d = decide(image, policy=_governed("warn", "enforce"), facts=facts, stage=stage)
+    assert d.outcome == code
+    assert not decision.allowed and f"[{code}]" in decision.denials[0] and not decision.warnings
+
+
+@pytest.mark.parametrize(("image", "facts", "stage", "code"), IMAGE_WIDE_FAILURES)
+def test_warn_rules_alone_only_warn_about_image_wide_failures_under_an_enforce_policy(
+    image: str, facts: ImageFacts | None, stage: str, code: str
+) -> None:
+    decision, d = decide(image, policy=_governed("enforce", "warn", "warn"), facts=facts, stage=stage)
+    assert d.outcome == code
+    assert decision.allowed and f"[{code}]" in decision.warnings[0] and not decision.denials
+
+
+@pytest.mark.parametrize(
+    ("spec_mode", "rule_modes", "expected"),
+    [
+        ("enforce", ("warn", "audit"), "warn"),
+        ("enforce", ("audit",), "audit"),
+        ("enforce", ("warn", None), "enforce"),  # a rule without a mode has spec.mode
+        ("warn", ("audit", None), "warn"),
+        ("audit", ("audit", None), "audit"),
+        ("audit", ("warn", "enforce"), "enforce"),
+    ],
+)
+def test_image_wide_failures_take_the_strictest_mode_of_the_governing_rules(
+    spec_mode: str, rule_modes: tuple[str | None, ...], expected: str
+) -> None:
+    decision, d = decide("ghcr.io/acme/app:1.0", policy=_governed(spec_mode, *rule_modes), facts=REFUSED)
+    assert [m for _, m in d.failures] == [expected]
+    assert decision.allowed is (expected != "enforce")
+
+
+@pytest.mark.parametrize("spec_mode", ["warn", "audit"])
+def test_checks_before_rule_matching_belong_to_the_policy_mode(spec_mode: str) -> None:
+    policy = _governed(spec_mode, "enforce")
+    for image in ("ghcr.io/acme/app:latest", "quay.io/acme/app:1.0", "ghcr.io/acme/App:1.0"):
+        decision, d = decide(image, policy=policy)
+        assert decision.allowed and [m for _, m in d.failures] == [spec_mode], image
+
+
+def test_each_rule_requirement_failure_keeps_its_own_rule_mode() -> None:
+    rules = (
+        Rule(name="strict", images=("ghcr.io/acme/**",), mode="enforce", signatures=SIGNED),
+        Rule(name="lenient", images=("ghcr.io/acme/**",), mode="warn", signatures=SIGNED),
+    )
+    policy = replace(POLICY, mode="audit", rules=rules)
+    facts = ImageFacts(
+        verifications=(
+            RuleVerification("strict", D1),
+            RuleVerification("lenient", D1, (Finding("identity-mismatch", "expected A, found B"),)),
+        )
+    )
+    decision, d = decide(f"ghcr.io/acme/app@{D1}", policy=policy, facts=facts)
+    assert decision.allowed and [(f.code, m) for f, m in d.failures] == [("identity-mismatch", "warn")]
+
+
+def test_an_ungoverned_image_is_judged_by_unmatched_and_its_quarantine_by_the_policy_mode() -> None:
+    policy = replace(POLICY, mode="enforce", unmatched="warn")
+    decision, d = decide(f"ghcr.io/other/app@{D1}", policy=policy)
+    assert decision.allowed and d.outcome == "unmatched-allowed" and len(decision.warnings) == 1
+    decision, d = decide(f"ghcr.io/other/app@{D2}", policy=policy)
+    assert not decision.allowed and d.outcome == "quarantined"
