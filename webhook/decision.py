@@ -20,6 +20,11 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
 
+An image that passes has one of the allowed outcomes (:data:`ALLOWED_OUTCOMES`): ``verified`` (a
+signature or attestation requirement was checked and held), ``admitted`` (governed by rules that ask
+for none), ``exempted`` or ``unmatched-allowed``; any other outcome is the reason code of its first
+failure.
+
 Each failure belongs to a mode; strictness is enforce > warn > audit:
 
 * the checks before rule matching (steps 1, 2 and 4) belong to ``spec.mode``;
@@ -37,6 +42,7 @@ Each failure belongs to a mode; strictness is enforce > warn > audit:
 from __future__ import annotations
 
 __all__ = [
+    "ALLOWED_OUTCOMES",
     "Decision",
     "ImageDecision",
     "ImagePlan",
@@ -63,7 +69,9 @@ from webhook.policy.model import Exemption, Mode, Policy, Rule
 
 Stage = Literal["mutate", "validate"]
 
-ALLOWED_OUTCOMES = frozenset({"verified", "exempted", "unmatched-allowed"})
+# verified: a signature or attestation requirement was checked and held; admitted: governed by rules
+# that ask for none.
+ALLOWED_OUTCOMES = frozenset({"verified", "admitted", "exempted", "unmatched-allowed"})
 _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 # Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
 _MAX_QUOTED_IMAGE = 600
@@ -328,7 +336,8 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         failures.extend((Finding(f.code, f"{f.message} (rule {rule.name})"), mode) for f in result.findings)
     if failures:
         return _replace(base, outcome=failures[0][0].code, failures=tuple(failures), pin=pin)
-    return _replace(base, outcome="verified", pin=pin)
+    verified = any(rule.needs_verification for rule in plan.rules)
+    return _replace(base, outcome="verified" if verified else "admitted", pin=pin)
 
 
 def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDecision:

@@ -131,7 +131,7 @@ def test_evaluate_pins_a_kubectl_deployment(world: World) -> None:
     lines = output["Deployment default/web"]
     image_lines = [text for text in lines if text.startswith(f"container {json.dumps(container['name'])} ")]
     assert len(image_lines) == 1, lines
-    assert "allowed (verified)" in image_lines[0]
+    assert "allowed (admitted)" in image_lines[0]
     assert "rule team" in image_lines[0]
     assert f"digest {world.image.digest}" in image_lines[0]
     assert pinned in image_lines[0]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from webhook.admission.workloads import ImageSlot
-from webhook.decision import evaluate, plan_image
+from webhook.decision import ALLOWED_OUTCOMES, evaluate, plan_image
 from webhook.facts import Finding, ImageFacts, RuleVerification
 from webhook.policy.model import (
     Exemption,
@@ -91,13 +91,13 @@ def passed(rule: str, digest: str = D1) -> RuleVerification:
         ("ghcr.io/acme/app", "tag-denied", "no tag means latest"),
         ("ghcr.io/other/app@" + D1, "unmatched", "no rule of policy test"),
         ("ghcr.io/acme/app@" + D2, "quarantined", '"CVE-1" (q.yaml)'),
-        ("ghcr.io/acme/old@" + D1, "verified", ""),  # expired exemption is ignored, rule acme applies
+        ("ghcr.io/acme/old@" + D1, "admitted", ""),  # expired exemption is ignored, rule acme applies
     ],
 )
 def test_policy_wide_checks(image: str, outcome: str, fragment: str) -> None:
     decision, image_decision = decide(image, stage="validate")
     assert image_decision.outcome == outcome
-    if outcome == "verified":
+    if outcome == "admitted":
         assert decision.allowed and not image_decision.failures
     else:
         assert not decision.allowed
@@ -122,7 +122,7 @@ def test_exemption_beats_every_other_check_only_in_its_namespaces() -> None:
     _, other = decide(f"ghcr.io/acme/tool@{D2}", ns="ops-7")
     assert other.outcome == "quarantined"
     _, elsewhere = decide(image, ns="prod")
-    assert elsewhere.outcome == "verified"
+    assert elsewhere.outcome == "admitted"
 
 
 def test_denied_tag_wins_over_not_pinned() -> None:
@@ -132,7 +132,7 @@ def test_denied_tag_wins_over_not_pinned() -> None:
 
 def test_mutate_pins_the_resolved_digest_keeping_the_written_name() -> None:
     decision, d = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D1))
-    assert d.outcome == "verified" and d.digest == D1
+    assert d.outcome == "admitted" and d.digest == D1
     assert decision.pins == ((d.slot, f"ghcr.io/acme/app:1.0@{D1}"),)
 
 
@@ -145,7 +145,7 @@ def test_validate_denies_unpinned_governed_tag() -> None:
 def test_unpinned_with_resolution_off_is_judged_as_is() -> None:
     policy = replace(POLICY, tags=Tags(resolve=False, deny=("latest",)))
     decision, d = decide("ghcr.io/acme/app:1.0", policy=policy, stage="validate")
-    assert d.outcome == "verified" and decision.allowed and not decision.pins
+    assert d.outcome == "admitted" and decision.allowed and not decision.pins
     _, signed = decide("ghcr.io/acme/signed/app:1.0", policy=policy, stage="validate")
     assert signed.outcome == "unsigned"
     assert "digests only" in signed.failures[0][0].message
@@ -174,7 +174,7 @@ def test_quarantine_by_resolved_digest_and_by_registry_marker() -> None:
 def test_marker_for_another_digest_does_not_quarantine() -> None:
     marker = QuarantineEntry(digest=D2, reason="other", source="registry")
     _, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
-    assert d.outcome == "verified"
+    assert d.outcome == "admitted"
 
 
 def test_signature_requirement_without_result_is_unsigned_never_allowed() -> None:
@@ -409,3 +409,16 @@ def test_an_ungoverned_image_is_judged_by_unmatched_and_its_quarantine_by_the_po
     assert decision.allowed and d.outcome == "unmatched-allowed" and len(decision.warnings) == 1
     decision, d = decide(f"ghcr.io/other/app@{D2}", policy=policy)
     assert not decision.allowed and d.outcome == "quarantined"
+
+
+def test_allowed_outcomes_say_what_was_checked() -> None:
+    # Governed by rules that ask for no signature or attestation: admitted, not "verified".
+    decision, d = decide(f"ghcr.io/acme/app@{D1}")
+    assert decision.allowed and d.outcome == "admitted" and d.rules == ("acme",)
+    ok = ImageFacts(verifications=(passed("acme-signed"),))
+    decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=ok)
+    assert decision.allowed and d.outcome == "verified"
+    # A requirement in audit mode that failed was not verified either: its reason code is the outcome.
+    _, d = decide(f"ghcr.io/acme/audited/app@{D1}")
+    assert d.outcome == "unsigned"
+    assert ALLOWED_OUTCOMES == {"verified", "admitted", "exempted", "unmatched-allowed"}
