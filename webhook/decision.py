@@ -53,8 +53,6 @@ __all__ = [
     "rule_mode",
 ]
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -66,6 +64,7 @@ from webhook.facts import Finding, ImageFacts
 from webhook.images.reference import ImageRef, pin_image_text
 from webhook.policy.match import denied_tag, find_exemption, matching_rules, registry_allowed
 from webhook.policy.model import Exemption, Mode, Policy, Rule
+from webhook.text import one_line, quote
 
 Stage = Literal["mutate", "validate"]
 
@@ -76,8 +75,7 @@ _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 # Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
-# Control characters and everything str.splitlines() breaks on.
-_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_QUOTED_REASON = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +121,18 @@ class ImageDecision:
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
         """One line per mode with the image's failures of that mode (DESIGN.md §2 message format)."""
-        parts = [f"[{f.code}] {_one_line(f.message)}" for f, m in self.failures if m == mode]
+        parts = [
+            f"[{f.code}] {one_line(f.message, limit=_MAX_MESSAGE)}" for f, m in self.failures if m == mode
+        ]
         if not parts:
             return ()
-        # JSON quoting keeps a hostile image string from forging extra lines; an image longer than any
-        # valid reference is quoted cut short, so one slot cannot blow up the whole answer.
-        return (f"{self.slot.describe()} image {_quote(self.slot.image)}: " + "; ".join(parts),)
+        # Outside text is escaped alike in the image and the reasons (webhook.text): a hostile string
+        # cannot forge a line or pass a homoglyph off as ASCII. An image longer than any valid
+        # reference is quoted cut short, so one slot cannot blow up the whole answer.
+        return (
+            f"{self.slot.describe()} image {quote(self.slot.image, limit=_MAX_QUOTED_IMAGE)}: "
+            + "; ".join(parts),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,15 +193,17 @@ def plan_image(
         return ImagePlan(image, ref, policy.mode, exemption=exemption, terminal_outcome="exempted")
     tag = denied_tag(policy, ref)
     if tag is not None:
-        implicit = " (no tag means latest)" if ref.tag is None else ""
+        if ref.digest is not None:
+            # Pinned, so not mutable here; but a denied tag is denied whatever follows it.
+            why = "is on the deny list (tags.deny) and a digest does not exempt it"
+        else:
+            why = f"{'(no tag means latest) ' if ref.tag is None else ''}is mutable and not allowed"
         return ImagePlan(
             image,
             ref,
             policy.mode,
             rules=rules,
-            terminal=Finding(
-                "tag-denied", f'tag "{tag}"{implicit} is mutable and not allowed' + _owner(rules, policy)
-            ),
+            terminal=Finding("tag-denied", f'tag "{tag}" {why}' + _owner(rules, policy)),
         )
     if not rules:
         return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome="unmatched")
@@ -370,27 +376,10 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
     return None
 
 
-def _one_line(message: str) -> str:
-    """``message`` with line breaks and control characters escaped, at most ``_MAX_MESSAGE`` characters.
-
-    Messages carry text from outside (a registry marker's reason, a registry's answer): a line break
-    in one would forge a line of the denial message, which has one line per denied image.
-    """
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 3] + "..."
-    return _UNSAFE_RE.sub(lambda m: json.dumps(m.group(0))[1:-1], message)
-
-
-def _quote(image: str) -> str:
-    if len(image) > _MAX_QUOTED_IMAGE:
-        return json.dumps(image[:_MAX_QUOTED_IMAGE])[:-1] + '..." (' + f"{len(image)} characters)"
-    return json.dumps(image)
-
-
 def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:
     # Name the list by its file name only: the server's directory layout is nobody's business.
     where = f" ({source.rsplit('/', 1)[-1]})" if source else ""
-    return Finding("quarantined", f'digest is quarantined: "{reason}"{where}')
+    return Finding("quarantined", f"digest is quarantined: {quote(reason, limit=_MAX_QUOTED_REASON)}{where}")
 
 
 def _owned(finding: Finding, plan: ImagePlan, policy: Policy) -> Finding:

@@ -181,6 +181,19 @@ def test_an_exemption_never_opens_a_registry_outside_the_allowlist(server: Serve
     )
 
 
+def test_reason_texts_of_pinned_denied_tags_and_homoglyphs(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/app:latest@{DIGEST}", "ghcr.io/\u0430cme/app:1.0"])
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    assert response["status"]["message"].splitlines() == [
+        f'container "app" image "ghcr.io/acme/app:latest@{DIGEST}": [tag-denied] tag "latest" is on the '
+        "deny list (tags.deny) and a digest does not exempt it (rule acme)",
+        'container "app-1" image "ghcr.io/\\u0430cme/app:1.0": [invalid-reference] image reference '
+        "'ghcr.io/\\u0430cme/app:1.0' has an invalid repository path '\\u0430cme/app' (path components "
+        "are lower-case letters and digits separated by '.', '_', '__' or '-')",
+    ]
+
+
 def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:
     response = server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], operation="DELETE"))
     assert response == {"uid": response["uid"], "allowed": True}

@@ -208,6 +208,27 @@ def test_evaluate_default_policy_denies_nginx_latest(world: World) -> None:
     assert lines[-1] == "result: denied"
 
 
+def test_evaluate_escapes_outside_text_alike_in_the_image_and_the_reason(world: World) -> None:
+    manifest = world.directory / "homoglyph.yaml"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "web", "image": "ghcr.io/\u0430cme/app:1.0"}]},  # Cyrillic a
+    }
+    manifest.write_text(yaml.safe_dump(pod, allow_unicode=True), encoding="utf-8")
+
+    result = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(manifest))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.isascii(), result.stdout
+    lines = blocks(result.stdout)["Pod default/web"]
+    assert lines[0].startswith(
+        'container "web" image "ghcr.io/\\u0430cme/app:1.0": denied [invalid-reference] image reference '
+        "'ghcr.io/\\u0430cme/app:1.0' has an invalid repository path '\\u0430cme/app' "
+    ), lines
+
+
 def test_evaluate_with_a_malformed_policy_exits_2(world: World) -> None:
     policy = world.directory / "malformed.yaml"
     policy.write_text(

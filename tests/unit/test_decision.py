@@ -422,3 +422,35 @@ def test_allowed_outcomes_say_what_was_checked() -> None:
     _, d = decide(f"ghcr.io/acme/audited/app@{D1}")
     assert d.outcome == "unsigned"
     assert ALLOWED_OUTCOMES == {"verified", "admitted", "exempted", "unmatched-allowed"}
+
+
+def test_a_denied_tag_with_a_digest_is_not_called_mutable() -> None:
+    decision, d = decide(f"ghcr.io/acme/app:latest@{D1}", stage="validate")
+    assert d.outcome == "tag-denied"
+    assert decision.denials == (
+        f'container "app" image "ghcr.io/acme/app:latest@{D1}": [tag-denied] tag "latest" is on the deny '
+        "list (tags.deny) and a digest does not exempt it (rule acme)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "escaped"),
+    [
+        ("ghcr.io/\u0430cme/app:1", "\\u0430cme/app"),  # Cyrillic a
+        ("ghcr.io/acme/app:1\u202e", "1\\u202e"),  # right-to-left override
+        ("ghcr.io/acme/app:1\x1b[2J", "1\\u001b[2J"),  # terminal escape
+    ],
+)
+def test_outside_text_is_escaped_alike_in_the_quoted_image_and_the_reason(image: str, escaped: str) -> None:
+    decision, d = decide(image)
+    assert d.outcome == "invalid-reference"
+    (line,) = decision.denials
+    assert line.isascii() and line.isprintable()
+    quoted, reason = line.split(": [invalid-reference] ", 1)
+    assert escaped in quoted and escaped in reason, line
+
+
+def test_a_quarantine_reason_cannot_forge_the_structure_of_its_line() -> None:
+    marker = QuarantineEntry(digest=D1, reason='x"; [exempted] "fine', source="registry")
+    decision, _ = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    assert 'digest is quarantined: "x\\"; [exempted] \\"fine"' in decision.denials[0]
