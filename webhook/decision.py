@@ -12,9 +12,7 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    (``unmatched`` denial, a warning, or ``unmatched-allowed``) and nothing is fetched;
 6. with ``tags.resolve`` on, a governed tag is pinned to the digest it resolved to (``/mutate``), or
    denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
-   ``registry-error`` / ``digest-mismatch``. An UPDATE's images that were already in the old object
-   are checked by their resolved digest but not rewritten (that would restart or roll out workloads);
-
+   ``registry-error`` / ``digest-mismatch``;
 7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
 8. every governing rule's signature and attestation requirements must hold for that digest
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
@@ -37,6 +35,13 @@ Each failure belongs to a mode; strictness is enforce > warn > audit:
 * an ungoverned image is judged by ``spec.unmatched`` (its quarantine-list check by ``spec.mode``).
 
 ``enforce`` failures deny, ``warn`` failures become warnings, ``audit`` failures are only recorded.
+
+UPDATE: an image the object already runs is never newly denied. A slot is running when the old object
+had exactly the same image string in the same container (or image volume) of the same list
+(:func:`running_slots`). Running slots go through every step above, but are never pinned (that would
+restart a container or roll out a workload nobody changed), and their ``enforce`` failures become
+warnings saying the image is already running and new pods with it will be refused. A new, renamed or
+changed container is judged in full and pinned, even when another container runs the same image.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ __all__ = [
     "governing_mode",
     "plan_image",
     "rule_mode",
+    "running_slots",
+    "unchanged_images",
 ]
 
 from collections.abc import Mapping, Sequence
@@ -76,6 +83,7 @@ _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
 _MAX_QUOTED_REASON = 500
+_RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,11 @@ class ImagePlan:
 
 @dataclass(frozen=True, slots=True)
 class ImageDecision:
-    """The decision for one image slot. ``failures`` pairs each failed check with its mode."""
+    """The decision for one image slot. ``failures`` pairs each failed check with its mode.
+
+    ``running`` is set when an UPDATE leaves this slot's image running and failures that would have
+    denied it were turned into warnings (their line then says so).
+    """
 
     slot: ImageSlot
     ref: ImageRef | None
@@ -118,14 +130,17 @@ class ImageDecision:
     digest: str | None = None
     pin: str | None = None
     exemption: Exemption | None = None
+    running: bool = False
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
-        """One line per mode with the image's failures of that mode (DESIGN.md §2 message format)."""
+        """One line per mode with the image's failures of that mode (the denial message format)."""
         parts = [
             f"[{f.code}] {one_line(f.message, limit=_MAX_MESSAGE)}" for f, m in self.failures if m == mode
         ]
         if not parts:
             return ()
+        if mode == "warn" and self.running:
+            parts.append(_RUNNING_NOTE)
         # Outside text is escaped alike in the image and the reasons (webhook.text): a hostile string
         # cannot forge a line or pass a homoglyph off as ASCII. An image longer than any valid
         # reference is quoted cut short, so one slot cannot blow up the whole answer.
@@ -165,9 +180,10 @@ def plan_image(
 ) -> ImagePlan:
     """Steps 1-6 of the module docstring that need no network: what to fetch for ``image``.
 
-    ``unchanged`` marks an image an UPDATE leaves as it was (it is in the old object too): it is
-    checked by the digest its tag resolves to, but neither pinned nor denied ``not-pinned``, since
-    rewriting it would restart a running pod's container or roll out a workload nobody changed.
+    ``unchanged`` marks an image that every slot holding it already held before an UPDATE (see
+    :func:`unchanged_images`): it is checked by the digest its tag resolves to, but neither pinned nor
+    denied ``not-pinned``, since rewriting it would restart a running pod's container or roll out a
+    workload nobody changed.
     """
     try:
         ref = ImageRef.parse(image)
@@ -254,6 +270,24 @@ def rule_mode(rule: Rule, *, policy: Policy) -> Mode:
     return rule.mode or policy.mode
 
 
+def running_slots(slots: Sequence[ImageSlot], *, old: Sequence[ImageSlot]) -> frozenset[str]:
+    """The pointers of the ``slots`` an UPDATE leaves running: the same container (or image volume) of
+    the old object, by list and name, held exactly the same image string.
+
+    A container that is new, renamed, moved to another list or given another image is not running,
+    even when another container already runs that image: admitting it would start a container of
+    it. A slot without a name never counts as running.
+    """
+    before = {(s.location, s.name, s.image) for s in old if s.name}
+    return frozenset(s.pointer for s in slots if s.name and (s.location, s.name, s.image) in before)
+
+
+def unchanged_images(slots: Sequence[ImageSlot], *, running: frozenset[str]) -> frozenset[str]:
+    """The images all of whose slots are running (:func:`running_slots`): see :func:`plan_image`."""
+    images = {s.image for s in slots}
+    return frozenset(images - {s.image for s in slots if s.pointer not in running})
+
+
 def evaluate(
     slots: Sequence[ImageSlot],
     *,
@@ -263,16 +297,18 @@ def evaluate(
     now: datetime,
     stage: Stage,
     plans: Mapping[str, ImagePlan] | None = None,
-    unchanged: frozenset[str] = frozenset(),
+    running: frozenset[str] = frozenset(),
 ) -> Decision:
     """Decide every image slot. ``facts`` is keyed by the image string as written in the object.
 
     ``plans`` are the :func:`plan_image` results the caller already made for these inputs (keyed the
-    same way); missing ones are made here. ``unchanged`` holds the images an UPDATE leaves as they
-    were (see :func:`plan_image`). Missing facts never allow: a governed image whose facts
-    are absent is denied as if its checks had failed.
+    same way, ``unchanged`` from :func:`unchanged_images`); missing ones are made here. ``running``
+    holds the pointers of the slots an UPDATE leaves running (:func:`running_slots`): they are never
+    pinned, and failures that would deny them become warnings. Missing facts never allow: a governed
+    image whose facts are absent is denied as if its checks had failed.
     """
     plans = dict(plans or {})
+    unchanged = unchanged_images(slots, running=running)
     decisions = []
     for slot in slots:
         plan = plans.get(slot.image)
@@ -285,8 +321,20 @@ def evaluate(
                 stage=stage,
                 unchanged=slot.image in unchanged,
             )
-        decisions.append(_decide(slot, plan, policy, facts.get(slot.image, ImageFacts())))
+        decision = _decide(slot, plan, policy, facts.get(slot.image, ImageFacts()))
+        decisions.append(_still_running(decision) if slot.pointer in running else decision)
     return Decision(tuple(decisions))
+
+
+def _still_running(decision: ImageDecision) -> ImageDecision:
+    """An image an UPDATE leaves running is never newly denied: what would deny it only warns.
+
+    Denying would block every change to a running object (labels, a finalizer's removal, a
+    workload's scale) once its image is quarantined or its signatures cannot be fetched; new pods
+    with the image are Pod CREATEs and are still refused.
+    """
+    failures = tuple((f, "warn" if m == "enforce" else m) for f, m in decision.failures)
+    return replace(decision, failures=failures, pin=None, running=failures != decision.failures)
 
 
 def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts) -> ImageDecision:

@@ -11,7 +11,9 @@ A tag that was never pushed is a real ``registry-error`` (the registry answers 4
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -139,3 +141,97 @@ def test_a_quarantined_digest_under_warn_rules_alone_is_a_warning(env: Env) -> N
     response = admit(env.enforcing, "/mutate", review("Pod", [image(env, "dev/app:1.0")]))
     assert response["allowed"] is True
     assert "[quarantined]" in response["warnings"][0] and QUARANTINE_REASON in response["warnings"][0]
+
+
+# --- UPDATEs of running objects --------------------------------------------------------------------
+
+RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
+
+
+def update(kind: str, old_images: list[str], new_images: list[str], **changes: Any) -> dict[str, Any]:
+    """An UPDATE of a ``kind`` object from ``old_images`` to ``new_images`` (metadata ``changes`` too)."""
+    body = review(kind, new_images, operation="UPDATE", namespace="prod")
+    body["request"]["oldObject"] = copy.deepcopy(review(kind, old_images)["request"]["object"])
+    body["request"]["oldObject"]["metadata"]["namespace"] = "prod"
+    body["request"]["object"]["metadata"].update(changes)
+    return body
+
+
+def test_metadata_update_of_a_running_pod_with_a_quarantined_digest_is_allowed_with_a_warning(
+    env: Env,
+) -> None:
+    pinned = image(env, f"prod/app:1.0@{env.quarantined.digest}")
+    # A new pod with it is refused ...
+    response = admit(env.enforcing, "/validate", review("Pod", [pinned], namespace="prod"))
+    assert response["allowed"] is False and "[quarantined]" in response["status"]["message"]
+    # ... but the running one can still be labelled.
+    body = update("Pod", [pinned], [pinned], labels={"app": "demo", "audited": "yes"})
+    for path in ("/mutate", "/validate"):
+        response = admit(env.enforcing, path, body)
+        assert response["allowed"] is True, response
+        assert "patch" not in response
+        (warning,) = response["warnings"]
+        assert warning.startswith(f'container "app" image "{pinned}": [quarantined] ')
+        assert QUARANTINE_REASON in warning and warning.endswith(RUNNING_NOTE)
+
+
+def test_removing_a_finalizer_from_a_terminating_pod_passes(env: Env) -> None:
+    pinned = image(env, f"prod/app:1.0@{env.quarantined.digest}")
+    body = update("Pod", [pinned], [pinned])
+    old = body["request"]["oldObject"]["metadata"]
+    old["finalizers"] = ["batch.kubernetes.io/job-tracking"]
+    old["deletionTimestamp"] = body["request"]["object"]["metadata"]["deletionTimestamp"] = (
+        "2026-11-26T12:00:00Z"
+    )
+    response = admit(env.enforcing, "/validate", body)
+    assert response["allowed"] is True and response["warnings"][0].endswith(RUNNING_NOTE)
+
+
+def test_a_changed_image_in_the_same_update_is_still_denied(env: Env) -> None:
+    running = image(env, f"prod/app:1.0@{env.quarantined.digest}")
+    clean = image(env, f"prod/app:2.0@{env.clean.digest}")
+    # The sidecar changes to the quarantined image the app container already runs: judged in full.
+    body = update("Pod", [running, clean], [running, running])
+    response = admit(env.enforcing, "/validate", body)
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith(f'container "app-1" image "{running}": [quarantined] ')
+    assert "\n" not in response["status"]["message"]
+    assert response["warnings"][0].startswith('container "app" ')
+
+
+def test_a_workload_update_pins_only_its_changed_image_and_judges_it(env: Env) -> None:
+    running = image(env, "prod/app:1.0")  # unpinned: the Deployment predates the webhook
+    body = update("Deployment", [running, image(env, "prod/app:2.0")], [running, image(env, "prod/app:2.1")])
+    response = admit(env.enforcing, "/mutate", body)
+    assert response["allowed"] is False  # the new tag was never pushed
+    assert response["status"]["message"].startswith(f'container "app-1" image "{image(env, "prod/app:2.1")}"')
+    assert response["warnings"][0].startswith(f'container "app" image "{running}": [quarantined] ')
+    # With a tag that resolves, the update passes and only the changed container is pinned.
+    body = update("Deployment", [running, image(env, "prod/app:2.0")], [running, image(env, "prod/app:2.0")])
+    body["request"]["oldObject"]["spec"]["template"]["spec"]["containers"][1]["image"] = image(
+        env, "dev/app:2.0"
+    )
+    response = admit(env.enforcing, "/mutate", body)
+    assert response["allowed"] is True, response
+    assert response["warnings"][0].endswith(RUNNING_NOTE)
+    ops = json.loads(base64.b64decode(response["patch"]))
+    assert ops == [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/1/image",
+            "value": f"{image(env, 'prod/app:2.0')}@{env.clean.digest}",
+        }
+    ]
+
+
+def test_kubectl_debug_cannot_start_a_quarantined_image_next_to_the_running_one(env: Env) -> None:
+    running = image(env, f"prod/app:1.0@{env.quarantined.digest}")
+    body = review(
+        "Pod", [running], ephemeral_images=[running], operation="UPDATE", sub_resource="ephemeralcontainers"
+    )
+    response = admit(env.enforcing, "/validate", body)
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith(
+        f'ephemeral container "debug" image "{running}": [quarantined]'
+    )
+    assert response["warnings"][0].startswith(f'container "app" image "{running}": [quarantined]')

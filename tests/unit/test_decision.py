@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from webhook.admission.workloads import ImageSlot
-from webhook.decision import ALLOWED_OUTCOMES, evaluate, plan_image
+from webhook.decision import ALLOWED_OUTCOMES, evaluate, plan_image, running_slots
 from webhook.facts import Finding, ImageFacts, RuleVerification
 from webhook.policy.model import (
     Exemption,
@@ -454,3 +454,103 @@ def test_a_quarantine_reason_cannot_forge_the_structure_of_its_line() -> None:
     marker = QuarantineEntry(digest=D1, reason='x"; [exempted] "fine', source="registry")
     decision, _ = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
     assert 'digest is quarantined: "x\\"; [exempted] \\"fine"' in decision.denials[0]
+
+
+# --- UPDATE: images an UPDATE leaves running are never newly denied ---------------------------------
+
+RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
+
+
+def slot_at(index: int, image: str, name: str) -> ImageSlot:
+    return ImageSlot(pointer=f"/spec/containers/{index}/image", location="containers", name=name, image=image)
+
+
+def decide_update(
+    slots: list[ImageSlot], *, running: frozenset[str], facts: dict[str, ImageFacts] | None = None, **kw
+):  # type: ignore[no-untyped-def]
+    return evaluate(
+        slots,
+        policy=kw.pop("policy", POLICY),
+        namespace=kw.pop("ns", "prod"),
+        facts=facts or {},
+        now=NOW,
+        stage=kw.pop("stage", "mutate"),
+        running=running,
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "facts", "code"),
+    [
+        (f"ghcr.io/acme/app@{D2}", None, "quarantined"),
+        ("ghcr.io/acme/app:latest", None, "tag-denied"),
+        ("quay.io/acme/app:1.0", None, "registry-not-allowed"),
+        ("ghcr.io/acme/app:1.0", REFUSED, "registry-error"),
+        (f"ghcr.io/acme/signed/app@{D1}", None, "unsigned"),
+        (f"ghcr.io/other/app@{D1}", None, "unmatched"),
+    ],
+)
+def test_a_running_image_whose_checks_fail_only_warns(
+    image: str, facts: ImageFacts | None, code: str
+) -> None:
+    running = slot_at(0, image, "app")
+    decision = decide_update(
+        [running], running=frozenset({running.pointer}), facts={image: facts} if facts else None
+    )
+    (d,) = decision.images
+    assert decision.allowed and d.outcome == code and not decision.denials and not decision.pins
+    (warning,) = decision.warnings
+    assert warning.startswith(f'container "app" image "{image}": [{code}] ')
+    assert warning.endswith("; " + RUNNING_NOTE)
+
+
+def test_a_changed_image_in_the_same_update_is_judged_fully() -> None:
+    running = slot_at(0, f"ghcr.io/acme/app@{D2}", "app")
+    changed = slot_at(1, f"ghcr.io/acme/app@{D2}", "sidecar")  # same image, but new to this container
+    fresh = slot_at(2, "ghcr.io/acme/app:1.0", "web")
+    decision = decide_update(
+        [running, changed, fresh],
+        running=frozenset({running.pointer}),
+        facts={"ghcr.io/acme/app:1.0": ImageFacts(digest=D1)},
+    )
+    assert not decision.allowed
+    assert [d.outcome for d in decision.images] == ["quarantined", "quarantined", "admitted"]
+    assert len(decision.denials) == 1 and decision.denials[0].startswith('container "sidecar"')
+    assert len(decision.warnings) == 1 and decision.warnings[0].startswith('container "app"')
+    assert decision.pins == ((fresh, f"ghcr.io/acme/app:1.0@{D1}"),)
+
+
+def test_a_running_tag_is_checked_by_its_digest_but_never_rewritten() -> None:
+    image = "ghcr.io/acme/app:1.0"
+    running, added = slot_at(0, image, "app"), slot_at(1, image, "copy")
+    facts = {image: ImageFacts(digest=D1)}
+    decision = decide_update([running, added], running=frozenset({running.pointer}), facts=facts)
+    assert decision.allowed and [d.digest for d in decision.images] == [D1, D1]
+    assert decision.pins == ((added, f"{image}@{D1}"),)  # only the container that is new to it
+    # At /validate a tag every container of which already ran it is not "not-pinned".
+    decision = decide_update([running], running=frozenset({running.pointer}), facts=facts, stage="validate")
+    assert decision.allowed and not decision.warnings and decision.images[0].outcome == "admitted"
+
+
+def test_warnings_and_audit_of_a_running_image_are_not_relabelled() -> None:
+    image = f"ghcr.io/acme/dev/app@{D1}"
+    running = slot_at(0, image, "app")
+    decision = decide_update([running], running=frozenset({running.pointer}), ns="dev-1")
+    assert decision.allowed and decision.warnings and RUNNING_NOTE not in decision.warnings[0]
+
+
+def test_running_slots_match_list_name_and_image_exactly() -> None:
+    old = (
+        slot_at(0, "ghcr.io/acme/app:1.0", "app"),
+        ImageSlot(
+            pointer="/spec/initContainers/0/image", location="initContainers", name="init", image="x:1"
+        ),
+        slot_at(1, "ghcr.io/acme/b:1.0", ""),
+    )
+    new = (
+        slot_at(0, "ghcr.io/acme/app:1.0", "app"),  # kept
+        slot_at(1, "x:1", "init"),  # same name and image, but another list
+        slot_at(2, "ghcr.io/acme/b:1.0", ""),  # unnamed: never counts as running
+        slot_at(3, "ghcr.io/acme/app:1.0@" + D1, "web"),
+    )
+    assert running_slots(new, old=old) == frozenset({"/spec/containers/0/image"})
