@@ -48,6 +48,7 @@ from __future__ import annotations
 
 __all__ = [
     "ALLOWED_OUTCOMES",
+    "RUNNING_NOTE",
     "Decision",
     "ImageDecision",
     "ImagePlan",
@@ -83,7 +84,7 @@ _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
 _MAX_QUOTED_REASON = 500
-_RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
+RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class ImageDecision:
         if not parts:
             return ()
         if mode == "warn" and self.running:
-            parts.append(_RUNNING_NOTE)
+            parts.append(RUNNING_NOTE)
         # Outside text is escaped alike in the image and the reasons (webhook.text): a hostile string
         # cannot forge a line or pass a homoglyph off as ASCII. An image longer than any valid
         # reference is quoted cut short, so one slot cannot blow up the whole answer.

@@ -229,6 +229,28 @@ def test_evaluate_escapes_outside_text_alike_in_the_image_and_the_reason(world: 
     ), lines
 
 
+def test_evaluate_says_when_an_update_keeps_a_failing_image_running(world: World) -> None:
+    missing = world.registry.ref(REPO, "9.9-not-pushed")
+    body = review("Deployment", [missing, missing], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["template"]["spec"]["containers"][1]["image"] = world.registry.ref(
+        REPO, "1.0"
+    )
+    path = world.directory / "update.json"
+    path.write_text(json.dumps(body))
+
+    result = imagegate("evaluate", "--policy", str(world.policy), str(path))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    (lines,) = blocks(result.stdout).values()
+    running, changed = lines[0], lines[1]
+    assert running.startswith(f'container "app" image {json.dumps(missing)}: warned [registry-error] ')
+    assert running.endswith(
+        "already running: this update is allowed, but new pods with this image will be refused"
+    ), running
+    assert changed.startswith(f'container "app-1" image {json.dumps(missing)}: denied [registry-error] ')
+    assert "already running" not in changed
+
+
 def test_evaluate_with_a_malformed_policy_exits_2(world: World) -> None:
     policy = world.directory / "malformed.yaml"
     policy.write_text(
