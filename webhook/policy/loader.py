@@ -575,6 +575,7 @@ class _Semantic:
         self.files: dict[str, Path] = {}  # pointer -> resolved path of a readable, valid file
         self.expired: set[int] = set()  # indexes of expired exemptions
         self.images: dict[str, str] = {}  # pointer of an image glob -> normalised glob
+        self.allowed: set[str] = set()  # registries.allow, canonical
 
     # -- checks --
 
@@ -587,7 +588,7 @@ class _Semantic:
         self._unused_trust()
 
     def _registries(self, registries: dict[str, Any]) -> None:
-        allowed: set[str] = set()
+        allowed = self.allowed
         for pointer, entry in _strings(registries.get("allow"), "/spec/registries/allow"):
             problem = _check_registry_host(entry)
             if problem:
@@ -665,6 +666,7 @@ class _Semantic:
                 normalised = self._exemption_image(image_pointer, entry)
                 if normalised is not None:
                     images.append(normalised)
+                    self._exempted_registry(image_pointer, normalised)
             namespaces = self._globs(exemption.get("namespaces", ["*"]), f"{pointer}/namespaces")
             if isinstance(exemption.get("expires"), str) and _RFC3339_RE.fullmatch(exemption["expires"]):
                 # (the schema reports a value of the wrong form)
@@ -689,6 +691,17 @@ class _Semantic:
                 )
             elif images:
                 seen[key] = self.report.line(pointer)
+
+    def _exempted_registry(self, pointer: str, normalised: str) -> None:
+        host = normalised.split("/", 1)[0]
+        if set("*?").intersection(host) or canonical_registry(host) in self.allowed:
+            return
+        self.report.warning(
+            pointer,
+            f"registry {host!r} is not in registries.allow, so this exemption never applies "
+            "(exemptions do not open registries)",
+            f"add {host!r} to spec.registries.allow, or remove the entry",
+        )
 
     def _exemption_image(self, pointer: str, entry: str) -> str | None:
         try:

@@ -175,3 +175,25 @@ def test_a_wildcard_in_the_host_part_of_an_image_glob_is_a_warning(
         assert f"{glob!r} has a wildcard in its registry host" in match["message"]
         assert also in match["message"]
         assert "registries.allow" in match["hint"]
+
+
+def test_an_exemption_for_a_registry_the_allowlist_refuses_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = "sha256:" + "a" * 64
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io, docker.io]}\n"
+        "  exemptions:\n"
+        f"    - {{images: ['quay.io/acme/tool@{digest}', ghcr.io/acme/tool, nginx, 'index.docker.io/x/y'],"
+        " expires: '2999-01-01T00:00:00Z', reason: INC-1}\n",
+    )
+    assert _run(path) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    warnings = [line.removeprefix("warning: ") for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, err
+    match = LINE.match(warnings[0])
+    assert match and (match["line"], match["pointer"]) == ("7", "/spec/exemptions/0/images/0")
+    assert "registry 'quay.io' is not in registries.allow" in match["message"]
+    assert "never applies" in match["message"]
