@@ -99,7 +99,7 @@ class ImagePlan:
 
     image: str
     ref: ImageRef | None
-    mode: Mode
+    mode: Mode = "enforce"  # plan_image always sets it; unset, failures deny (fail closed)
     rules: tuple[Rule, ...] = ()
     exemption: Exemption | None = None
     terminal: Finding | None = None
