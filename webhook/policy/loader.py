@@ -879,8 +879,8 @@ class _Semantic:
             self.report.warning(
                 pointer,
                 f"image glob {pattern!r} has a wildcard in its registry host: it also matches {also}",
-                "write the registry host out in full, one glob per registry (only hosts in "
-                "registries.allow are ever admitted, but this glob covers every one of them that fits)",
+                "write the registry host out in full, one glob per registry: only hosts in "
+                "registries.allow are ever admitted, but this glob covers every one of them that fits",
             )
         return normalised
 
