@@ -4,32 +4,63 @@ For every image of a pod-bearing object, :func:`evaluate` applies these steps in
 policy-wide failure ends the image's evaluation, rule failures are all collected:
 
 1. parse the reference (``invalid-reference``);
-2. a live exemption for the image and namespace admits it (``exempted``) and skips everything else;
-3. the registry must be in ``registries.allow`` (``registry-not-allowed``);
+2. the registry must be in ``registries.allow`` (``registry-not-allowed``): no exemption opens a
+   registry the allowlist refuses;
+3. a live exemption for the image and namespace admits it (``exempted``) and skips everything else;
 4. the effective tag must not be in ``tags.deny`` (``tag-denied``; ``nginx`` means ``nginx:latest``);
 5. the rules whose image and namespace globs match govern the image; with none, ``unmatched`` decides
    (``unmatched`` denial, a warning, or ``unmatched-allowed``) and nothing is fetched;
 6. with ``tags.resolve`` on, a governed tag is pinned to the digest it resolved to (``/mutate``), or
    denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
-   ``registry-error`` / ``digest-mismatch``. An UPDATE's images that were already in the old object
-   are checked by their resolved digest but not rewritten (that would restart or roll out workloads);
-
+   ``registry-error`` / ``digest-mismatch``;
 7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
 8. every governing rule's signature and attestation requirements must hold for that digest
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
 
-Each failure belongs to a mode: policy-wide checks to ``spec.mode``, rule checks to the rule's
-``mode`` (default ``spec.mode``). ``enforce`` failures deny, ``warn`` failures become warnings,
-``audit`` failures are only recorded.
+An image that passes has one of the allowed outcomes (:data:`ALLOWED_OUTCOMES`): ``verified`` (a
+signature or attestation requirement was checked and held), ``admitted`` (governed by rules that ask
+for none), ``exempted`` or ``unmatched-allowed``; any other outcome is the reason code of its first
+failure.
+
+Each failure belongs to a mode; strictness is enforce > warn > audit:
+
+* the checks before rule matching (steps 1, 2 and 4) belong to ``spec.mode``;
+* failures after matching that concern the image as a whole (resolution, ``not-pinned``,
+  ``registry-error``, ``digest-mismatch``, ``quarantined``) belong to the strictest mode among the rules
+  that govern the image, a rule without ``mode`` having ``spec.mode`` (:func:`governing_mode`): with
+  ``spec.mode: warn``, an ``enforce`` rule's tag that cannot be resolved is denied; with
+  ``spec.mode: enforce``, a registry error for an image governed only by ``warn`` rules is a warning;
+* a rule's own signature and attestation failures belong to that rule's mode;
+* an ungoverned image is judged by ``spec.unmatched`` (its quarantine-list check by ``spec.mode``).
+
+``enforce`` failures deny, ``warn`` failures become warnings, ``audit`` failures are only recorded.
+
+UPDATE: an image the object already runs is never newly denied. A slot is running when the old object
+had exactly the same image string in the same container (or image volume) of the same list
+(:func:`running_slots`). Running slots go through every step above, but are never pinned (that would
+restart a container or roll out a workload nobody changed), and their ``enforce`` failures become
+warnings saying the image is already running and new pods with it will be refused. A new, renamed or
+changed container is judged in full and pinned, even when another container runs the same image.
 """
 
 from __future__ import annotations
 
-__all__ = ["Decision", "ImageDecision", "ImagePlan", "Stage", "evaluate", "plan_image"]
+__all__ = [
+    "ALLOWED_OUTCOMES",
+    "RUNNING_NOTE",
+    "Decision",
+    "ImageDecision",
+    "ImagePlan",
+    "Stage",
+    "evaluate",
+    "governing_mode",
+    "plan_image",
+    "rule_mode",
+    "running_slots",
+    "unchanged_images",
+]
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,15 +72,19 @@ from webhook.facts import Finding, ImageFacts
 from webhook.images.reference import ImageRef, pin_image_text
 from webhook.policy.match import denied_tag, find_exemption, matching_rules, registry_allowed
 from webhook.policy.model import Exemption, Mode, Policy, Rule
+from webhook.text import one_line, quote
 
 Stage = Literal["mutate", "validate"]
 
-ALLOWED_OUTCOMES = frozenset({"verified", "exempted", "unmatched-allowed"})
+# verified: a signature or attestation requirement was checked and held; admitted: governed by rules
+# that ask for none.
+ALLOWED_OUTCOMES = frozenset({"verified", "admitted", "exempted", "unmatched-allowed"})
+_STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 # Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
-# Control characters and everything str.splitlines() breaks on.
-_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_QUOTED_REASON = 500
+RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +92,14 @@ class ImagePlan:
     """What the adapters must find out about one image before the decision can be made.
 
     ``terminal`` holds the failure that ends evaluation before any network access (or None);
-    ``resolve`` asks for tag resolution; ``digest`` is known when the reference is pinned.
+    ``mode`` is the mode that owns ``terminal`` and every later failure about the image as a whole
+    (see :func:`governing_mode`); ``resolve`` asks for tag resolution; ``digest`` is known when the
+    reference is pinned.
     """
 
     image: str
     ref: ImageRef | None
+    mode: Mode = "enforce"  # plan_image always sets it; unset, failures deny (fail closed)
     rules: tuple[Rule, ...] = ()
     exemption: Exemption | None = None
     terminal: Finding | None = None
@@ -79,7 +117,11 @@ class ImagePlan:
 
 @dataclass(frozen=True, slots=True)
 class ImageDecision:
-    """The decision for one image slot. ``failures`` pairs each failed check with its mode."""
+    """The decision for one image slot. ``failures`` pairs each failed check with its mode.
+
+    ``running`` is set when an UPDATE leaves this slot's image running and failures that would have
+    denied it were turned into warnings (their line then says so).
+    """
 
     slot: ImageSlot
     ref: ImageRef | None
@@ -89,15 +131,24 @@ class ImageDecision:
     digest: str | None = None
     pin: str | None = None
     exemption: Exemption | None = None
+    running: bool = False
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
-        """One line per mode with the image's failures of that mode (DESIGN.md §2 message format)."""
-        parts = [f"[{f.code}] {_one_line(f.message)}" for f, m in self.failures if m == mode]
+        """One line per mode with the image's failures of that mode (the denial message format)."""
+        parts = [
+            f"[{f.code}] {one_line(f.message, limit=_MAX_MESSAGE)}" for f, m in self.failures if m == mode
+        ]
         if not parts:
             return ()
-        # JSON quoting keeps a hostile image string from forging extra lines; an image longer than any
-        # valid reference is quoted cut short, so one slot cannot blow up the whole answer.
-        return (f"{self.slot.describe()} image {_quote(self.slot.image)}: " + "; ".join(parts),)
+        if mode == "warn" and self.running:
+            parts.append(RUNNING_NOTE)
+        # Outside text is escaped alike in the image and the reasons (webhook.text): a hostile string
+        # cannot forge a line or pass a homoglyph off as ASCII. An image longer than any valid
+        # reference is quoted cut short, so one slot cannot blow up the whole answer.
+        return (
+            f"{self.slot.describe()} image {quote(self.slot.image, limit=_MAX_QUOTED_IMAGE)}: "
+            + "; ".join(parts),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,23 +181,22 @@ def plan_image(
 ) -> ImagePlan:
     """Steps 1-6 of the module docstring that need no network: what to fetch for ``image``.
 
-    ``unchanged`` marks an image an UPDATE leaves as it was (it is in the old object too): it is
-    checked by the digest its tag resolves to, but neither pinned nor denied ``not-pinned``, since
-    rewriting it would restart a running pod's container or roll out a workload nobody changed.
+    ``unchanged`` marks an image that every slot holding it already held before an UPDATE (see
+    :func:`unchanged_images`): it is checked by the digest its tag resolves to, but neither pinned nor
+    denied ``not-pinned``, since rewriting it would restart a running pod's container or roll out a
+    workload nobody changed.
     """
     try:
         ref = ImageRef.parse(image)
     except InvalidReference as error:
-        return ImagePlan(image, None, terminal=Finding("invalid-reference", error.user_message))
-    exemption = find_exemption(policy, ref, namespace, now=now)
-    if exemption is not None:
-        return ImagePlan(image, ref, exemption=exemption, terminal_outcome="exempted")
+        return ImagePlan(image, None, policy.mode, terminal=Finding("invalid-reference", error.user_message))
     rules = matching_rules(policy, ref, namespace)
     if not registry_allowed(policy, ref):
         allowed = ", ".join(policy.registries.allow) or "none"
         return ImagePlan(
             image,
             ref,
+            policy.mode,
             rules=rules,
             terminal=Finding(
                 "registry-not-allowed",
@@ -154,23 +204,32 @@ def plan_image(
                 + _owner(rules, policy),
             ),
         )
+    # After the allowlist: an exemption never opens a registry the allowlist refuses.
+    exemption = find_exemption(policy, ref, namespace, now=now)
+    if exemption is not None:
+        return ImagePlan(image, ref, policy.mode, exemption=exemption, terminal_outcome="exempted")
     tag = denied_tag(policy, ref)
     if tag is not None:
-        implicit = " (no tag means latest)" if ref.tag is None else ""
+        if ref.digest is not None:
+            # Pinned, so not mutable here; but a denied tag is denied whatever follows it.
+            why = "is on the deny list (tags.deny) and a digest does not exempt it"
+        else:
+            why = f"{'(no tag means latest) ' if ref.tag is None else ''}is mutable and not allowed"
         return ImagePlan(
             image,
             ref,
+            policy.mode,
             rules=rules,
-            terminal=Finding(
-                "tag-denied", f'tag "{tag}"{implicit} is mutable and not allowed' + _owner(rules, policy)
-            ),
+            terminal=Finding("tag-denied", f'tag "{tag}" {why}' + _owner(rules, policy)),
         )
     if not rules:
-        return ImagePlan(image, ref, digest=ref.digest, terminal_outcome="unmatched")
+        return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome="unmatched")
+    mode = governing_mode(rules, policy=policy)
     if ref.digest is None and policy.tags.resolve and stage == "validate" and not unchanged:
         return ImagePlan(
             image,
             ref,
+            mode,
             rules=rules,
             terminal=Finding(
                 "not-pinned",
@@ -184,6 +243,7 @@ def plan_image(
     return ImagePlan(
         image,
         ref,
+        mode,
         rules=rules,
         resolve=resolve,
         pin=resolve and not unchanged,
@@ -191,6 +251,42 @@ def plan_image(
         check_markers=has_digest and policy.quarantine.registry_markers,
         verify_rules=tuple(r for r in rules if r.needs_verification) if has_digest else (),
     )
+
+
+def governing_mode(rules: Sequence[Rule], *, policy: Policy) -> Mode:
+    """The mode that owns the failures concerning a governed image as a whole.
+
+    Resolution, ``not-pinned``, ``registry-error``, ``digest-mismatch`` and ``quarantined`` are not about
+    one rule's requirements, so they belong to the strictest mode (enforce > warn > audit) among the
+    rules that govern the image, a rule without ``mode`` having ``spec.mode``. Without governing rules
+    (an ungoverned image's quarantine-list check) they belong to ``spec.mode``.
+    """
+    if not rules:
+        return policy.mode
+    return max((rule_mode(rule, policy=policy) for rule in rules), key=_STRICTNESS.__getitem__)
+
+
+def rule_mode(rule: Rule, *, policy: Policy) -> Mode:
+    """The mode of a rule's own requirement failures: its ``mode``, else ``spec.mode``."""
+    return rule.mode or policy.mode
+
+
+def running_slots(slots: Sequence[ImageSlot], *, old: Sequence[ImageSlot]) -> frozenset[str]:
+    """The pointers of the ``slots`` an UPDATE leaves running: the same container (or image volume) of
+    the old object, by list and name, held exactly the same image string.
+
+    A container that is new, renamed, moved to another list or given another image is not running,
+    even when another container already runs that image: admitting it would start a container of
+    it. A slot without a name never counts as running.
+    """
+    before = {(s.location, s.name, s.image) for s in old if s.name}
+    return frozenset(s.pointer for s in slots if s.name and (s.location, s.name, s.image) in before)
+
+
+def unchanged_images(slots: Sequence[ImageSlot], *, running: frozenset[str]) -> frozenset[str]:
+    """The images all of whose slots are running (:func:`running_slots`): see :func:`plan_image`."""
+    images = {s.image for s in slots}
+    return frozenset(images - {s.image for s in slots if s.pointer not in running})
 
 
 def evaluate(
@@ -202,16 +298,18 @@ def evaluate(
     now: datetime,
     stage: Stage,
     plans: Mapping[str, ImagePlan] | None = None,
-    unchanged: frozenset[str] = frozenset(),
+    running: frozenset[str] = frozenset(),
 ) -> Decision:
     """Decide every image slot. ``facts`` is keyed by the image string as written in the object.
 
     ``plans`` are the :func:`plan_image` results the caller already made for these inputs (keyed the
-    same way); missing ones are made here. ``unchanged`` holds the images an UPDATE leaves as they
-    were (see :func:`plan_image`). Missing facts never allow: a governed image whose facts
-    are absent is denied as if its checks had failed.
+    same way, ``unchanged`` from :func:`unchanged_images`); missing ones are made here. ``running``
+    holds the pointers of the slots an UPDATE leaves running (:func:`running_slots`): they are never
+    pinned, and failures that would deny them become warnings. Missing facts never allow: a governed
+    image whose facts are absent is denied as if its checks had failed.
     """
     plans = dict(plans or {})
+    unchanged = unchanged_images(slots, running=running)
     decisions = []
     for slot in slots:
         plan = plans.get(slot.image)
@@ -224,15 +322,27 @@ def evaluate(
                 stage=stage,
                 unchanged=slot.image in unchanged,
             )
-        decisions.append(_decide(slot, plan, policy, facts.get(slot.image, ImageFacts())))
+        decision = _decide(slot, plan, policy, facts.get(slot.image, ImageFacts()))
+        decisions.append(_still_running(decision) if slot.pointer in running else decision)
     return Decision(tuple(decisions))
+
+
+def _still_running(decision: ImageDecision) -> ImageDecision:
+    """An image an UPDATE leaves running is never newly denied: what would deny it only warns.
+
+    Denying would block every change to a running object (labels, a finalizer's removal, a
+    workload's scale) once its image is quarantined or its signatures cannot be fetched; new pods
+    with the image are Pod CREATEs and are still refused.
+    """
+    failures = tuple((f, "warn" if m == "enforce" else m) for f, m in decision.failures)
+    return replace(decision, failures=failures, pin=None, running=failures != decision.failures)
 
 
 def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts) -> ImageDecision:
     names = tuple(r.name for r in plan.rules)
     base = ImageDecision(slot=slot, ref=plan.ref, outcome="", rules=names, exemption=plan.exemption)
     if plan.terminal is not None:
-        return _with(base, plan.terminal.code, ((plan.terminal, policy.mode),))
+        return _with(base, plan.terminal.code, ((plan.terminal, plan.mode),))
     if plan.terminal_outcome == "exempted":
         return _with(base, "exempted", ())
     if plan.terminal_outcome == "unmatched":
@@ -242,24 +352,24 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
     if facts.resolution is not None:
         # Facts could not be gathered (the registry failed, the deadline passed, an adapter broke):
         # for a pinned image too, or its quarantine markers would count as read and found empty.
-        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), policy.mode),))
+        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), plan.mode),))
     if plan.resolve:
         if facts.digest is None:
             missing = Finding("registry-error", "the tag was not resolved to a digest")
-            return _with(base, "registry-error", ((_owned(missing, plan, policy), policy.mode),))
+            return _with(base, "registry-error", ((_owned(missing, plan, policy), plan.mode),))
         digest = facts.digest
     base = _replace(base, digest=digest)
     pin = pin_image_text(slot.image, digest) if plan.pin and digest is not None else None
 
     quarantined = _quarantine(policy, digest, facts, plan)
     if quarantined is not None:
-        return _with(base, quarantined.code, ((quarantined, policy.mode),))
+        return _with(base, quarantined.code, ((quarantined, plan.mode),))
 
     failures: list[tuple[Finding, Mode]] = []
     for rule in plan.rules:
         if not rule.needs_verification:
             continue
-        mode: Mode = rule.mode or policy.mode
+        mode = rule_mode(rule, policy=policy)
         if digest is None:
             failures.append(
                 (
@@ -281,7 +391,8 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         failures.extend((Finding(f.code, f"{f.message} (rule {rule.name})"), mode) for f in result.findings)
     if failures:
         return _replace(base, outcome=failures[0][0].code, failures=tuple(failures), pin=pin)
-    return _replace(base, outcome="verified", pin=pin)
+    verified = any(rule.needs_verification for rule in plan.rules)
+    return _replace(base, outcome="verified" if verified else "admitted", pin=pin)
 
 
 def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDecision:
@@ -290,7 +401,7 @@ def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDec
         entry = policy.quarantined.get(plan.digest)
         if entry is not None:
             return _with(
-                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), policy.mode),)
+                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), plan.mode),)
             )
     if policy.unmatched == "allow":
         return _with(base, "unmatched-allowed", ())
@@ -314,27 +425,10 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
     return None
 
 
-def _one_line(message: str) -> str:
-    """``message`` with line breaks and control characters escaped, at most ``_MAX_MESSAGE`` characters.
-
-    Messages carry text from outside (a registry marker's reason, a registry's answer): a line break
-    in one would forge a line of the denial message, which has one line per denied image.
-    """
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 3] + "..."
-    return _UNSAFE_RE.sub(lambda m: json.dumps(m.group(0))[1:-1], message)
-
-
-def _quote(image: str) -> str:
-    if len(image) > _MAX_QUOTED_IMAGE:
-        return json.dumps(image[:_MAX_QUOTED_IMAGE])[:-1] + '..." (' + f"{len(image)} characters)"
-    return json.dumps(image)
-
-
 def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:
     # Name the list by its file name only: the server's directory layout is nobody's business.
     where = f" ({source.rsplit('/', 1)[-1]})" if source else ""
-    return Finding("quarantined", f'digest is quarantined: "{reason}"{where}')
+    return Finding("quarantined", f"digest is quarantined: {quote(reason, limit=_MAX_QUOTED_REASON)}{where}")
 
 
 def _owned(finding: Finding, plan: ImagePlan, policy: Policy) -> Finding:

@@ -49,7 +49,8 @@ class Metrics:
         )
         self.images = Counter(
             "imagegate_image_decisions_total",
-            "Per-image decisions by outcome (a reason code, or verified / exempted / unmatched-allowed).",
+            "Per-image decisions by outcome "
+            "(a reason code, or verified / admitted / exempted / unmatched-allowed).",
             ["outcome"],
             registry=r,
         )

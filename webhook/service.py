@@ -21,9 +21,17 @@ from typing import Any, Protocol
 
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, parse_review
-from webhook.admission.workloads import image_slots
+from webhook.admission.workloads import ImageSlot, image_slots
 from webhook.deadline import Deadline
-from webhook.decision import Decision, ImagePlan, Stage, evaluate, plan_image
+from webhook.decision import (
+    Decision,
+    ImagePlan,
+    Stage,
+    evaluate,
+    plan_image,
+    running_slots,
+    unchanged_images,
+)
 from webhook.errors import BadRequest, RegistryError
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
@@ -132,7 +140,8 @@ class AdmissionService:
             )
         policy, gather = current
         now = self._clock()
-        unchanged = _previous_images(context)
+        running = running_slots(slots, old=_old_slots(context))
+        unchanged = unchanged_images(slots, running=running)
         plans = {
             slot.image: plan_image(
                 slot.image,
@@ -153,7 +162,7 @@ class AdmissionService:
             now=now,
             stage=stage,
             plans=plans,
-            unchanged=unchanged,
+            running=running,
         )
         review = review_response(
             uid=context.uid,
@@ -237,15 +246,15 @@ class AdmissionService:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _previous_images(context: AdmissionContext) -> frozenset[str]:
-    """The images of an UPDATE's old object: these are checked again but not rewritten."""
+def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
+    """The image slots of an UPDATE's old object: those the update keeps are still checked, but never
+    rewritten or newly denied (:func:`webhook.decision.running_slots`)."""
     if context.operation != "UPDATE" or context.old_object is None:
-        return frozenset()
+        return ()
     try:
-        slots = image_slots(context.kind.kind, context.old_object, group=context.kind.group)
+        return image_slots(context.kind.kind, context.old_object, group=context.kind.group)
     except BadRequest:
-        return frozenset()  # a malformed old object grants nothing: every image is treated as new
-    return frozenset(slot.image for slot in slots)
+        return ()  # a malformed old object grants nothing: every image is treated as new
 
 
 def _summary(result: Outcome) -> str:
@@ -335,6 +344,7 @@ def _audit_record(
                 "modes": sorted({m for _, m in d.failures}),
                 "durationMs": round(durations.get(d.slot.image, 0.0) * 1000, 2),
                 **({"exemption": d.exemption.reason} if d.exemption else {}),
+                **({"alreadyRunning": True} if d.running else {}),
             }
             for d in decision.images
         ],

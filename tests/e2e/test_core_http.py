@@ -40,6 +40,10 @@ spec:
       namespaces: ["ops-*"]
       expires: "2099-01-01T00:00:00Z"
       reason: "INC-1234 hotfix"
+    - images: ["*/acme/debug"]
+      namespaces: ["ops-*"]
+      expires: "2099-01-01T00:00:00Z"
+      reason: "INC-1235 debugging"
   rules:
     - name: acme
       images: ["ghcr.io/acme/**"]
@@ -109,7 +113,7 @@ def test_pinned_image_is_allowed_without_patch(server: Server) -> None:
         assert "patch" not in response
         assert "status" not in response
         images = json.loads(response["auditAnnotations"]["images"])
-        assert [i["outcome"] for i in images] == ["verified", "verified"]
+        assert [i["outcome"] for i in images] == ["admitted", "admitted"]
         assert images[0]["digest"] == DIGEST
 
 
@@ -157,7 +161,37 @@ def test_exemption_is_audited(server: Server) -> None:
     response = server.admit(
         "/validate", review("Pod", [f"ghcr.io/acme/breakglass@{DIGEST}"], namespace="prod")
     )
-    assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "verified"
+    assert json.loads(response["auditAnnotations"]["images"])[0]["outcome"] == "admitted"
+
+
+def test_an_exemption_never_opens_a_registry_outside_the_allowlist(server: Server) -> None:
+    body = review(
+        "Pod",
+        ["ghcr.io/acme/debug:latest", "ghcr.io.attacker.example/acme/debug:latest"],
+        namespace="ops-1",
+    )
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    outcomes = [i["outcome"] for i in json.loads(response["auditAnnotations"]["images"])]
+    assert outcomes == ["exempted", "registry-not-allowed"]
+    assert response["status"]["message"] == (
+        'container "app-1" image "ghcr.io.attacker.example/acme/debug:latest": [registry-not-allowed] '
+        'registry "ghcr.io.attacker.example" is not in registries.allow '
+        "(allowed: docker.io, ghcr.io, 127.0.0.1:9) (policy e2e-core)"
+    )
+
+
+def test_reason_texts_of_pinned_denied_tags_and_homoglyphs(server: Server) -> None:
+    body = review("Pod", [f"ghcr.io/acme/app:latest@{DIGEST}", "ghcr.io/\u0430cme/app:1.0"])
+    response = server.admit("/validate", body)
+    assert response["allowed"] is False
+    assert response["status"]["message"].splitlines() == [
+        f'container "app" image "ghcr.io/acme/app:latest@{DIGEST}": [tag-denied] tag "latest" is on the '
+        "deny list (tags.deny) and a digest does not exempt it (rule acme)",
+        'container "app-1" image "ghcr.io/\\u0430cme/app:1.0": [invalid-reference] image reference '
+        "'ghcr.io/\\u0430cme/app:1.0' has an invalid repository path '\\u0430cme/app' (path components "
+        "are lower-case letters and digits separated by '.', '_', '__' or '-')",
+    ]
 
 
 def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:

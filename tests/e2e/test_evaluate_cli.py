@@ -131,7 +131,7 @@ def test_evaluate_pins_a_kubectl_deployment(world: World) -> None:
     lines = output["Deployment default/web"]
     image_lines = [text for text in lines if text.startswith(f"container {json.dumps(container['name'])} ")]
     assert len(image_lines) == 1, lines
-    assert "allowed (verified)" in image_lines[0]
+    assert "allowed (admitted)" in image_lines[0]
     assert "rule team" in image_lines[0]
     assert f"digest {world.image.digest}" in image_lines[0]
     assert pinned in image_lines[0]
@@ -206,6 +206,49 @@ def test_evaluate_default_policy_denies_nginx_latest(world: World) -> None:
     lines = output["Deployment default/web"]
     assert any(text.startswith(denial) for text in lines), lines
     assert lines[-1] == "result: denied"
+
+
+def test_evaluate_escapes_outside_text_alike_in_the_image_and_the_reason(world: World) -> None:
+    manifest = world.directory / "homoglyph.yaml"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "web", "image": "ghcr.io/\u0430cme/app:1.0"}]},  # Cyrillic a
+    }
+    manifest.write_text(yaml.safe_dump(pod, allow_unicode=True), encoding="utf-8")
+
+    result = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(manifest))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.isascii(), result.stdout
+    lines = blocks(result.stdout)["Pod default/web"]
+    assert lines[0].startswith(
+        'container "web" image "ghcr.io/\\u0430cme/app:1.0": denied [invalid-reference] image reference '
+        "'ghcr.io/\\u0430cme/app:1.0' has an invalid repository path '\\u0430cme/app' "
+    ), lines
+
+
+def test_evaluate_says_when_an_update_keeps_a_failing_image_running(world: World) -> None:
+    missing = world.registry.ref(REPO, "9.9-not-pushed")
+    body = review("Deployment", [missing, missing], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["template"]["spec"]["containers"][1]["image"] = world.registry.ref(
+        REPO, "1.0"
+    )
+    path = world.directory / "update.json"
+    path.write_text(json.dumps(body))
+
+    result = imagegate("evaluate", "--policy", str(world.policy), str(path))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    (lines,) = blocks(result.stdout).values()
+    running, changed = lines[0], lines[1]
+    assert running.startswith(f'container "app" image {json.dumps(missing)}: warned [registry-error] ')
+    assert running.endswith(
+        "already running: this update is allowed, but new pods with this image will be refused"
+    ), running
+    assert changed.startswith(f'container "app-1" image {json.dumps(missing)}: denied [registry-error] ')
+    assert "already running" not in changed
 
 
 def test_evaluate_with_a_malformed_policy_exits_2(world: World) -> None:

@@ -258,10 +258,10 @@ def test_mutate_pins_every_tag_and_leaves_pinned_images_alone(main: Env, kind: s
     ]
     assert index.digest not in (amd64.digest, arm64.digest)
     assert [(i["outcome"], i["digest"]) for i in audit_images(response)] == [
-        ("verified", image.digest),
-        ("verified", image.digest),
-        ("verified", index.digest),
-        ("verified", image.digest),
+        ("admitted", image.digest),
+        ("admitted", image.digest),
+        ("admitted", index.digest),
+        ("admitted", image.digest),
     ]
     assert response["auditAnnotations"]["policy"] == "e2e-registry"
 
@@ -284,7 +284,7 @@ def test_mutate_pins_every_tag_and_leaves_pinned_images_alone(main: Env, kind: s
     validated = main.server.admit("/validate", pinned)
     assert validated["allowed"] is True
     assert "patch" not in validated and "status" not in validated
-    assert [i["outcome"] for i in audit_images(validated)] == ["verified"] * 4
+    assert [i["outcome"] for i in audit_images(validated)] == ["admitted"] * 4
 
     unpatched = main.server.admit("/validate", fresh(body))
     assert denied_message(unpatched).splitlines() == [
@@ -437,7 +437,7 @@ def test_registry_quarantine_marker_denies_until_removed(dynamic: Env) -> None:
 
     first = admit()
     assert first["allowed"] is True
-    assert [(i["outcome"], i["digest"]) for i in audit_images(first)] == [("verified", pushed.digest)]
+    assert [(i["outcome"], i["digest"]) for i in audit_images(first)] == [("admitted", pushed.digest)]
 
     added = cli(
         "quarantine", "add", "--registry", "--policy", str(dynamic.policy), "--reason", "bad build", target

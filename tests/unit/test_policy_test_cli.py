@@ -65,7 +65,7 @@ def test_failing_case_shows_expected_and_found(tmp_path: Path, capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "FAIL p.test.yaml: exemption expired" in out
     # Expired, the exemption no longer applies: rule acme governs the image instead.
-    assert "expected outcomes ['exempted'], got ['verified']" in out
+    assert "expected outcomes ['exempted'], got ['admitted']" in out
 
 
 def test_malformed_suite_is_a_usage_error(tmp_path: Path) -> None:

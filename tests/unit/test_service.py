@@ -277,10 +277,37 @@ def test_update_keeps_unchanged_images_as_they_are_but_checks_them() -> None:
     assert "ghcr.io/a/new:2" in validated["status"]["message"]
 
 
-def test_update_does_not_excuse_unchanged_images_from_their_checks() -> None:
+def test_update_checks_running_images_but_only_warns_about_them() -> None:
     gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
     body = review("Pod", ["ghcr.io/a/old:1"], operation="UPDATE")
     response = service(gatherer).admit(body, stage="validate").review["response"]
+    assert gatherer.calls == ["ghcr.io/a/old:1"]  # checked all the same
+    assert response["allowed"] is True
+    (warning,) = response["warnings"]
+    assert "[registry-error] registry ghcr.io: connection refused" in warning
+    assert warning.endswith(
+        "already running: this update is allowed, but new pods with this image will be refused"
+    )
+    assert "[not-pinned]" not in warning
+
+
+def test_update_judges_a_container_new_to_an_image_in_full() -> None:
+    # The sidecar is switched to the image the app container runs: a new container of it would start.
+    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    body = review("Pod", ["ghcr.io/a/old:1", "ghcr.io/a/old:1"], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["containers"][1]["image"] = "ghcr.io/a/side:1"
+    response = service(gatherer).admit(body, stage="mutate").review["response"]
     assert response["allowed"] is False
-    assert "[registry-error]" in response["status"]["message"]
-    assert "[not-pinned]" not in response["status"]["message"]
+    assert response["status"]["message"].startswith(
+        'container "app-1" image "ghcr.io/a/old:1": [registry-error]'
+    )
+    assert "\n" not in response["status"]["message"]
+    assert response["warnings"][0].startswith('container "app" image "ghcr.io/a/old:1": [registry-error]')
+
+
+def test_a_malformed_old_object_grants_nothing() -> None:
+    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    body = review("Pod", ["ghcr.io/a/old:1"], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["containers"] = "not a list"
+    response = service(gatherer).admit(body, stage="mutate").review["response"]
+    assert response["allowed"] is False and "[registry-error]" in response["status"]["message"]

@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
-from webhook.decision import ImageDecision
+from webhook.decision import RUNNING_NOTE, ImageDecision
 from webhook.dryrun import DryRun, DryRunResult, load_text, reviews_from_text
 from webhook.errors import BadRequest
+from webhook.text import escape
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,7 +94,9 @@ def _image_line(image: ImageDecision, pin: str | None) -> str:
     status = "denied" if "enforce" in modes else "warned" if "warn" in modes else "allowed"
     head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {status}"
     if image.failures:
-        detail = "; ".join(f"[{f.code}] {f.message}" for f, _ in image.failures)
+        detail = "; ".join(f"[{f.code}] {escape(f.message)}" for f, _ in image.failures)
+        if image.running:
+            detail += f"; {RUNNING_NOTE}"
         head += f" {detail}"
     else:
         head += f" ({image.outcome})"

@@ -15,7 +15,7 @@ A suite is a YAML file of kind ``PolicyTest``::
         namespace: default             # optional
         expect:
           allowed: false
-          outcomes: [tag-denied]       # optional: per image, in order (reason codes or verified/...)
+          outcomes: [tag-denied]       # optional: per image, in order (reason codes or allowed outcomes)
           messageContains: "mutable"   # optional
           warnings: 0                  # optional: number of warnings
 

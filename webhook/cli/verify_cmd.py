@@ -1,9 +1,12 @@
 """``imagegate verify --policy FILE IMAGE...``: the full admission check for single images, explained.
 
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
-(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): exemption, registry allowlist,
+(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
 signature and attestation requirement of every matching rule, and prints each step and its outcome.
+
+Text from outside (image strings, registry answers, certificate identities, marker reasons) is
+printed escaped as in the webhook's answers (:mod:`webhook.text`).
 
 Exit codes: 0 every image passes every check; 1 some check failed for some image (whatever the
 mode of the rule: ``warn`` and ``audit`` failures are failures here, marked as such); 2 the policy or
@@ -29,6 +32,7 @@ from webhook.policy.model import Policy
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
 from webhook.runtime import Gatherer
+from webhook.text import escape
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
@@ -40,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "verify",
         help="run the full admission check for images and explain every step",
-        description="Check each IMAGE as the webhook would (exemptions, registry allowlist, denied tags, "
+        description="Check each IMAGE as the webhook would (registry allowlist, exemptions, denied tags, "
         "tag resolution, quarantine, signatures and attestations of every matching rule) and print "
         "every step with its outcome. Exit 0 if every check passes, 1 if any fails, 2 on a policy or "
         "configuration error.",
@@ -92,7 +96,7 @@ def _verify_one(
     image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float, out: TextIO
 ) -> bool:
     now = datetime.now(UTC)
-    print(f"\nimage {image} (namespace {namespace})", file=out)
+    print("\n" + escape(f"image {image} (namespace {namespace})"), file=out)
     plan = plan_image(image, policy=policy, namespace=namespace, now=now, stage="mutate")
     _explain_plan(plan, out=out)
     facts = ImageFacts()
@@ -118,7 +122,7 @@ def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
         )
         return
     if plan.terminal is not None:
-        print(f"  check: FAILED [{plan.terminal.code}] {plan.terminal.message}", file=out)
+        print(escape(f"  check: FAILED [{plan.terminal.code}] {plan.terminal.message}"), file=out)
         return
     if plan.rules:
         print(f"  rules: {', '.join(rule.name for rule in plan.rules)}", file=out)
@@ -132,7 +136,7 @@ def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
 
 def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: TextIO) -> None:
     if facts.resolution is not None:
-        print(f"  resolve: FAILED [{facts.resolution.code}] {facts.resolution.message}", file=out)
+        print(escape(f"  resolve: FAILED [{facts.resolution.code}] {facts.resolution.message}"), file=out)
         return
     if plan.resolve and facts.digest is not None:
         print(f"  resolve: {facts.digest}", file=out)
@@ -141,26 +145,32 @@ def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: T
         return
     listed = policy.quarantined.get(digest)
     if listed is not None:
-        print(f"  quarantine: LISTED in {listed.source or 'a quarantine list'}: {listed.reason}", file=out)
+        print(
+            escape(f"  quarantine: LISTED in {listed.source or 'a quarantine list'}: {listed.reason}"),
+            file=out,
+        )
     elif plan.check_markers:
         if facts.marker_error is not None:
-            print(f"  quarantine: FAILED [{facts.marker_error.code}] {facts.marker_error.message}", file=out)
+            print(
+                escape(f"  quarantine: FAILED [{facts.marker_error.code}] {facts.marker_error.message}"),
+                file=out,
+            )
         elif facts.marker is not None:
-            print(f"  quarantine: registry marker: {facts.marker.reason}", file=out)
+            print(escape(f"  quarantine: registry marker: {facts.marker.reason}"), file=out)
         else:
             print("  quarantine: not quarantined (lists and registry markers)", file=out)
     else:
         print("  quarantine: not in the quarantine lists", file=out)
     for verification in facts.verifications:
         for step in verification.steps:
-            print(f"  {step}", file=out)
+            print(escape(f"  {step}"), file=out)
 
 
 def _explain_decision(decision: ImageDecision, *, policy: Policy, out: TextIO) -> bool:
     for finding, mode in decision.failures:
-        print(f"  failure ({mode}): [{finding.code}] {finding.message}", file=out)
+        print(escape(f"  failure ({mode}): [{finding.code}] {finding.message}"), file=out)
     if decision.digest is not None and decision.pin is not None:
-        print(f"  pinned image: {decision.pin}", file=out)
+        print(escape(f"  pinned image: {decision.pin}"), file=out)
     passed = decision.outcome in ALLOWED_OUTCOMES and not decision.failures
     if passed:
         verdict = "PASS"

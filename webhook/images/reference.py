@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass, replace
 
 from webhook.errors import InvalidReference
+from webhook.text import show
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -231,9 +232,8 @@ def _parse_cached(text: str) -> ImageRef:
 
 
 def _show(value: object) -> str:
-    """``repr`` of a value for an error message, cut short: references come from untrusted objects."""
-    text = repr(value)
-    return text if len(text) <= _SHOW else f"{text[: _SHOW - 4]}...{text[-1]}"
+    """A value quoted for an error message, escaped and cut short: references come from untrusted objects."""
+    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)
 
 
 def _check_digest(text: str, digest: str) -> str:

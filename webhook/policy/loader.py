@@ -52,6 +52,7 @@ from webhook.policy.match import (
     GlobError,
     canonical_registry,
     check_glob,
+    host_wildcard_match,
     normalise_image_glob,
     split_digest_entry,
 )
@@ -593,6 +594,7 @@ class _Semantic:
         self.files: dict[str, Path] = {}  # pointer -> resolved path of a readable, valid file
         self.expired: set[int] = set()  # indexes of expired exemptions
         self.images: dict[str, str] = {}  # pointer of an image glob -> normalised glob
+        self.allowed: set[str] = set()  # registries.allow, canonical
 
     # -- checks --
 
@@ -605,7 +607,7 @@ class _Semantic:
         self._unused_trust()
 
     def _registries(self, registries: dict[str, Any]) -> None:
-        allowed: set[str] = set()
+        allowed = self.allowed
         for pointer, entry in _strings(registries.get("allow"), "/spec/registries/allow"):
             problem = _check_registry_host(entry)
             if problem:
@@ -683,6 +685,7 @@ class _Semantic:
                 normalised = self._exemption_image(image_pointer, entry)
                 if normalised is not None:
                     images.append(normalised)
+                    self._exempted_registry(image_pointer, normalised)
             namespaces = self._globs(exemption.get("namespaces", ["*"]), f"{pointer}/namespaces")
             if isinstance(exemption.get("expires"), str) and _RFC3339_RE.fullmatch(exemption["expires"]):
                 # (the schema reports a value of the wrong form)
@@ -707,6 +710,17 @@ class _Semantic:
                 )
             elif images:
                 seen[key] = self.report.line(pointer)
+
+    def _exempted_registry(self, pointer: str, normalised: str) -> None:
+        host = normalised.split("/", 1)[0]
+        if set("*?").intersection(host) or canonical_registry(host) in self.allowed:
+            return
+        self.report.warning(
+            pointer,
+            f"registry {host!r} is not in registries.allow, so this exemption never applies "
+            "(exemptions do not open registries)",
+            f"add {host!r} to spec.registries.allow, or remove the entry",
+        )
 
     def _exemption_image(self, pointer: str, entry: str) -> str | None:
         try:
@@ -879,6 +893,14 @@ class _Semantic:
             self.report.error(pointer, f"malformed image glob {pattern!r}: {error.reason}", error.hint)
             return None
         self.images[pointer] = normalised
+        also = host_wildcard_match(pattern)
+        if also is not None:
+            self.report.warning(
+                pointer,
+                f"image glob {pattern!r} has a wildcard in its registry host: it also matches {also}",
+                "write the registry host out in full, one glob per registry: only hosts in "
+                "registries.allow are ever admitted, but this glob covers every one of them that fits",
+            )
         return normalised
 
     def _globs(self, value: object, pointer: str) -> list[str]:

@@ -35,6 +35,7 @@ __all__ = [
     "find_exemption",
     "glob_match",
     "host_allowed",
+    "host_wildcard_match",
     "image_glob_match",
     "is_expired",
     "matching_rules",
@@ -312,6 +313,41 @@ def image_glob_match(pattern: str, name: str) -> bool:
         return False
     # Host names are case-insensitive: 'Mirror/app' and 'MIRROR/app' are the same image.
     return _compile(_lower_host(_normalise_image_glob(pattern)), True).match(_lower_host(name))
+
+
+def host_wildcard_match(pattern: str) -> str | None:
+    """What else an image glob with a wildcard in its registry host matches, for a lint warning; else None.
+
+    ``registry.acme.com*/debug/**`` gives ``'registry.acme.com.attacker.example'``; a host that is all
+    wildcard (``*/acme/app``, ``**/app``) gives ``any registry host``. Such a glob covers every host the
+    allowlist opens that fits it, which is rarely what was meant.
+
+    Raises:
+        GlobError: ``pattern`` is malformed.
+    """
+    normalised = normalise_image_glob(pattern)
+    host = normalised.split("/", 1)[0]
+    found = _IPV6_PREFIX_RE.match(host)
+    literal, rest = (found.group(0), host[found.end() :]) if found else ("", host)
+    if not _WILDCARDS.intersection(rest):
+        return None
+    if rest in ("*", "**"):
+        return "any registry host"
+    example = literal
+    for index, char in enumerate(rest):
+        before = example[-1:] if example else ""
+        after = rest[index + 1 : index + 2]
+        if char == "?":
+            example += "0" if before == ":" else "x"
+        elif char != "*":
+            example += char
+        elif before == ":":
+            example += "1"
+        elif before in ("", "."):
+            example += "attacker.example" if not after else "attacker" if after == "." else "attacker-"
+        else:
+            example += ".attacker.example" if not after else "-attacker"
+    return repr(example)
 
 
 def split_digest_entry(entry: str) -> tuple[str, str] | None:

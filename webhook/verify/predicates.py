@@ -97,6 +97,7 @@ from webhook.facts import Finding
 from webhook.images.reference import ImageRef
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
+from webhook.text import show
 from webhook.verify.statements import Statement
 
 _logger = logging.getLogger(__name__)
@@ -842,7 +843,4 @@ def _list(values: Iterable[object]) -> str:
 def _show(value: object) -> str:
     if value is None:
         return "missing"
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > _SHOW:
-        text = text[:_SHOW] + "..."
-    return repr(text)
+    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)

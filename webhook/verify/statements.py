@@ -41,6 +41,7 @@ from typing import Any
 
 from webhook._json import json_kind
 from webhook.errors import VerificationFailed
+from webhook.text import show
 
 _logger = logging.getLogger(__name__)
 
@@ -240,6 +241,4 @@ def _show(value: object) -> str:
             text = json.dumps(value)
         except (ValueError, RecursionError):  # nested as deep as the parser allowed: name its kind only
             text = f"a JSON {json_kind(value)}"
-    if len(text) > _SHOW:
-        text = text[:_SHOW] + "..."
-    return repr(text)
+    return show(text, limit=_SHOW)

@@ -135,3 +135,65 @@ def test_the_installed_command_line_runs_lint() -> None:
     )
     assert done.returncode == 1, done.stderr
     assert ":10: /spec/rules/1/name: duplicate rule name 'a'" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("glob", "also"),
+    [
+        ("registry.acme.com*/debug/**", "'registry.acme.com.attacker.example'"),
+        ("*/acme/debug", "any registry host"),
+        ("**/debug", "any registry host"),
+        ("registry.*.com/acme/**", "'registry.attacker.com'"),
+        ("*.acme.com/acme/**", "'attacker.acme.com'"),
+        ("registr?.acme.com/acme/**", "'registrx.acme.com'"),
+    ],
+)
+def test_a_wildcard_in_the_host_part_of_an_image_glob_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], glob: str, also: str
+) -> None:
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [registry.acme.com]}\n"
+        "  exemptions:\n"
+        f"    - {{images: ['{glob}'], expires: '2999-01-01T00:00:00Z', reason: INC-1}}\n"
+        "  rules:\n"
+        f"    - {{name: r, images: [registry.acme.com/ok/**, '{glob}']}}\n",
+    )
+    assert _run(path) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    warnings = [line.removeprefix("warning: ") for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, err
+    parsed = [LINE.match(line) for line in warnings]
+    assert all(parsed), warnings
+    assert [(m["line"], m["pointer"]) for m in parsed if m] == [
+        ("7", "/spec/exemptions/0/images/0"),
+        ("9", "/spec/rules/0/images/1"),
+    ]
+    for match in parsed:
+        assert match is not None
+        assert f"{glob!r} has a wildcard in its registry host" in match["message"]
+        assert also in match["message"]
+        assert "registries.allow" in match["hint"]
+
+
+def test_an_exemption_for_a_registry_the_allowlist_refuses_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = "sha256:" + "a" * 64
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io, docker.io]}\n"
+        "  exemptions:\n"
+        f"    - {{images: ['quay.io/acme/tool@{digest}', ghcr.io/acme/tool, nginx, 'index.docker.io/x/y'],"
+        " expires: '2999-01-01T00:00:00Z', reason: INC-1}\n",
+    )
+    assert _run(path) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    warnings = [line.removeprefix("warning: ") for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, err
+    match = LINE.match(warnings[0])
+    assert match and (match["line"], match["pointer"]) == ("7", "/spec/exemptions/0/images/0")
+    assert "registry 'quay.io' is not in registries.allow" in match["message"]
+    assert "never applies" in match["message"]
