@@ -14,7 +14,8 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
    ``registry-error`` / ``digest-mismatch``;
 7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
-   for an image index, neither may any manifest it lists, since a node pulls one of them;
+   for an image index, neither may any manifest it lists, since a node pulls one of them. A marker
+   seen in another repository counts too (see :mod:`webhook.seen_markers`);
 8. every governing rule's signature and attestation requirements must hold for that digest
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
@@ -454,6 +455,8 @@ def _where(entry: QuarantineEntry) -> str:
     """Where the quarantine comes from (a list by its file name, or a marker) and for which index."""
     if entry.source == "registry":
         where = "registry marker"
+    elif entry.source.startswith("registry marker"):
+        where = entry.source
     else:
         # Name the list by its file name only: the server's directory layout is nobody's business.
         where = entry.source.rsplit("/", 1)[-1]

@@ -5,7 +5,8 @@ For a digest the quarantine lists do not name already, :class:`QuarantineReader`
 * the manifests it lists when it is an image index (:func:`webhook.registry.listing.listed_manifests`),
   so the decision can refuse an index any of whose platform manifests is quarantined;
 * with registry markers on, the markers of the digest and of every listed manifest, read concurrently
-  on a small pool within the admission's deadline.
+  on a small pool within the admission's deadline: in the image's own repository first, then wherever
+  a worker has seen one before (:mod:`webhook.seen_markers`), re-checked before it counts.
 
 Every failure to read is a fact too (``marker_error``/``listing_error``): the decision fails closed.
 """
@@ -19,6 +20,7 @@ from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
@@ -29,6 +31,7 @@ from webhook.policy.model import Policy, QuarantineEntry
 from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import read_marker
 from webhook.registry.port import Registry
+from webhook.seen_markers import SeenMarkers, Sighting
 
 _logger = logging.getLogger(__name__)
 
@@ -58,16 +61,19 @@ class QuarantineFacts:
 class QuarantineReader:
     policy: Policy
     registry: Registry
+    seen: SeenMarkers
     pool: Executor = field(repr=False)
 
     @classmethod
-    def create(cls, policy: Policy, registry: Registry, *, threads: int) -> QuarantineReader:
+    def create(
+        cls, policy: Policy, registry: Registry, *, seen_dir: Path | None, threads: int
+    ) -> QuarantineReader:
         """A reader with its own pool for marker lookups (never a pool whose threads wait for them).
 
         Idle pool threads end when the reader is dropped (a policy reload builds a new one).
         """
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagegate-markers")
-        return cls(policy, registry, pool)
+        return cls(policy, registry, SeenMarkers(seen_dir), pool)
 
     def read(self, plan: ImagePlan, ref: ImageRef, digest: str, *, deadline: Deadline) -> QuarantineFacts:
         if digest in self.policy.quarantined:
@@ -102,6 +108,10 @@ class QuarantineReader:
                 )
                 found = None
             checked.append(replace(manifest, marker=found))
+        if marker is not None and marker.source == "registry":
+            # A marker on an index quarantines everything it lists, in every repository.
+            for manifest in listed:
+                self.seen.remember(Sighting(manifest.digest, ref.registry, ref.repository, digest))
         return QuarantineFacts(marker, marker_error, tuple(checked), listing_error)
 
     def _markers(
@@ -145,8 +155,33 @@ class QuarantineReader:
             return Finding("registry-error", f"unexpected {type(error).__name__}")
 
     def _marker(self, ref: ImageRef, digest: str, *, deadline: Deadline) -> QuarantineEntry | None:
-        """The marker of ``digest`` in ``ref``'s repository (raises RegistryError: callers fail closed)."""
-        return read_marker(self.registry, ref, digest, deadline=deadline)
+        """The marker of ``digest`` in ``ref``'s repository, else one seen elsewhere that still exists.
+
+        Raises:
+            RegistryError: a repository could not be read (callers fail closed).
+        """
+        here = Sighting(digest, ref.registry, ref.repository, digest)
+        entry = read_marker(self.registry, ref, digest, deadline=deadline)
+        if entry is not None:
+            self.seen.remember(here)
+            return entry
+        for sighting in self.seen.sightings(digest):
+            if sighting == here:
+                self.seen.forget(here)  # this repository's marker is gone
+                continue
+            try:
+                still = read_marker(self.registry, sighting.repo, sighting.subject, deadline=deadline)
+            except RegistryError as error:
+                raise RegistryError(
+                    f"a quarantine marker was seen on {sighting.describe()} and could not be checked "
+                    f"again: {error.user_message}",
+                    code=error.code,
+                ) from None
+            if still is None:
+                self.seen.forget(sighting)
+                continue
+            return replace(still, digest=digest, source=f"registry marker on {sighting.describe()}")
+        return None
 
 
 def _describe(manifest: ListedManifest) -> str:

@@ -103,7 +103,9 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         fingerprint=policy.fingerprint,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
     )
-    quarantine = QuarantineReader.create(policy, registry, threads=settings.fetch_threads)
+    quarantine = QuarantineReader.create(
+        policy, registry, seen_dir=settings.seen_markers_dir, threads=settings.fetch_threads
+    )
     return Services(Gatherer(policy, registry, verifier, quarantine))
 
 

@@ -1,4 +1,4 @@
-"""End to end over real HTTPS: quarantine covers every manifest of a multi-arch image.
+"""End to end over real HTTPS: quarantine covers every manifest of a multi-arch image, and every copy.
 
 ``imagegate serve`` runs under gunicorn with two workers; real multi-arch indexes are pushed to Debian's
 docker-registry with tests.support.oci, and quarantined with the ``imagegate quarantine`` command as an
@@ -8,14 +8,20 @@ operator would. The server honours a quarantine list file and registry markers, 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from tests.e2e.test_registry_http import cli, denied_message, fresh, line, unique, write_policy
@@ -252,6 +258,86 @@ def test_marker_on_a_platform_manifest_denies_the_tag_that_resolves_to_its_index
 
     quarantine(world, "remove", "--registry", child)
     eventually(lambda: allowed(world, tagged))
+
+
+def _recorder_pid(server: Server, digest: str) -> int:
+    """The worker process that logged seeing a quarantine marker for ``digest``."""
+    pattern = re.compile(
+        rf"\[(\d+)\] quarantine marker .* {re.escape(digest)} is refused in every repository"
+    )
+    for row in server.stderr.read_text().splitlines():
+        found = pattern.search(row)
+        if found is not None:
+            return int(found.group(1))
+    raise AssertionError(f"no worker logged a marker for {digest}:\n{server.stderr.read_text()[-3000:]}")
+
+
+def test_marker_on_one_repository_refuses_the_same_digest_in_a_copy_from_another_worker(
+    world: World,
+) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    app_repo, copy_repo = unique(f"{team}-app"), unique(f"{team}-copy")
+    pusher = world.registry.pusher()
+    content = f"same content {team}".encode()
+    original = pusher.push_image(app_repo, "1.0", content=content)
+    duplicate = pusher.push_image(copy_repo, "1.0", content=content)
+    assert original.digest == duplicate.digest
+    app_image, copy_image = world.registry.ref(app_repo, "1.0"), world.registry.ref(copy_repo, "1.0")
+    assert allowed(world, copy_image)  # nothing is quarantined yet
+
+    quarantine(
+        world, "add", "--registry", "--reason", REASON, world.registry.ref(app_repo, digest=original.digest)
+    )
+    assert denied_message(admit(world, app_image)) == line(
+        app_image, f'[quarantined] digest is quarantined: "{REASON}" (registry marker)'
+    )
+    recorder = _recorder_pid(world.server, original.digest)
+
+    # Stop the worker that saw the marker: the copy is judged by the other worker, which never read
+    # team/app's markers itself. A new connection goes to whichever worker accepts it.
+    expected = line(
+        copy_image,
+        f'[quarantined] digest is quarantined: "{REASON}" '
+        f"(registry marker on {world.registry.host}/{app_repo})",
+    )
+    os.kill(recorder, signal.SIGSTOP)
+    try:
+        with requests.Session() as session:
+            session.trust_env = False
+            session.verify = str(world.server.ca_file)
+            body = fresh(review("Pod", [copy_image]))
+            answer = session.post(world.server.url + "/mutate", json=body, timeout=15)
+        assert answer.status_code == 200, answer.text
+        assert denied_message(answer.json()["response"]) == expected
+    finally:
+        os.kill(recorder, signal.SIGCONT)
+    assert denied_message(admit(world, copy_image)) == expected
+
+    # Once the marker is gone (and the referrers TTL has passed) the copy and the original are admitted.
+    quarantine(world, "remove", "--registry", world.registry.ref(app_repo, digest=original.digest))
+    eventually(lambda: allowed(world, copy_image))
+    assert allowed(world, app_image)
+
+
+def test_serve_refuses_a_seen_markers_directory_it_cannot_write(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: t}\n"
+        "spec: {registries: {allow: [ghcr.io]}}\n"
+    )
+    serve = subprocess.run(
+        [sys.executable, "-m", "webhook", "serve", "--policy", str(policy), "--dev-cert", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "IMAGEGATE_SEEN_MARKERS_DIR": str(blocker / "seen")},
+    )
+    assert serve.returncode == 2, serve.stderr
+    assert f"IMAGEGATE_SEEN_MARKERS_DIR={blocker / 'seen'}: cannot create the directory" in serve.stderr
+    assert "Traceback" not in serve.stderr
 
 
 def test_an_index_whose_markers_cannot_be_read_is_denied_when_the_registry_goes_down(

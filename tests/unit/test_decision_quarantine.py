@@ -104,6 +104,17 @@ def test_a_manifest_recorded_for_an_index_says_so_when_pinned_on_its_own() -> No
     assert reasons(decide(f"ghcr.io/other/app@{AMD64}", policy=policy, facts=ImageFacts())) == [expected]
 
 
+def test_a_marker_seen_in_another_repository_names_it() -> None:
+    marker = QuarantineEntry(
+        digest=AMD64, reason="bad build", source="registry marker on ghcr.io/acme/app", indexes=(INDEX,)
+    )
+    decision = decide(f"ghcr.io/acme/copy@{AMD64}", policy=MARKERS, facts=ImageFacts(marker=marker))
+    assert reasons(decision) == [
+        '[quarantined] digest is quarantined: "bad build" '
+        f"(registry marker on ghcr.io/acme/app; manifest of index {INDEX})"
+    ]
+
+
 def test_what_could_not_be_read_fails_closed_unless_a_quarantine_is_certain() -> None:
     error = Finding("registry-error", "the manifests of this image could not be read: HTTP 503")
     facts = ImageFacts(digest=INDEX, listed=LISTED[:1], listing_error=error)

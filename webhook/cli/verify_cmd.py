@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             policy,
             client,
             CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0),
-            QuarantineReader.create(policy, client, threads=4),
+            QuarantineReader.create(policy, client, seen_dir=None, threads=4),
         )
         for image in args.images:
             passed = _verify_one(

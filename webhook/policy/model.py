@@ -89,7 +89,8 @@ class QuarantineEntry:
     reason: str
     by: str = ""
     since: datetime | None = None
-    source: str = ""  # file path or "registry"
+    # A file path, "registry" (a marker in the admitted repository) or "registry marker on <where>".
+    source: str = ""
     indexes: tuple[str, ...] = ()
     platform: str = ""
 

@@ -8,6 +8,10 @@ were added for; removing that index's quarantine removes them) and ``dev.imagega
 (what the index says, e.g. ``linux/amd64``). Readers find markers through the referrers API or, on
 registries without it, the tag-schema fallback index at tag ``sha256-<hex>``.
 
+A marker lives in one repository, next to its subject; the same digest pushed under another name has
+no marker there. The webhook remembers the markers it has seen (:mod:`webhook.seen_markers`) and
+refuses their digest in every repository until they are removed.
+
 Writers always maintain that fallback index too (it is harmless where the API exists and keeps the
 marker visible to fallback-only readers). The index is shared with other tools (cosign puts
 signatures and attestations there): entries are merged, foreign entries are never dropped. The
