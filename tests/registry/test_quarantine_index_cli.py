@@ -226,13 +226,26 @@ def test_registry_remove_of_an_index_that_is_gone_removes_its_own_markers_and_sa
     assert cli("quarantine", "add", "--registry", "--policy", policy, "--reason", "r", target) == 0
     assert pusher.delete_manifest("demo/gone", index.digest) == 202
     capsys.readouterr()
+    # What is left can still be listed: the index's own markers, then why the rest cannot be.
+    assert cli("quarantine", "list", "--registry", "--policy", policy, target) == 1
+    captured = capsys.readouterr()
+    assert [row.split("\t")[0] for row in captured.out.splitlines()] == [target]
+    assert "cannot read it to find the manifests it lists" in captured.err
+
     assert cli("quarantine", "remove", "--registry", "--policy", policy, target) == 1
     captured = capsys.readouterr()
     assert captured.out.startswith(f"{target}: quarantine marker sha256:")
     assert "markers of those manifests were not removed" in captured.err
+    child = plain_registry.ref("demo/gone", digest=amd64.digest)
     with RegistryClient(plain_registry.settings()) as client:
-        kept = list_markers(client, ImageRef.parse(target), amd64.digest, deadline=Deadline.after(5))
+        kept = list_markers(client, ImageRef.parse(child), amd64.digest, deadline=Deadline.after(5))
     assert [m.entry.indexes for m in kept] == [(index.digest,)]
+
+    # Lifting the platform manifest itself says that its index's quarantine does not cover it any more.
+    assert cli("quarantine", "remove", "--registry", "--policy", policy, child) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{child}: quarantine marker sha256:")
+    assert f"{child}: warning: it was quarantined as a manifest of index {index.digest}" in captured.err
 
 
 def test_registry_add_of_a_huge_index_marks_nothing(

@@ -51,6 +51,8 @@ def test_entries_name_their_platform_and_buildkit_attestations() -> None:
         IndexEntry(D[6], OCI_INDEX, ""),
     )
     assert index_entries({}, what="x") == ()  # a manifest, not an index
+    hostile = entry(D[1], platform=platform("linux\x1b[2J", "amd64 /x"))
+    assert index_entries({"manifests": [hostile]}, what="x")[0].platform == "linux??2J/amd64??x"
 
 
 @pytest.mark.parametrize(

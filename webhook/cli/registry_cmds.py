@@ -321,14 +321,17 @@ def _remove_markers(
 def _list_markers(
     client: RegistryClient, args: argparse.Namespace, *, text: str, ref: ImageRef, digest: str
 ) -> None:
-    listed = _listed(client, ref, digest, timeout=args.timeout)
-    for shown, subject in [(text, digest), *((f"{ref.name}@{m.digest}", m.digest) for m in listed)]:
+    def show(shown: str, subject: str) -> None:
         for found in list_markers(client, ref, subject, deadline=Deadline.after(args.timeout)):
             entry = found.entry
             print(
                 f"{shown}\t{found.manifest_digest}\t{_format_time(entry.since)}\t{entry.by or '-'}\t"
                 f"{entry.relation or '-'}\t{entry.reason}"
             )
+
+    show(text, digest)  # also when the image itself is gone and only its markers are left
+    for manifest in _listed(client, ref, digest, timeout=args.timeout):
+        show(f"{ref.name}@{manifest.digest}", manifest.digest)
 
 
 def _relation(manifest: ListedManifest, index: str) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = ["MAX_DEPTH", "MAX_ENTRIES", "IndexEntry", "index_entries", "listed_manifests"]
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ _REFERENCE_TYPE = "vnd.docker.reference.type"
 _ATTESTATION = "attestation-manifest"
 _UNKNOWN = "unknown"
 _MAX_PLATFORM = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,4 +155,6 @@ def _entry(raw: object, *, position: int, what: str) -> IndexEntry:
 
 def _field(platform: Mapping[str, Any] | None, name: str) -> str:
     value = (platform or {}).get(name)
-    return value if isinstance(value, str) else ""
+    # Platform names are short words (linux, arm64, v8); anything else from the registry is shown masked,
+    # never as control characters in a terminal or a denial message.
+    return _UNSAFE.sub("?", value) if isinstance(value, str) else ""
