@@ -400,8 +400,8 @@ def _file_listings(
                 listings[digest] = _listed(client, ref, digest, timeout=args.timeout)
             except RegistryError as error:
                 print(
-                    f"{text}: [{error.code}] {error.user_message}; nothing was recorded (give the bare "
-                    "digest to record only it)",
+                    f"{text}: [{error.code}] {error.user_message}; nothing was recorded (reach its registry "
+                    "with --policy, or --credentials/--ca-file; or give the bare digest to record only it)",
                     file=sys.stderr,
                 )
                 failed = True
