@@ -14,6 +14,8 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    denied ``not-pinned`` when it arrives unpinned at ``/validate``; a failed resolution is
    ``registry-error`` / ``digest-mismatch``;
 7. the digest must not be quarantined by a quarantine list or a registry marker (``quarantined``);
+   for an image index, neither may any manifest it lists, since a node pulls one of them. A marker
+   seen in another repository counts too (see :mod:`webhook.seen_markers`);
 8. every governing rule's signature and attestation requirements must hold for that digest
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
@@ -68,10 +70,10 @@ from typing import Literal
 
 from webhook.admission.workloads import ImageSlot
 from webhook.errors import InvalidReference
-from webhook.facts import Finding, ImageFacts
+from webhook.facts import Finding, ImageFacts, ListedManifest
 from webhook.images.reference import ImageRef, pin_image_text
 from webhook.policy.match import denied_tag, find_exemption, matching_rules, registry_allowed
-from webhook.policy.model import Exemption, Mode, Policy, Rule
+from webhook.policy.model import Exemption, Mode, Policy, QuarantineEntry, Rule
 from webhook.text import one_line, quote
 
 Stage = Literal["mutate", "validate"]
@@ -109,10 +111,11 @@ class ImagePlan:
     digest: str | None = None
     check_markers: bool = False
     verify_rules: tuple[Rule, ...] = ()
+    check_listing: bool = False
 
     @property
     def needs_facts(self) -> bool:
-        return self.resolve or self.check_markers or bool(self.verify_rules)
+        return self.resolve or self.check_markers or self.check_listing or bool(self.verify_rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +253,8 @@ def plan_image(
         digest=ref.digest,
         check_markers=has_digest and policy.quarantine.registry_markers,
         verify_rules=tuple(r for r in rules if r.needs_verification) if has_digest else (),
+        # An index is quarantined when a manifest it lists is: what it lists must be read.
+        check_listing=has_digest and (bool(policy.quarantined) or policy.quarantine.registry_markers),
     )
 
 
@@ -400,9 +405,7 @@ def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDec
     if plan.digest is not None:
         entry = policy.quarantined.get(plan.digest)
         if entry is not None:
-            return _with(
-                base, "quarantined", ((_quarantine_finding(entry.reason, entry.source, policy), plan.mode),)
-            )
+            return _with(base, "quarantined", ((_quarantine_finding(entry), plan.mode),))
     if policy.unmatched == "allow":
         return _with(base, "unmatched-allowed", ())
     finding = Finding("unmatched", f"no rule of policy {policy.name} governs this image")
@@ -416,19 +419,50 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
         return None
     entry = policy.quarantined.get(digest)
     if entry is not None:
-        return _quarantine_finding(entry.reason, entry.source, policy)
-    if plan.check_markers:
-        if facts.marker_error is not None:
-            return _owned(facts.marker_error, plan, policy)
-        if facts.marker is not None and facts.marker.digest == digest:
-            return _quarantine_finding(facts.marker.reason, "registry marker", policy)
+        return _quarantine_finding(entry)
+    if plan.check_markers and facts.marker is not None and facts.marker.digest == digest:
+        return _quarantine_finding(facts.marker)
+    if plan.check_listing:
+        for listed in facts.listed:
+            entry = policy.quarantined.get(listed.digest)
+            if entry is None and plan.check_markers and listed.marker is not None:
+                entry = listed.marker if listed.marker.digest == listed.digest else None
+            if entry is not None:
+                return _listed_finding(listed, entry, digest)
+    # What could not be read fails closed, once no quarantine that was read already settles it.
+    if plan.check_markers and facts.marker_error is not None:
+        return _owned(facts.marker_error, plan, policy)
+    if plan.check_listing and facts.listing_error is not None:
+        return _owned(facts.listing_error, plan, policy)
     return None
 
 
-def _quarantine_finding(reason: str, source: str, policy: Policy) -> Finding:
-    # Name the list by its file name only: the server's directory layout is nobody's business.
-    where = f" ({source.rsplit('/', 1)[-1]})" if source else ""
-    return Finding("quarantined", f"digest is quarantined: {quote(reason, limit=_MAX_QUOTED_REASON)}{where}")
+def _quarantine_finding(entry: QuarantineEntry) -> Finding:
+    reason = quote(entry.reason, limit=_MAX_QUOTED_REASON)
+    return Finding("quarantined", f"digest is quarantined: {reason}{_where(entry)}")
+
+
+def _listed_finding(listed: ListedManifest, entry: QuarantineEntry, digest: str) -> Finding:
+    what = f"platform {listed.platform} manifest" if listed.platform else "manifest"
+    by = "this index" if listed.index == digest else f"index {listed.index} within this index"
+    reason = quote(entry.reason, limit=_MAX_QUOTED_REASON)
+    return Finding(
+        "quarantined", f"{what} {listed.digest} listed by {by} is quarantined: {reason}{_where(entry)}"
+    )
+
+
+def _where(entry: QuarantineEntry) -> str:
+    """Where the quarantine comes from (a list by its file name, or a marker) and for which index."""
+    if entry.source == "registry":
+        where = "registry marker"
+    elif entry.source.startswith("registry marker"):
+        where = entry.source
+    else:
+        # Name the list by its file name only: the server's directory layout is nobody's business.
+        where = entry.source.rsplit("/", 1)[-1]
+    if entry.relation:
+        where = f"{where}; {entry.relation}" if where else entry.relation
+    return f" ({where})" if where else ""
 
 
 def _owned(finding: Finding, plan: ImagePlan, policy: Policy) -> Finding:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Finding", "ImageFacts", "RuleVerification"]
+__all__ = ["Finding", "ImageFacts", "ListedManifest", "RuleVerification"]
 
 from dataclasses import dataclass
 
@@ -36,6 +36,20 @@ class RuleVerification:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedManifest:
+    """A manifest the admitted index lists, directly or through an index it lists.
+
+    ``platform`` is what the listing index says (``linux/amd64``; ``""`` when it names none), ``index``
+    the index that lists it, ``marker`` a quarantine marker found for it.
+    """
+
+    digest: str
+    platform: str = ""
+    index: str = ""
+    marker: QuarantineEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageFacts:
     """Facts gathered for one image reference.
 
@@ -44,6 +58,9 @@ class ImageFacts:
         resolution: why resolution failed (``registry-error`` / ``digest-mismatch``), if it did.
         marker: a quarantine marker found in the registry for the digest.
         marker_error: why the registry's quarantine markers could not be read (fails closed).
+        listed: for an image index, every manifest it lists (with their markers), to be checked
+            against the quarantine too: a node pulls one of them.
+        listing_error: why the listed manifests or their markers could not be read (fails closed).
         verifications: one entry per rule that requires signatures or attestations.
     """
 
@@ -51,6 +68,8 @@ class ImageFacts:
     resolution: Finding | None = None
     marker: QuarantineEntry | None = None
     marker_error: Finding | None = None
+    listed: tuple[ListedManifest, ...] = ()
+    listing_error: Finding | None = None
     verifications: tuple[RuleVerification, ...] = ()
 
     def verification(self, rule: str) -> RuleVerification | None:

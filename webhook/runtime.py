@@ -16,10 +16,10 @@ from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
 from webhook.facts import Finding, ImageFacts, RuleVerification
-from webhook.policy.model import Policy, QuarantineEntry
+from webhook.policy.model import Policy
+from webhook.quarantine_facts import QuarantineReader
 from webhook.registry.cached import CachingRegistry
 from webhook.registry.client import RegistryClient
-from webhook.registry.markers import read_marker
 from webhook.registry.port import Registry
 from webhook.registry.settings import RegistrySettings
 from webhook.settings import Settings
@@ -39,6 +39,7 @@ class Gatherer:
     policy: Policy
     registry: Registry
     verifier: CachedVerifier
+    quarantine: QuarantineReader
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
         ref = plan.ref
@@ -52,17 +53,10 @@ class Gatherer:
                 return ImageFacts(resolution=Finding(error.code, error.user_message))
         if digest is None:
             return ImageFacts()
-        marker: QuarantineEntry | None = None
-        marker_error: Finding | None = None
-        if plan.check_markers:
-            try:
-                marker = read_marker(self.registry, ref, digest, deadline=deadline)
-            except RegistryError as error:
-                marker_error = Finding(
-                    error.code, f"quarantine markers could not be read: {error.user_message}"
-                )
+        quarantine = self.quarantine.read(plan, ref, digest, deadline=deadline)
         verifications: tuple[RuleVerification, ...] = ()
-        quarantined = marker is not None or marker_error is not None or digest in self.policy.quarantined
+        listed = (digest, *(manifest.digest for manifest in quarantine.listed))
+        quarantined = quarantine.quarantined or any(d in self.policy.quarantined for d in listed)
         if plan.verify_rules and not quarantined:
             verifications = self.verifier.verify_image(
                 registry=self.registry,
@@ -73,7 +67,12 @@ class Gatherer:
                 now=now,
             )
         return ImageFacts(
-            digest=digest, marker=marker, marker_error=marker_error, verifications=verifications
+            digest=digest,
+            marker=quarantine.marker,
+            marker_error=quarantine.marker_error,
+            listed=quarantine.listed,
+            listing_error=quarantine.listing_error,
+            verifications=verifications,
         )
 
 
@@ -104,7 +103,10 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         fingerprint=policy.fingerprint,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
     )
-    return Services(Gatherer(policy, registry, verifier))
+    quarantine = QuarantineReader.create(
+        policy, registry, seen_dir=settings.seen_markers_dir, threads=settings.fetch_threads
+    )
+    return Services(Gatherer(policy, registry, verifier, quarantine))
 
 
 def check_services(policy: Policy, *, settings: Settings) -> None:

@@ -37,6 +37,8 @@ class Settings:
     reload_interval: float = 2.0
     fetch_threads: int = 8
     audit_log: bool = True
+    # Quarantine markers seen by any worker, shared through files here (``imagegate serve`` makes one).
+    seen_markers_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +125,8 @@ def _convert(kind: object, raw: str) -> object:
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
-    if kind == "Path":
+    if kind == "Path | None" and not raw:
+        return None
+    if kind in ("Path", "Path | None"):
         return Path(raw)
     return raw

@@ -67,7 +67,12 @@ def served(
     args[args.index("--host") + 1] = "127.0.0.1"
     port = free_port()
     args[args.index("--port") + 1] = str(port)
-    env = {**os.environ, **pod_view.env, "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics")}
+    env = {
+        **os.environ,
+        **pod_view.env,
+        "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
+        "IMAGEGATE_SEEN_MARKERS_DIR": str(work / "seen-markers"),
+    }
     stdout, stderr = work / "server.out", work / "server.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(

@@ -461,7 +461,7 @@ def test_registry_quarantine_marker_denies_until_removed(dynamic: Env) -> None:
     assert len(listed.stdout.splitlines()) == 1
     assert fields[:2] == [target, marker.group(1)]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fields[2])
-    assert fields[3:] == ["-", "bad build"]
+    assert fields[3:] == ["-", "-", "bad build"]
 
     removed = cli("quarantine", "remove", "--registry", "--policy", str(dynamic.policy), target)
     assert removed.returncode == 0, removed.stderr

@@ -159,7 +159,7 @@ def test_quarantine_markers_add_list_remove_keep_foreign_entries(
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 1
     assert listed[0].split("\t")[:2] == [target, marker_digest]
-    assert listed[0].endswith("\tsec\tCVE-2026-1234")
+    assert listed[0].endswith("\tsec\t-\tCVE-2026-1234")
 
     assert cli("quarantine", "remove", "--registry", "--policy", policy, target) == 0
     assert marker_digest in capsys.readouterr().out
@@ -200,10 +200,9 @@ def test_quarantine_registry_needs_a_digest_and_a_reason(capsys: pytest.CaptureF
 def test_quarantine_file_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "quarantine.yaml"
     assert cli("quarantine", "add", "--file", str(path), "--reason", "CVE-1", "--by", "sec", DIGEST_A) == 0
-    assert (
-        cli("quarantine", "add", "--file", str(path), "--reason", "bad build", f"ghcr.io/acme/app@{DIGEST_B}")
-        == 0
-    )
+    assert cli("quarantine", "add", "--file", str(path), "--reason", "bad build", DIGEST_B) == 0
+    # A bare digest cannot be read: an index named that way would be recorded without its manifests.
+    assert "give IMAGE@DIGEST so that the manifests it lists are recorded too" in capsys.readouterr().err
     entries = load_quarantine(path)
     assert [(e.digest, e.reason, e.by) for e in entries] == [
         (DIGEST_A, "CVE-1", "sec"),
@@ -215,7 +214,7 @@ def test_quarantine_file_add_list_remove(tmp_path: Path, capsys: pytest.CaptureF
     assert cli("quarantine", "list", "--file", str(path)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == [DIGEST_A, DIGEST_B]
-    assert lines[0].endswith("\tsec\tCVE-1")
+    assert lines[0].endswith("\tsec\t-\tCVE-1")
 
     # adding again updates the entry in place
     assert cli("quarantine", "add", "--file", str(path), "--reason", "CVE-2", DIGEST_A) == 0

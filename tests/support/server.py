@@ -77,7 +77,12 @@ def running_server(
     ca.cert_pem.write_to_path(str(ca_file))
     port = free_port()
     stdout, stderr = tmp_path / "server.out", tmp_path / "server.err"
-    full_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **(env or {})}
+    full_env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "IMAGEGATE_SEEN_MARKERS_DIR": str(tmp_path / "seen-markers"),
+        **(env or {}),
+    }
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
             [

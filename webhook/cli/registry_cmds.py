@@ -8,7 +8,12 @@ the system trust store, anonymously, unless ``--insecure-registry``, ``--ca-file
 
 ``imagegate quarantine add|remove|list`` edits a Quarantine list (``--file FILE``; comments in the
 file are not kept) or the quarantine markers in a registry (``--registry``, targets
-``IMAGE@DIGEST``, settings as for ``resolve``). Exit codes: 0 done, 1 a target failed or was not
+``IMAGE@DIGEST``, settings as for ``resolve``). A node pulls one manifest of a multi-arch image, so
+``add IMAGE@DIGEST`` of an index also records (or marks) every manifest the index lists, noting the
+index (``indexes``/``platform`` in the list, ``dev.imagegate.quarantine/index``/``platform`` marker
+annotations); ``remove`` of the index removes what it added, and ``list`` shows the relation. Reading
+the index needs its registry: when it cannot be read, nothing is written. A bare ``sha256:...`` given to
+``--file add`` is recorded alone, with a warning. Exit codes: 0 done, 1 a target failed or was not
 found, 2 usage or configuration error.
 """
 
@@ -30,9 +35,12 @@ import yaml
 
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, ImagegateError, InvalidReference, RegistryError
+from webhook.facts import ListedManifest
 from webhook.images.reference import ImageRef, pin_image_text
+from webhook.policy.model import QuarantineEntry
 from webhook.registry.client import RegistryClient
 from webhook.registry.credentials import DockerCredentials
+from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import add_marker, list_markers, remove_marker
 from webhook.registry.port import is_digest
 from webhook.registry.settings import RegistrySettings
@@ -80,7 +88,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         if action == "add":
             parser.add_argument("--reason", required=True, help="why the digest is quarantined")
             parser.add_argument("--by", default="", help="who quarantines it (team or person)")
-        targets_help = "sha256:<hex> or IMAGE@sha256:<hex> (--file); IMAGE@sha256:<hex> (--registry)"
+        targets_help = (
+            "sha256:<hex> or IMAGE@sha256:<hex> (--file); IMAGE@sha256:<hex> (--registry). For an index, "
+            "IMAGE@sha256:<hex> also covers every platform manifest it lists (read from the registry)"
+        )
         parser.add_argument(
             "targets", nargs="*" if action == "list" else "+", metavar="TARGET", help=targets_help
         )
@@ -207,30 +218,124 @@ def _quarantine_registry(args: argparse.Namespace) -> int:
     failed = False
     with RegistryClient(settings) as client:
         for text, ref, digest in targets:
-            deadline = Deadline.after(args.timeout)
             try:
                 if args.quarantine_action == "add":
-                    marker = add_marker(
-                        client, ref, digest, reason=args.reason, by=args.by, deadline=deadline
-                    )
-                    print(f"{text}: quarantine marker {marker} added")
+                    _add_markers(client, args, text=text, ref=ref, digest=digest)
                 elif args.quarantine_action == "remove":
-                    removed = remove_marker(client, ref, digest, deadline=deadline)
-                    if not removed:
-                        print(f"{text}: no quarantine marker found", file=sys.stderr)
-                        failed = True
-                    for marker in removed:
-                        print(f"{text}: quarantine marker {marker} removed")
+                    failed |= not _remove_markers(client, args, text=text, ref=ref, digest=digest)
                 else:
-                    for found in list_markers(client, ref, digest, deadline=deadline):
-                        entry = found.entry
-                        since = _format_time(entry.since)
-                        print(f"{text}\t{found.manifest_digest}\t{since}\t{entry.by or '-'}\t{entry.reason}")
+                    _list_markers(client, args, text=text, ref=ref, digest=digest)
             except (RegistryError, ValueError) as error:
                 message = error.user_message if isinstance(error, ImagegateError) else str(error)
                 print(f"{text}: {message}", file=sys.stderr)
                 failed = True
     return _EXIT_FAILED if failed else _EXIT_OK
+
+
+def _listed(
+    client: RegistryClient, ref: ImageRef, digest: str, *, timeout: float
+) -> tuple[ListedManifest, ...]:
+    """The manifests the index ``digest`` lists (``()`` for a single manifest).
+
+    Raises:
+        RegistryError: the image cannot be read, with a message that says what is at stake.
+    """
+    try:
+        return listed_manifests(client, ref, digest, deadline=Deadline.after(timeout))
+    except RegistryError as error:
+        raise RegistryError(
+            f"cannot read it to find the manifests it lists (an index quarantines every platform "
+            f"manifest): {error.user_message}",
+            code=error.code,
+        ) from None
+
+
+def _add_markers(
+    client: RegistryClient, args: argparse.Namespace, *, text: str, ref: ImageRef, digest: str
+) -> None:
+    # Read what it lists first: a marker on the index alone would miss pods pinned to one platform.
+    listed = _listed(client, ref, digest, timeout=args.timeout)
+    marker = add_marker(
+        client, ref, digest, reason=args.reason, by=args.by, deadline=Deadline.after(args.timeout)
+    )
+    print(f"{text}: quarantine marker {marker} added")
+    for manifest in listed:
+        marker = add_marker(
+            client,
+            ref,
+            manifest.digest,
+            reason=args.reason,
+            by=args.by,
+            index=digest,
+            platform=manifest.platform,
+            deadline=Deadline.after(args.timeout),
+        )
+        print(
+            f"{ref.name}@{manifest.digest}: quarantine marker {marker} added ({_relation(manifest, digest)})"
+        )
+
+
+def _remove_markers(
+    client: RegistryClient, args: argparse.Namespace, *, text: str, ref: ImageRef, digest: str
+) -> bool:
+    """Remove the markers of ``digest`` and those added with it for what it lists.
+
+    Returns False when there were none, or what it lists could not be read.
+    """
+    try:
+        listed, unreadable = _listed(client, ref, digest, timeout=args.timeout), None
+    except RegistryError as error:
+        listed, unreadable = (), error
+    own = list_markers(client, ref, digest, deadline=Deadline.after(args.timeout))
+    removed = remove_marker(client, ref, digest, deadline=Deadline.after(args.timeout))
+    for marker in removed:
+        print(f"{text}: quarantine marker {marker} removed")
+    _warn_lifted(text, [index for found in own for index in found.entry.indexes])
+    count = len(removed)
+    for manifest in listed:
+        for found in list_markers(client, ref, manifest.digest, deadline=Deadline.after(args.timeout)):
+            if digest not in found.entry.indexes:
+                continue  # quarantined on its own, or for another index: stays
+            for marker in remove_marker(
+                client,
+                ref,
+                manifest.digest,
+                deadline=Deadline.after(args.timeout),
+                only=found.manifest_digest,
+            ):
+                print(
+                    f"{ref.name}@{manifest.digest}: quarantine marker {marker} removed "
+                    f"({found.entry.relation})"
+                )
+                count += 1
+    if unreadable is not None:
+        print(
+            f"{text}: {unreadable.user_message}; markers of those manifests were not removed", file=sys.stderr
+        )
+        return False
+    if not count:
+        print(f"{text}: no quarantine marker found", file=sys.stderr)
+    return count > 0
+
+
+def _list_markers(
+    client: RegistryClient, args: argparse.Namespace, *, text: str, ref: ImageRef, digest: str
+) -> None:
+    def show(shown: str, subject: str) -> None:
+        for found in list_markers(client, ref, subject, deadline=Deadline.after(args.timeout)):
+            entry = found.entry
+            print(
+                f"{shown}\t{found.manifest_digest}\t{_format_time(entry.since)}\t{entry.by or '-'}\t"
+                f"{entry.relation or '-'}\t{entry.reason}"
+            )
+
+    show(text, digest)  # also when the image itself is gone and only its markers are left
+    for manifest in _listed(client, ref, digest, timeout=args.timeout):
+        show(f"{ref.name}@{manifest.digest}", manifest.digest)
+
+
+def _relation(manifest: ListedManifest, index: str) -> str:
+    return QuarantineEntry(manifest.digest, "", indexes=(index,), platform=manifest.platform).relation
 
 
 # --- quarantine --file ---------------------------------------------------------------------------
@@ -252,14 +357,55 @@ class _Document:
     entries: list[Any]
 
 
-def _file_digests(targets: list[str]) -> list[str]:
-    digests = []
+def _file_targets(targets: list[str]) -> list[tuple[str, ImageRef | None, str]]:
+    """``(text, image or None, digest)`` per target: ``sha256:<hex>`` or ``IMAGE@sha256:<hex>``."""
+    parsed: list[tuple[str, ImageRef | None, str]] = []
     for text in targets:
-        digest = text.rsplit("@", 1)[-1]
-        if not is_digest(digest):
-            raise _UsageError(f"{text!r} is not sha256:<64 lower-case hex> or IMAGE@sha256:<64 hex>")
-        digests.append(digest)
-    return digests
+        if "@" not in text:
+            if not is_digest(text):
+                raise _UsageError(f"{text!r} is not sha256:<64 lower-case hex> or IMAGE@sha256:<64 hex>")
+            parsed.append((text, None, text))
+            continue
+        try:
+            ref = ImageRef.parse(text)
+        except InvalidReference as error:
+            raise _UsageError(f"{text!r}: {error.user_message}") from None
+        if ref.digest is None:  # pragma: no cover - '@' always introduces a digest in the grammar
+            raise _UsageError(f"{text!r} is not IMAGE@sha256:<64 hex>")
+        parsed.append((text, ref, ref.digest))
+    return parsed
+
+
+def _file_listings(
+    args: argparse.Namespace, targets: list[tuple[str, ImageRef | None, str]]
+) -> dict[str, tuple[ListedManifest, ...]] | None:
+    """What each target lists (read from its registry); None when one cannot be read (all reported)."""
+    listings: dict[str, tuple[ListedManifest, ...]] = {}
+    refs = [ref for _, ref, _ in targets if ref is not None]
+    for text, ref, _ in targets:
+        if ref is None:
+            print(
+                f"{text}: warning: without an image name imagegate cannot read it to tell whether it is an "
+                "index; if it is, give IMAGE@DIGEST so that the manifests it lists are recorded too",
+                file=sys.stderr,
+            )
+    if not refs:
+        return listings
+    failed = False
+    with RegistryClient(_settings(args, refs)) as client:
+        for text, ref, digest in targets:
+            if ref is None:
+                continue
+            try:
+                listings[digest] = _listed(client, ref, digest, timeout=args.timeout)
+            except RegistryError as error:
+                print(
+                    f"{text}: [{error.code}] {error.user_message}; nothing was recorded (reach its registry "
+                    "with --policy, or --credentials/--ca-file; or give the bare digest to record only it)",
+                    file=sys.stderr,
+                )
+                failed = True
+    return None if failed else listings
 
 
 def _quarantine_file(args: argparse.Namespace) -> int:
@@ -268,41 +414,115 @@ def _quarantine_file(args: argparse.Namespace) -> int:
         if args.targets:
             raise _UsageError("list --file takes no targets")
         for listed in _load_quarantine(path):
-            print(f"{listed.digest}\t{_format_time(listed.since)}\t{listed.by or '-'}\t{listed.reason}")
+            print(
+                f"{listed.digest}\t{_format_time(listed.since)}\t{listed.by or '-'}\t"
+                f"{listed.relation or '-'}\t{listed.reason}"
+            )
         return _EXIT_OK
-    digests = _file_digests(args.targets)
+    targets = _file_targets(args.targets)
     if args.quarantine_action == "add" and not args.reason.strip():
         raise _UsageError("--reason must not be empty")
     document = _read_document(path, create=args.quarantine_action == "add")
-    status = _EXIT_OK
     if args.quarantine_action == "add":
-        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for digest in digests:
-            entry: dict[str, Any] = {"digest": digest, "reason": args.reason}
-            if args.by:
-                entry["by"] = args.by
-            entry["since"] = since
-            replaced = False
-            for position, existing in enumerate(document.entries):
-                if isinstance(existing, dict) and existing.get("digest") == digest:
-                    document.entries[position] = entry
-                    replaced = True
-            if not replaced:
-                document.entries.append(entry)
-            print(f"{digest}: {'updated' if replaced else 'added'} in {path}")
+        listings = _file_listings(args, targets)
+        if listings is None:
+            return _EXIT_FAILED
+        _add_entries(document, args, targets=targets, listings=listings, path=path)
+        status = _EXIT_OK
     else:
-        present = {e.get("digest") for e in document.entries if isinstance(e, dict)}
-        for digest in digests:
-            if digest not in present:
-                print(f"{digest}: not in {path}", file=sys.stderr)
-                status = _EXIT_FAILED
-            else:
-                print(f"{digest}: removed from {path}")
-        document.entries[:] = [
-            e for e in document.entries if not (isinstance(e, dict) and e.get("digest") in digests)
-        ]
+        status = _remove_entries(document, [digest for _, _, digest in targets], path=path)
     _write_document(path, document)
     return status
+
+
+def _add_entries(
+    document: _Document,
+    args: argparse.Namespace,
+    *,
+    targets: list[tuple[str, ImageRef | None, str]],
+    listings: dict[str, tuple[ListedManifest, ...]],
+    path: Path,
+) -> None:
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    common: dict[str, Any] = {"reason": args.reason, **({"by": args.by} if args.by else {}), "since": since}
+    for _, _, digest in targets:
+        # Named itself, the digest is quarantined on its own (no `indexes`): no index removal lifts it.
+        replaced = _put(document, {"digest": digest, **common})
+        print(f"{digest}: {'updated' if replaced else 'added'} in {path}")
+        for manifest in listings.get(digest, ()):
+            relation = _relation(manifest, digest)
+            existing = _find(document, manifest.digest)
+            if existing is not None and not isinstance(existing.get("indexes"), list):
+                print(f"{manifest.digest}: already quarantined on its own in {path}, kept ({relation})")
+                continue
+            indexes = list(existing["indexes"]) if existing is not None else []
+            entry = {
+                "digest": manifest.digest,
+                **common,
+                "indexes": [*indexes, digest] if digest not in indexes else indexes,
+            }
+            if manifest.platform:
+                entry["platform"] = manifest.platform
+            replaced = _put(document, entry)
+            print(f"{manifest.digest}: {'updated' if replaced else 'added'} in {path} ({relation})")
+
+
+def _remove_entries(document: _Document, digests: list[str], *, path: Path) -> int:
+    status = _EXIT_OK
+    for digest in digests:
+        found = False
+        existing = _find(document, digest)
+        if existing is not None:
+            found = True
+            document.entries.remove(existing)
+            print(f"{digest}: removed from {path}")
+            if isinstance(existing.get("indexes"), list):
+                _warn_lifted(digest, existing["indexes"])
+        for entry in list(document.entries):
+            indexes = entry.get("indexes") if isinstance(entry, dict) else None
+            if not isinstance(indexes, list) or digest not in indexes:
+                continue
+            found = True
+            relation = QuarantineEntry(
+                str(entry.get("digest")), "", indexes=(digest,), platform=str(entry.get("platform") or "")
+            ).relation
+            indexes.remove(digest)
+            if indexes:
+                print(
+                    f"{entry.get('digest')}: kept in {path}, still recorded for index {indexes[0]} "
+                    f"({relation})"
+                )
+            else:
+                document.entries.remove(entry)
+                print(f"{entry.get('digest')}: removed from {path} ({relation})")
+        if not found:
+            print(f"{digest}: not in {path}", file=sys.stderr)
+            status = _EXIT_FAILED
+    return status
+
+
+def _warn_lifted(text: str, indexes: list[Any]) -> None:
+    """Lifting a manifest recorded for an index: the index stays quarantined, pods pinned to it do not."""
+    if indexes:
+        print(
+            f"{text}: warning: it was quarantined as a manifest of index {', '.join(map(str, indexes))}; "
+            "pods pinned to this manifest are admitted again, while that index stays quarantined",
+            file=sys.stderr,
+        )
+
+
+def _find(document: _Document, digest: str) -> dict[str, Any] | None:
+    return next((e for e in document.entries if isinstance(e, dict) and e.get("digest") == digest), None)
+
+
+def _put(document: _Document, entry: dict[str, Any]) -> bool:
+    """Replace the entry of the same digest (True) or append ``entry`` (False)."""
+    existing = _find(document, entry["digest"])
+    if existing is None:
+        document.entries.append(entry)
+        return False
+    document.entries[document.entries.index(existing)] = entry
+    return True
 
 
 def _load_quarantine(path: Path) -> tuple[Any, ...]:

@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from webhook.runtime import check_services
 
     check_services(loaded.policy, settings=settings)
+    # Quarantine markers one worker has seen refuse their digest in every repository, for all workers.
+    if settings.seen_markers_dir is not None:
+        _check_writable(settings.seen_markers_dir, "IMAGEGATE_SEEN_MARKERS_DIR")
+    else:
+        os.environ["IMAGEGATE_SEEN_MARKERS_DIR"] = tempfile.mkdtemp(prefix="imagegate-seen-markers-")
 
     if args.dev_cert:
         cert, key = _dev_certificate(args.host)
@@ -89,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
     master.start()
     _Gunicorn(options, master).run()
     return 0
+
+
+def _check_writable(directory: Path, name: str) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{name}={directory}: cannot create the directory: {error.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={directory}: the directory is not writable")
 
 
 def _dev_certificate(host: str) -> tuple[Path, Path]:

@@ -29,6 +29,7 @@ from webhook.decision import ALLOWED_OUTCOMES, ImageDecision, ImagePlan, evaluat
 from webhook.facts import ImageFacts
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Policy
+from webhook.quarantine_facts import QuarantineReader
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
 from webhook.runtime import Gatherer
@@ -78,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
     )
     failed = False
     with RegistryClient(RegistrySettings.from_policy(policy)) as client:
-        gatherer = Gatherer(policy, client, CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0))
+        gatherer = Gatherer(
+            policy,
+            client,
+            CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0),
+            QuarantineReader.create(policy, client, seen_dir=None, threads=4),
+        )
         for image in args.images:
             passed = _verify_one(
                 image,
@@ -158,9 +164,25 @@ def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: T
         elif facts.marker is not None:
             print(escape(f"  quarantine: registry marker: {facts.marker.reason}"), file=out)
         else:
-            print("  quarantine: not quarantined (lists and registry markers)", file=out)
+            print("  quarantine: the digest is not quarantined (lists and registry markers)", file=out)
     else:
         print("  quarantine: not in the quarantine lists", file=out)
+    if facts.listed:
+        print(
+            f"  index: lists {len(facts.listed)} manifest(s), each checked against the quarantine too",
+            file=out,
+        )
+    for manifest in facts.listed:
+        listed = policy.quarantined.get(manifest.digest) or manifest.marker
+        if listed is not None:
+            platform = f"platform {manifest.platform} " if manifest.platform else ""
+            print(
+                f"  quarantine: {platform}manifest {manifest.digest} is quarantined: {listed.reason}",
+                file=out,
+            )
+    if facts.listing_error is not None:
+        error = facts.listing_error
+        print(f"  quarantine: FAILED [{error.code}] {error.message}", file=out)
     for verification in facts.verifications:
         for step in verification.steps:
             print(escape(f"  {step}"), file=out)

@@ -514,7 +514,12 @@ def _check_quarantine_doc(doc: YamlDocument, report: _Report) -> tuple[Quarantin
             )
             continue
         first_line[digest] = report.line(f"{pointer}/digest")
-        by = entry.get("by")
+        by, indexes, platform = entry.get("by"), entry.get("indexes"), entry.get("platform")
+        indexes = tuple(i for i in indexes if isinstance(i, str)) if isinstance(indexes, list) else ()
+        if digest in indexes:
+            report.error(
+                f"{pointer}/indexes", "an entry cannot be a manifest of itself", "remove its own digest"
+            )
         entries.append(
             QuarantineEntry(
                 digest=digest,
@@ -522,6 +527,8 @@ def _check_quarantine_doc(doc: YamlDocument, report: _Report) -> tuple[Quarantin
                 by=by if isinstance(by, str) else "",
                 since=since,
                 source=report.file,
+                indexes=indexes,
+                platform=platform if isinstance(platform, str) else "",
             )
         )
     if report.has_errors():

@@ -78,11 +78,30 @@ class QuarantineSettings:
 
 @dataclass(frozen=True, slots=True)
 class QuarantineEntry:
+    """One quarantined digest.
+
+    ``indexes`` and ``platform`` are set on the entries ``imagegate quarantine add`` records for the
+    manifests an index lists: the indexes they were recorded for and the platform the index names
+    (e.g. ``linux/amd64``). ``quarantine remove`` of the last of those indexes removes them too.
+    """
+
     digest: str
     reason: str
     by: str = ""
     since: datetime | None = None
-    source: str = ""  # file path or "registry"
+    # A file path, "registry" (a marker in the admitted repository) or "registry marker on <where>".
+    source: str = ""
+    indexes: tuple[str, ...] = ()
+    platform: str = ""
+
+    @property
+    def relation(self) -> str:
+        """``platform linux/amd64 of index sha256:...`` when recorded for an index, else ``""``."""
+        if not self.indexes:
+            return ""
+        what = f"platform {self.platform}" if self.platform else "manifest"
+        more = f" and {len(self.indexes) - 1} more" if len(self.indexes) > 1 else ""
+        return f"{what} of index {self.indexes[0]}{more}"
 
 
 @dataclass(frozen=True, slots=True)

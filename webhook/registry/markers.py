@@ -2,8 +2,15 @@
 
 A marker is an OCI artifact manifest with ``artifactType`` :data:`QUARANTINE_ARTIFACT_TYPE`, an
 empty config and layer (``{}``), ``subject`` = the quarantined manifest, and annotations
-``dev.imagegate.quarantine/reason`` (plus ``/by`` and ``/since``). Readers find markers through the
-referrers API or, on registries without it, the tag-schema fallback index at tag ``sha256-<hex>``.
+``dev.imagegate.quarantine/reason`` (plus ``/by`` and ``/since``). The markers ``imagegate quarantine
+add`` puts on the manifests an index lists also carry ``dev.imagegate.quarantine/index`` (the index they
+were added for; removing that index's quarantine removes them) and ``dev.imagegate.quarantine/platform``
+(what the index says, e.g. ``linux/amd64``). Readers find markers through the referrers API or, on
+registries without it, the tag-schema fallback index at tag ``sha256-<hex>``.
+
+A marker lives in one repository, next to its subject; the same digest pushed under another name has
+no marker there. The webhook remembers the markers it has seen (:mod:`webhook.seen_markers`) and
+refuses their digest in every repository until they are removed.
 
 Writers always maintain that fallback index too (it is harmless where the API exists and keeps the
 marker visible to fallback-only readers). The index is shared with other tools (cosign puts
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 __all__ = [
     "ANNOTATION_BY",
+    "ANNOTATION_INDEX",
+    "ANNOTATION_PLATFORM",
     "ANNOTATION_REASON",
     "ANNOTATION_SINCE",
     "QUARANTINE_ARTIFACT_TYPE",
@@ -57,6 +66,8 @@ QUARANTINE_ARTIFACT_TYPE = "application/vnd.imagegate.quarantine.v1+json"
 ANNOTATION_REASON = "dev.imagegate.quarantine/reason"
 ANNOTATION_BY = "dev.imagegate.quarantine/by"
 ANNOTATION_SINCE = "dev.imagegate.quarantine/since"
+ANNOTATION_INDEX = "dev.imagegate.quarantine/index"
+ANNOTATION_PLATFORM = "dev.imagegate.quarantine/platform"
 _ANNOTATION_CREATED = "org.opencontainers.image.created"
 _DEFAULT_REASON = "quarantined by a marker in the registry"
 
@@ -116,10 +127,14 @@ def add_marker(
     *,
     reason: str,
     by: str = "",
+    index: str = "",
+    platform: str = "",
     deadline: Deadline,
     now: datetime | None = None,
 ) -> str:
     """Push a quarantine marker for ``digest`` and list it in the fallback index; returns its digest.
+
+    ``index`` and ``platform`` mark it as added for a manifest the index ``index`` lists.
 
     Raises:
         ValueError: empty reason.
@@ -136,6 +151,11 @@ def add_marker(
     annotations = {ANNOTATION_REASON: reason, ANNOTATION_SINCE: since, _ANNOTATION_CREATED: since}
     if by:
         annotations[ANNOTATION_BY] = by
+    if index:
+        _check_digest(index)
+        annotations[ANNOTATION_INDEX] = index
+    if platform:
+        annotations[ANNOTATION_PLATFORM] = platform
     empty = {"mediaType": MEDIA_OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": len(EMPTY_JSON)}
     manifest = {
         "schemaVersion": 2,
@@ -239,12 +259,15 @@ def _entries(document: dict[str, Any], *, what: str) -> list[Any]:
 
 
 def _entry(digest: str, annotations: Mapping[str, str]) -> QuarantineEntry:
+    index = annotations.get(ANNOTATION_INDEX, "")
     return QuarantineEntry(
         digest=digest,
         reason=annotations.get(ANNOTATION_REASON, "").strip() or _DEFAULT_REASON,
         by=annotations.get(ANNOTATION_BY, ""),
         since=_parse_time(annotations.get(ANNOTATION_SINCE)),
         source="registry",
+        indexes=(index,) if is_digest(index) and index != digest else (),
+        platform=annotations.get(ANNOTATION_PLATFORM, "")[:100],
     )
 
 
