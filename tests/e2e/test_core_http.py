@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
+from webhook.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -218,6 +219,49 @@ def test_oversized_body_gets_413(server: Server) -> None:
         assert json.loads(answer.read())["status"] == 413
     finally:
         connection.close()
+
+
+def _post_chunked(server: Server, body: bytes, *, chunk: int = 64 * 1024) -> tuple[int, bytes]:
+    """POST ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length) and return (status, body)."""
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/validate",
+            body=(body[i : i + chunk] for i in range(0, len(body), chunk)),
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            encode_chunked=True,
+        )
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def _padded_review(size: int) -> bytes:
+    """A valid AdmissionReview (``latest``, so denied) padded with spaces to exactly ``size`` bytes."""
+    text = json.dumps(review("Pod", ["ghcr.io/acme/app:latest"], uid="chunked")).encode()
+    return text + b" " * (size - len(text))
+
+
+@pytest.mark.parametrize("over", [1, 3 * 1024 * 1024], ids=["one-byte-over", "megabytes-over"])
+def test_chunked_body_over_the_limit_gets_413_not_a_decision(server: Server, over: int) -> None:
+    # Without a Content-Length the cap can only be enforced while reading: a body over it must be
+    # refused, not cut at the cap and decided.
+    limit = Settings().max_request_bytes
+    status, payload = _post_chunked(server, _padded_review(limit + over))
+    assert status == 413, payload[:200]
+    assert json.loads(payload)["status"] == 413
+
+
+def test_chunked_body_at_the_limit_is_decided(server: Server) -> None:
+    status, payload = _post_chunked(server, _padded_review(Settings().max_request_bytes))
+    assert status == 200
+    response = json.loads(payload)["response"]
+    assert response["allowed"] is False
+    assert "[tag-denied]" in response["status"]["message"]
 
 
 def test_unknown_path_and_wrong_method(server: Server) -> None:
