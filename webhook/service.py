@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, parse_review
-from webhook.admission.workloads import ImageSlot, image_slots
+from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
 from webhook.deadline import Deadline
 from webhook.decision import (
     Decision,
@@ -131,7 +131,9 @@ class AdmissionService:
             return Outcome(review_response(uid=context.uid, allowed=True), None)
         slots = image_slots(context.kind.kind, context.object, group=context.kind.group)
         if not slots:
-            return Outcome(review_response(uid=context.uid, allowed=True), None)
+            # Allowed, as there is nothing to check; the audit annotation says so, and why.
+            reason = why_no_images(context.kind.kind, context.object, group=context.kind.group)
+            return Outcome(review_response(uid=context.uid, allowed=True, audit={"notChecked": reason}), None)
         current = self._runtime.current()
         if current is None:
             return Outcome(

@@ -180,6 +180,16 @@ def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:
     assert response == {"uid": response["uid"], "allowed": True}
 
 
+def test_objects_without_images_are_allowed_with_the_reason_in_the_audit_annotations(server: Server) -> None:
+    body = review("Deployment", ["ghcr.io/acme/app:latest"])
+    body["request"]["kind"] = {"group": "argoproj.io", "version": "v1alpha1", "kind": "Rollout"}
+    response = server.admit("/validate", body)
+    assert response["allowed"] is True
+    assert response["auditAnnotations"] == {
+        "notChecked": "kind argoproj.io/Rollout is not one imagegate checks"
+    }
+
+
 def test_dry_run_is_evaluated(server: Server) -> None:
     response = server.admit("/validate", review("Job", ["ghcr.io/acme/app:latest"], dry_run=True))
     assert response["allowed"] is False
