@@ -836,6 +836,7 @@ class _Semantic:
                             f"unknown trust key {name!r}",
                             _define_hint("spec.trust.keys", self.key_names),
                         )
+                    self._tlog(key, name, f"{signer_pointer}/key")
             if identity is None or len(signer) != 1:
                 continue
             if identity in seen:
@@ -853,6 +854,26 @@ class _Semantic:
                 f"{pointer}/minimum",
                 f"minimum {minimum} is more than the {len(signers)} signer(s) listed",
                 f"lower minimum to at most {len(signers)}, or add signers",
+            )
+
+    def _tlog(self, key: dict[str, Any], name: str, pointer: str) -> None:
+        """Warn about key signers whose signatures need no, or cannot get, transparency-log evidence."""
+        if key.get("requireTlog") is False:
+            self.report.warning(
+                f"{pointer}/requireTlog",
+                f"requireTlog: false accepts signatures by key {name!r} that no transparency log has "
+                "recorded: nothing proves when they were made, and a stolen key's signatures go unnoticed",
+                "remove it (the default, true, requires Rekor evidence, as cosign does); keep false only "
+                "for a signer without a transparency log, such as an air-gapped one",
+            )
+        elif key.get("requireTlog", True) is True and not self.root_names:
+            self.report.warning(
+                pointer,
+                f"key {name!r} requires transparency-log evidence (requireTlog defaults to true), but the "
+                "policy has no trust root whose Rekor keys could check it: every signature by this key "
+                "is refused [signature-invalid]",
+                "add the trusted_root.json of the Sigstore instance your signatures are logged in under "
+                "spec.trust.roots, or set requireTlog: false for a signer without a log",
             )
 
     def _keyless(self, keyless: dict[str, Any], pointer: str) -> tuple[object, ...]:
@@ -1087,7 +1108,7 @@ def _build_signers(raw: list[dict[str, Any]]) -> tuple[Signer, ...]:
             )
         else:
             signers.append(
-                KeySigner(name=item["key"]["name"], require_tlog=bool(item["key"].get("requireTlog", False)))
+                KeySigner(name=item["key"]["name"], require_tlog=bool(item["key"].get("requireTlog", True)))
             )
     return tuple(signers)
 
