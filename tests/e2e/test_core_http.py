@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,22 +234,31 @@ def test_oversized_body_gets_413(server: Server) -> None:
 
 
 def _post_chunked(server: Server, body: bytes, *, chunk: int = 64 * 1024) -> tuple[int, bytes]:
-    """POST ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length) and return (status, body)."""
+    """POST ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length) and return (status, body).
+
+    The server may answer and close the connection before the whole body is sent (it reads a refused
+    body only so far): sending then stops, and the answer already sent is read.
+    """
     host, port = server.url.removeprefix("https://").split(":")
     context = ssl.create_default_context(cafile=str(server.ca_file))
-    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
-    try:
-        connection.request(
-            "POST",
-            "/validate",
-            body=(body[i : i + chunk] for i in range(0, len(body), chunk)),
-            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-            encode_chunked=True,
+    with context.wrap_socket(
+        socket.create_connection((host, int(port)), timeout=30), server_hostname=host
+    ) as sock:
+        head = (
+            f"POST /validate HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
         )
-        answer = connection.getresponse()
+        try:
+            sock.sendall(head.encode())
+            for start in range(0, len(body), chunk):
+                part = body[start : start + chunk]
+                sock.sendall(b"%x\r\n%b\r\n" % (len(part), part))
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed; its answer is waiting to be read
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
         return answer.status, answer.read()
-    finally:
-        connection.close()
 
 
 def _padded_review(size: int) -> bytes:
@@ -294,3 +305,77 @@ def test_mutate_sends_no_patch_when_nothing_changes(server: Server) -> None:
     response = server.admit("/mutate", review("Pod", [f"nginx@{DIGEST}"]))
     assert response["allowed"] is True
     assert "patch" not in response and "patchType" not in response
+
+
+# --- bounded work: the default limit of 256 distinct images per object ------------------------------
+
+
+def _pod_with(images: list[str], *, uid: str) -> dict[str, Any]:
+    """A Pod review whose containers carry ``images`` (short names keep a 100k-container body near 4 MiB)."""
+    body = review("Pod", ["placeholder"], uid=uid)
+    body["request"]["object"]["spec"]["containers"] = [
+        {"name": f"c{i}", "image": image} for i, image in enumerate(images)
+    ]
+    return body
+
+
+def _audit_record(server: Server, uid: str) -> tuple[dict[str, Any], int]:
+    """The last audit line of admission ``uid`` (parsed) and its length."""
+    lines = [line for line in server.stdout.read_text().splitlines() if f'"uid":"{uid}"' in line]
+    assert lines
+    return json.loads(lines[-1]), len(lines[-1])
+
+
+def test_a_4_mib_review_with_100k_images_is_denied_too_many_images(server: Server) -> None:
+    # Every image would need a registry lookup (127.0.0.1:9 refuses connections): none is planned.
+    body = _pod_with([f"127.0.0.1:9/a/i{i}:1" for i in range(100_000)], uid="huge")
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    assert 4 * 1024 * 1024 <= len(raw) <= Settings().max_request_bytes
+    for path in ("/mutate", "/validate"):
+        answer = server.post(path, raw, timeout=10)
+        assert answer.status_code == 200
+        response = answer.json()["response"]
+        assert response["allowed"] is False
+        assert response["status"]["message"] == (
+            "[too-many-images] the object has 100000 distinct images, more than the 256 imagegate checks "
+            "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit"
+        )
+        assert "patch" not in response
+    record, size = _audit_record(server, "huge")
+    assert record["error"] == "too-many-images" and record["distinctImages"] == 100_000
+    assert size < 4096
+
+
+@pytest.mark.parametrize(("distinct", "allowed"), [(255, True), (256, True), (257, False)])
+def test_objects_up_to_the_image_limit_are_checked(server: Server, distinct: int, allowed: bool) -> None:
+    images = [f"ghcr.io/acme/app{i}@{DIGEST}" for i in range(distinct)]
+    response = server.admit("/validate", _pod_with(images, uid=f"limit-{distinct}"))
+    assert response["allowed"] is allowed
+    if allowed:
+        listed = json.loads(response["auditAnnotations"]["images"])
+        assert listed and {entry["outcome"] for entry in listed} == {"admitted"}
+    else:
+        assert response["status"]["message"].startswith(
+            "[too-many-images] the object has 257 distinct images"
+        )
+
+
+def test_one_image_ten_thousand_times_is_one_image(server: Server) -> None:
+    response = server.admit("/mutate", _pod_with([f"ghcr.io/acme/app@{DIGEST}"] * 10_000, uid="dup"))
+    assert response["allowed"] is True
+    record, size = _audit_record(server, "dup")
+    assert len(record["images"]) == 256 and record["imagesOmitted"] == 10_000 - 256
+    assert {entry["outcome"] for entry in record["images"]} == {"admitted"}
+    assert size < 256 * 1024
+
+
+def test_a_5_mb_image_string_gives_a_bounded_audit_line_and_answer(server: Server) -> None:
+    image = "ghcr.io/acme/" + "a" * 5_000_000
+    answer = server.post("/validate", _pod_with([image], uid="long-image"))
+    assert answer.status_code == 200
+    assert len(answer.content) < 16 * 1024
+    response = answer.json()["response"]
+    assert response["allowed"] is False and "[invalid-reference]" in response["status"]["message"]
+    record, size = _audit_record(server, "long-image")
+    assert size < 4096
+    assert record["images"][0]["image"].endswith(f"... ({len(image)} characters)")
