@@ -285,6 +285,28 @@ def test_chunked_body_at_the_limit_is_decided(server: Server) -> None:
     assert "[tag-denied]" in response["status"]["message"]
 
 
+def test_a_body_that_stops_coming_ends_in_a_400_not_a_held_thread(server: Server) -> None:
+    # The worker gives a request REQUEST_READ_TIMEOUT seconds to arrive; the app, reading the body
+    # when it runs out, answers 400 (never a decision, never a 500) and the connection is dropped.
+    body = json.dumps(review("Pod", ["ghcr.io/acme/app:latest"])).encode()
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with context.wrap_socket(
+        socket.create_connection((host, int(port)), timeout=30), server_hostname=host
+    ) as sock:
+        sock.sendall(
+            f"POST /validate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:100]
+        )
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.status == 400
+        assert json.loads(answer.read())["status"] == 400
+    assert server.get("/healthz").status_code == 200
+    assert "Traceback" not in server.stderr.read_text()
+
+
 def test_unknown_path_and_wrong_method(server: Server) -> None:
     assert server.get("/nope").status_code == 404
     assert server.get("/mutate").status_code == 405
