@@ -866,7 +866,10 @@ class _Semantic:
                 "remove it (the default, true, requires Rekor evidence, as cosign does); keep false only "
                 "for a signer without a transparency log, such as an air-gapped one",
             )
-        elif key.get("requireTlog", True) is True and not self.root_names:
+            return
+        # Its transparency-log evidence is checked with the Rekor keys of every trust root.
+        self.used_roots.update(self.root_names)
+        if key.get("requireTlog", True) is True and not self.root_names:
             self.report.warning(
                 pointer,
                 f"key {name!r} requires transparency-log evidence (requireTlog defaults to true), but the "

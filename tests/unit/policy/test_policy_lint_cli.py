@@ -266,3 +266,23 @@ def test_a_key_signer_with_log_evidence_required_and_a_root_lints_clean(
     rule = load_policy(path, now=datetime.now(UTC)).policy.rules[0]
     assert rule.signatures is not None
     assert [getattr(s, "require_tlog", None) for s in rule.signatures.signers] == [True, None]
+
+
+def test_a_root_that_only_gives_key_signers_their_log_keys_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Key signers are checked against the Rekor keys of every trust root: such a root is not unused.
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io]}\n"
+        "  trust:\n"
+        f"    keys: [{{name: release, file: {FIXTURES / 'trust' / 'release.pub'}}}]\n"
+        f"    roots: [{{name: pg, file: {FIXTURES / 'trust' / 'trusted_root.json'}}}]\n"
+        "  rules:\n"
+        "    - name: signed\n"
+        "      images: ['ghcr.io/acme/**']\n"
+        "      signatures: {signers: [{key: {name: release}}]}\n",
+    )
+    assert _run(path) == 0
+    _, err = capsys.readouterr()
+    assert "0 error(s), 0 warning(s)" in err, err
