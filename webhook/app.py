@@ -36,10 +36,16 @@ def create_app(
 ) -> Flask:
     """Build the WSGI app. ``ready()`` says whether a valid policy has ever loaded."""
     app = Flask("imagegate")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    limit = settings.max_request_bytes
+    # One byte more than the limit: a body without Content-Length (chunked) can only be measured by
+    # reading it, and werkzeug stops reading at MAX_CONTENT_LENGTH without saying whether more followed.
+    # Reading one byte past the limit tells "exactly at the limit" from "over it".
+    app.config["MAX_CONTENT_LENGTH"] = limit + 1
 
     def admit(stage: str) -> Response:
         raw = request.get_data(cache=True)
+        if len(raw) > limit:
+            return _error(metrics, 413, f"request body is larger than {limit} bytes")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

@@ -83,7 +83,7 @@ def review_for(
 ) -> dict[str, Any]:
     """Wrap a pod-bearing object into the AdmissionReview the API server would send for it."""
     kind = str(obj.get("kind"))
-    group, resource = _RESOURCES[kind]
+    group, resource = _RESOURCES.get(kind) or _guess_resource(obj, kind)
     meta = obj.get("metadata") or {}
     gvk = {"group": group, "version": "v1", "kind": kind}
     gvr = {"group": group, "version": "v1", "resource": resource}
@@ -108,11 +108,12 @@ def review_for(
 
 
 def reviews_from_text(
-    text: str, *, source: str, namespace: str | None = None
+    text: str, *, source: str, namespace: str | None = None, unchecked: bool = False
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(label, AdmissionReview) for every AdmissionReview, manifest or List item in YAML/JSON ``text``.
 
-    Objects of kinds without pod templates are skipped. Raises ValueError or yaml.YAMLError.
+    Manifests of kinds imagegate does not check are skipped, unless ``unchecked`` (then they are
+    wrapped too, and the answer says that nothing was checked). Raises ValueError or yaml.YAMLError.
     """
     for doc in yaml.safe_load_all(text):
         if doc is None:
@@ -136,11 +137,21 @@ def reviews_from_text(
                 if not isinstance(item, dict):
                     raise ValueError(f"{source}: expected Kubernetes objects in the List's items")
                 if item.get("kind") not in SUPPORTED_KINDS or item.get("kind") not in _RESOURCES:
-                    continue
+                    if not unchecked:
+                        continue
+                    if not isinstance(item.get("kind"), str) or not item["kind"]:
+                        raise ValueError(f"{source}: expected Kubernetes objects, found one without a kind")
                 if not isinstance(item.get("metadata", {}), dict):
                     raise ValueError(f"{source}: {item['kind']}: metadata must be a mapping")
                 review = review_for(item, namespace=namespace)
                 yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
+
+
+def _guess_resource(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
+    """(group, resource) of a kind imagegate does not check, from the object's ``apiVersion``."""
+    api_version = obj.get("apiVersion")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    return group, kind.lower() + "s"
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -10,7 +10,7 @@ pinned, requests on healthy keep-alive connections queue behind them until the c
 stall, seen by the API server as a webhook timeout). Over plain HTTP the same connection holds a thread for
 the 5 s ``wait_for_data`` instead.
 
-This worker changes four things and otherwise reuses gthread unchanged:
+This worker changes five things and otherwise reuses gthread unchanged:
 
 1. A new connection goes to the poller first; a thread takes it only once bytes are readable.
 2. Over TLS the handshake runs with a timeout, and if no application data is ready afterwards the connection
@@ -20,6 +20,11 @@ This worker changes four things and otherwise reuses gthread unchanged:
    waiting for the socket to turn readable (it never does: they were already read from the kernel).
 4. A connection that is done is closed gracefully (FIN, then up to 2 s waiting for the peer's) by its
    worker thread; stock gthread does that on the main thread, where a slow peer would stall the poller.
+5. A request (line, headers and body) must arrive within ``REQUEST_READ_TIMEOUT`` seconds of a thread
+   starting to read it. Stock gthread reads with no timeout at all, so a client that sends part of a body
+   and stops, or sends it a byte at a time, holds the thread for as long as it likes; a few of them stop
+   the worker. Past the deadline the connection is dropped (a body the application was reading ends in
+   an error answer first).
 
 Parked connections are closed by gthread's own pending-connection sweep after ``max(keepalive, 5 s)``.
 Written against gunicorn 27.0.1 internals (``_DEFER``, ``TConn``, ``pending_conns``): pin that version.
@@ -40,9 +45,10 @@ from typing import Any
 
 from gunicorn import http
 from gunicorn import sock as gunicorn_sock
+from gunicorn.http.errors import NoMoreData
 from gunicorn.workers import gthread
 
-__all__ = ["ThreadWorker"]
+__all__ = ["REQUEST_READ_TIMEOUT", "ThreadWorker"]
 
 _logger = logging.getLogger(__name__)
 
@@ -58,6 +64,46 @@ _DATA_TIMEOUT: float = gthread.DEFAULT_WORKER_DATA_TIMEOUT
 _DEFER: Any = gthread._DEFER  # gthread's "put this connection back on the poller" result
 _CLOSED = object()  # handle() result: the worker thread has already closed the connection
 _RETRYABLE_ACCEPT = frozenset({errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK})
+#: Seconds a whole request may take to arrive once a thread reads it: the API server sends a review at
+#: once and gives up on the webhook after its 10 s timeoutSeconds anyway.
+REQUEST_READ_TIMEOUT = 10.0
+
+
+class _TooSlow(TimeoutError, NoMoreData):  # type: ignore[misc]
+    """The request did not arrive in time. gthread drops the connection quietly on a NoMoreData while
+    reading a request, and stops draining an unread body on a TimeoutError; werkzeug turns any OSError
+    while the application reads the body into a 400 answer."""
+
+    def __init__(self) -> None:
+        super().__init__(str(self))
+        self.buf = b""
+
+    def __str__(self) -> str:
+        return f"the request did not arrive within {REQUEST_READ_TIMEOUT:g}s"
+
+
+class _TimedSocket:
+    """The socket as the request parser reads it: every read ends by ``deadline`` (monotonic)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.deadline = time.monotonic() + REQUEST_READ_TIMEOUT
+
+    def recv(self, size: int) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _TooSlow()
+        current = self._sock.gettimeout()
+        # A shorter timeout set by gthread itself (draining an unread body) still applies.
+        self._sock.settimeout(min(left, current) if current else left)
+        try:
+            data: bytes = self._sock.recv(size)
+        except (TimeoutError, ssl.SSLWantReadError):
+            raise _TooSlow() from None
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 def _readable_now(sock: Any) -> bool:
@@ -87,7 +133,20 @@ class _Connection(gthread.TConn):  # type: ignore[misc]
     is_http2: bool
 
     def init(self) -> None:
-        if self.initialized or not self.cfg.is_ssl:
+        if self.initialized:
+            return
+        self._init()
+        if not self.is_http2 and self.parser is not None:
+            self.parser.unreader.sock = _TimedSocket(self.parser.unreader.sock)
+
+    def start_request(self) -> None:
+        """A thread starts reading the next request: it has ``REQUEST_READ_TIMEOUT`` seconds to arrive."""
+        source = getattr(self.parser.unreader, "sock", None) if self.parser is not None else None
+        if isinstance(source, _TimedSocket):
+            source.deadline = time.monotonic() + REQUEST_READ_TIMEOUT
+
+    def _init(self) -> None:
+        if not self.cfg.is_ssl:
             super().init()
             return
         self.initialized = True
@@ -144,6 +203,7 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 return _CLOSED
             if not conn.is_http2 and not self._request_ready(conn):
                 return _DEFER
+        conn.start_request()
         result = super().handle(conn)
         if result is True and self._keep_decrypted_bytes(conn):
             return True

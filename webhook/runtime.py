@@ -6,16 +6,28 @@ with one sigstore Verifier per trusted root, and the verification cache.
 
 from __future__ import annotations
 
-__all__ = ["Gatherer", "RuntimeAdapter", "Services", "build_services", "check_services"]
+__all__ = [
+    "Gatherer",
+    "RuntimeAdapter",
+    "Services",
+    "build_services",
+    "check_services",
+    "lint_policy_file",
+    "serving_problems",
+    "trust_root_problems",
+]
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
-from webhook.errors import RegistryError
+from webhook.errors import ConfigError, PolicyProblem, RegistryError
 from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.policy.loader import lint_file
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
 from webhook.registry.cached import CachingRegistry
@@ -24,7 +36,7 @@ from webhook.registry.port import Registry
 from webhook.registry.settings import RegistrySettings
 from webhook.settings import Settings
 from webhook.verify.cached import CachedVerifier
-from webhook.verify.trust import TrustMaterial
+from webhook.verify.trust import TrustMaterial, load_root
 from webhook.verify.verifier import ImageVerifier
 
 if TYPE_CHECKING:
@@ -112,6 +124,47 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
 def check_services(policy: Policy, *, settings: Settings) -> None:
     """Build the adapters once, for their checks only (``imagegate serve`` before starting workers)."""
     build_services(policy, settings=settings)
+
+
+def trust_root_problems(policy: Policy) -> Iterator[tuple[str, str, str]]:
+    """Each trusted root loaded as the server loads it (with sigstore, which the pure loader cannot use)."""
+    for index, root in enumerate(policy.trust.roots):
+        try:
+            load_root(root)
+        except ConfigError as error:
+            yield (
+                f"/spec/trust/roots/{index}/file",
+                error.user_message,
+                "use a Sigstore trusted_root.json (from Sigstore's TUF repository, or your instance's)",
+            )
+
+
+def serving_problems(policy: Policy) -> Iterator[tuple[str, str, str]]:
+    """What the serving path refuses in a policy the loader accepted: ``(pointer, message, hint)``.
+
+    The trusted roots (:func:`trust_root_problems`), then the adapters built as ``serve`` builds them,
+    so ``imagegate lint`` never passes a policy that would not load. Keys, CA and credentials files are
+    judged by the loader already, with the validators the adapters use (webhook.policy.material).
+    """
+    problems = list(trust_root_problems(policy))
+    if problems:
+        yield from problems
+        return
+    try:
+        build_services(policy, settings=Settings())
+    except ConfigError as error:
+        yield "", f"the policy cannot be served: {error.user_message}", "fix what the message names"
+
+
+def lint_policy_file(
+    path: str | Path, *, now: datetime, locate: Callable[[Path], Path] | None = None
+) -> tuple[PolicyProblem, ...]:
+    """What ``imagegate lint`` reports for ``path``: the loader's checks and :func:`serving_problems`.
+
+    ``locate`` is :func:`webhook.policy.loader.lint_file`'s (``imagegate lint --root``): the policy built
+    names the files it located, and the serving path reads those.
+    """
+    return lint_file(path, now=now, locate=locate, serve_check=serving_problems)
 
 
 class RuntimeAdapter:

@@ -3,17 +3,24 @@
 Facts for the distinct images of a request are gathered concurrently on a per-process thread pool,
 bounded by the admission :class:`~webhook.deadline.Deadline`: an image whose facts are not in by then
 is denied ``registry-error``, so the API server always gets an answer before its webhook timeout.
+
+Work is bounded per admission: an object with more than ``max_images`` distinct images is denied
+``too-many-images`` before anything is planned or fetched; one admission runs at most
+``fetches_per_request`` lookups on the shared pool at a time; planning and deciding check the deadline
+as they go, and past it the object is denied (``internal-error``, fail closed); the audit line lists at
+most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length.
 """
 
 from __future__ import annotations
 
 __all__ = ["AdmissionService", "FactGatherer", "Outcome"]
 
+import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +28,11 @@ from typing import Any, Protocol
 
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, parse_review
-from webhook.admission.workloads import ImageSlot, image_slots
+from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
 from webhook.deadline import Deadline
 from webhook.decision import (
     Decision,
+    ImageDecision,
     ImagePlan,
     Stage,
     evaluate,
@@ -40,8 +48,19 @@ from webhook.settings import Settings
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
 _FETCH_MARGIN = 0.25  # seconds
+# Waiting for facts ends this long before the deadline, leaving it to deciding and answering.
+_DECIDE_RESERVE = 0.1  # seconds
+# Slots decided between two looks at the deadline.
+_DECIDE_CHUNK = 1024
 # Under the response's per-annotation cap, so the "images" annotation always stays valid JSON.
 _MAX_IMAGES_ANNOTATION = 7000
+# The audit line: at most this many images, and text fields (image, names) cut to this length.
+_MAX_AUDIT_IMAGES = 256
+_MAX_AUDIT_TEXT = 600
+
+
+class _DeadlinePassed(Exception):
+    """The admission deadline passed while planning or deciding: the object is denied, fail closed."""
 
 
 class FactGatherer(Protocol):
@@ -101,6 +120,22 @@ class AdmissionService:
             result = self._decide(context, stage=stage, deadline=deadline)
             outcome = _summary(result)
             return result
+        except _DeadlinePassed:
+            _logger.warning(
+                "admission %s: deadline of %ss passed before a decision",
+                context.uid,
+                self._settings.deadline_seconds,
+            )
+            self._audit_denial(context, stage=stage, error="deadline-exceeded", started=started)
+            return Outcome(
+                error_response(
+                    uid=context.uid,
+                    code="internal-error",
+                    message="imagegate could not finish checking this object within the admission deadline "
+                    f"({self._settings.deadline_seconds:g}s); nothing was admitted",
+                ),
+                None,
+            )
         except BadRequest:
             # A malformed object (e.g. a container list that is not a list) is a 400 like any other
             # malformed AdmissionReview (DESIGN.md §2), not an internal error.
@@ -131,7 +166,9 @@ class AdmissionService:
             return Outcome(review_response(uid=context.uid, allowed=True), None)
         slots = image_slots(context.kind.kind, context.object, group=context.kind.group)
         if not slots:
-            return Outcome(review_response(uid=context.uid, allowed=True), None)
+            # Allowed, as there is nothing to check; the audit annotation says so, and why.
+            reason = why_no_images(context.kind.kind, context.object, group=context.kind.group)
+            return Outcome(review_response(uid=context.uid, allowed=True, audit={"notChecked": reason}), None)
         current = self._runtime.current()
         if current is None:
             return Outcome(
@@ -139,42 +176,50 @@ class AdmissionService:
                 None,
             )
         policy, gather = current
+        distinct = tuple(dict.fromkeys(slot.image for slot in slots))
+        if len(distinct) > self._settings.max_images:
+            return self._too_many_images(context, policy, len(distinct), stage=stage, started=started)
         now = self._clock()
         running = running_slots(slots, old=_old_slots(context))
         unchanged = unchanged_images(slots, running=running)
-        plans = {
-            slot.image: plan_image(
-                slot.image,
+        plans: dict[str, ImagePlan] = {}
+        for image in distinct:
+            _check(deadline)
+            plans[image] = plan_image(
+                image,
                 policy=policy,
                 namespace=context.namespace,
                 now=now,
                 stage=stage,
-                unchanged=slot.image in unchanged,
+                unchanged=image in unchanged,
             )
-            for slot in slots
-        }
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
-        decision = evaluate(
-            slots,
-            policy=policy,
-            namespace=context.namespace,
-            facts=facts,
-            now=now,
-            stage=stage,
-            plans=plans,
-            running=running,
-        )
+        images: list[ImageDecision] = []
+        for start in range(0, len(slots), _DECIDE_CHUNK):
+            _check(deadline)
+            images += evaluate(
+                slots[start : start + _DECIDE_CHUNK],
+                policy=policy,
+                namespace=context.namespace,
+                facts=facts,
+                now=now,
+                stage=stage,
+                plans=plans,
+                running=running,
+            ).images
+        decision = Decision(tuple(images))
+        denials = decision.denials
         review = review_response(
             uid=context.uid,
-            allowed=decision.allowed,
-            denials=decision.denials,
+            allowed=not denials,
+            denials=denials,
             warnings=decision.warnings,
             audit=_audit_annotations(decision, policy),
             pins=decision.pins if stage == "mutate" else (),
         )
         if self._observer is not None:
-            for image in decision.images:
-                self._observer.image(outcome=image.outcome)
+            for decided in decision.images:
+                self._observer.image(outcome=decided.outcome)
         if self._settings.audit_log:
             _audit.info(
                 "%s",
@@ -200,12 +245,17 @@ class AdmissionService:
         deadline: Deadline,
         now: datetime,
     ) -> tuple[dict[str, ImageFacts], dict[str, float]]:
-        """Facts per image, and how long each took (seconds; the deadline for unfinished ones)."""
+        """Facts per image, and how long each took (seconds; the deadline for unfinished ones).
+
+        At most ``fetches_per_request`` lookups of this admission are on the shared pool at a time: the
+        next starts when one ends, so other admissions' lookups never queue behind all of this one's.
+        """
         started = time.monotonic()
         durations: dict[str, float] = {}
         # Fetches end a little before the admission does, so their own error (which names the host and
         # the request) is what the user sees, not the generic "no answer within the deadline".
         fetch_deadline = Deadline(deadline.expires_at - _FETCH_MARGIN)
+        waiting = Deadline(deadline.expires_at - _DECIDE_RESERVE)
 
         def timed(plan: ImagePlan) -> ImageFacts:
             try:
@@ -213,37 +263,104 @@ class AdmissionService:
             finally:
                 durations[plan.image] = time.monotonic() - started
 
-        pending: dict[str, Future[ImageFacts]] = {
-            image: self._pool.submit(timed, plan) for image, plan in plans.items() if plan.needs_facts
-        }
-        if not pending:
-            return {}, durations
-        wait_futures(pending.values(), timeout=deadline.remaining())
+        queue = iter([plan for plan in plans.values() if plan.needs_facts])
+        running: dict[Future[ImageFacts], str] = {}
         facts: dict[str, ImageFacts] = {}
-        for image, future in pending.items():
-            if not future.done():
-                future.cancel()
-                facts[image] = ImageFacts(
-                    resolution=Finding(
-                        "registry-error", "no answer from the registry within the admission deadline"
-                    )
-                )
-                continue
-            error = future.exception()
-            if error is None:
-                facts[image] = future.result()
-            elif isinstance(error, RegistryError):
-                facts[image] = ImageFacts(resolution=Finding(error.code, error.user_message))
-            else:
-                _logger.error("gathering facts for %s failed", image, exc_info=error)
-                facts[image] = ImageFacts(
-                    resolution=Finding("registry-error", f"could not check the image: {type(error).__name__}")
-                )
+
+        def submit(count: int) -> None:
+            for plan in itertools.islice(queue, count):
+                running[self._pool.submit(timed, plan)] = plan.image
+
+        submit(self._settings.fetches_per_request)
+        while running:
+            done, _ = wait_futures(running, timeout=waiting.remaining(), return_when=FIRST_COMPLETED)
+            if not done:
+                break  # the deadline: what is still running or queued gets no facts
+            for future in done:
+                image = running.pop(future)
+                facts[image] = _facts_of(future, image)
+                durations.setdefault(image, time.monotonic() - started)
+            if not waiting.expired():
+                submit(len(done))
+        for future, image in running.items():
+            future.cancel()
+            facts[image] = _no_facts("no answer from the registry within the admission deadline")
             durations.setdefault(image, time.monotonic() - started)
+        for plan in queue:
+            facts[plan.image] = _no_facts("the admission deadline passed before the image could be looked up")
+            durations.setdefault(plan.image, time.monotonic() - started)
         return facts, dict(durations)
+
+    def _too_many_images(
+        self, context: AdmissionContext, policy: Policy, count: int, *, stage: Stage, started: float
+    ) -> Outcome:
+        """Deny an object with more distinct images than ``max_images``; nothing was planned or fetched.
+
+        Whatever the policy's mode: the object was not checked, so it is not admitted (fail closed).
+        """
+        limit = self._settings.max_images
+        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": count, "maxImages": limit}
+        self._audit_denial(context, stage=stage, error="too-many-images", started=started, extra=extra)
+        return Outcome(
+            error_response(
+                uid=context.uid,
+                code="too-many-images",
+                message=f"the object has {count} distinct images, more than the {limit} imagegate checks "
+                "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
+            ),
+            None,
+        )
+
+    def _audit_denial(
+        self,
+        context: AdmissionContext,
+        *,
+        stage: str,
+        error: str,
+        started: float,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        """The audit line of an object denied as a whole, before any image was decided."""
+        if not self._settings.audit_log:
+            return
+        record = {
+            **_audit_head(context, stage=stage),
+            "allowed": False,
+            "error": error,
+            **(extra or {}),
+            "durationMs": round((time.monotonic() - started) * 1000, 2),
+            "images": [],
+        }
+        _audit.info("%s", json.dumps(record, separators=(",", ":")))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check(deadline: Deadline) -> None:
+    if deadline.expired():
+        raise _DeadlinePassed
+
+
+def _facts_of(future: Future[ImageFacts], image: str) -> ImageFacts:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, RegistryError):
+        return ImageFacts(resolution=Finding(error.code, error.user_message))
+    _logger.error("gathering facts for %s failed", _cut(image), exc_info=error)
+    return _no_facts(f"could not check the image: {type(error).__name__}")
+
+
+def _no_facts(message: str) -> ImageFacts:
+    return ImageFacts(resolution=Finding("registry-error", message))
+
+
+def _cut(text: str, limit: int = _MAX_AUDIT_TEXT) -> str:
+    """``text``, or its start and its length when longer than ``limit`` (fields from the request)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
@@ -267,22 +384,22 @@ def _summary(result: Outcome) -> str:
 
 
 def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
-    images = [
+    images = (
         {
-            "image": d.slot.image,
+            "image": _cut(d.slot.image),
             "outcome": d.outcome,
             **({"digest": d.digest} if d.digest else {}),
             **({"rules": list(d.rules)} if d.rules else {}),
         }
         for d in decision.images
-    ]
+    )
     listed, shown = _bounded_json_list(images, _MAX_IMAGES_ANNOTATION)
     annotations = {"policy": policy.name, "images": listed}
-    if shown < len(images):
-        annotations["imagesOmitted"] = str(len(images) - shown)
+    if shown < len(decision.images):
+        annotations["imagesOmitted"] = str(len(decision.images) - shown)
     exemptions = sorted(
         {
-            f"{d.slot.image}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})"
+            f"{_cut(d.slot.image)}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})"
             for d in decision.images
             if d.exemption
         }
@@ -294,7 +411,7 @@ def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
     return annotations
 
 
-def _bounded_json_list(items: list[dict[str, Any]], limit: int) -> tuple[str, int]:
+def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str, int]:
     """Compact JSON of the longest prefix of ``items`` that fits in ``limit`` characters, and its length.
 
     Cutting the serialised text instead would leave invalid JSON for whoever reads the annotation.
@@ -310,6 +427,21 @@ def _bounded_json_list(items: list[dict[str, Any]], limit: int) -> tuple[str, in
     return "[" + ",".join(parts) + "]", len(parts)
 
 
+def _audit_head(context: AdmissionContext, *, stage: str) -> dict[str, Any]:
+    """The fields every audit line starts with; text from the request is cut to a bounded length."""
+    return {
+        "audit": "admission",
+        "uid": context.uid,
+        "stage": stage,
+        "operation": context.operation,
+        "kind": _cut(context.kind.kind),
+        "namespace": _cut(context.namespace),
+        "name": _cut(context.name),
+        "user": _cut(context.user),
+        "dryRun": context.dry_run,
+    }
+
+
 def _audit_record(
     context: AdmissionContext,
     decision: Decision,
@@ -319,33 +451,31 @@ def _audit_record(
     seconds: float,
     durations: Mapping[str, float],
 ) -> dict[str, Any]:
-    return {
-        "audit": "admission",
-        "uid": context.uid,
-        "stage": stage,
-        "operation": context.operation,
-        "kind": context.kind.kind,
-        "namespace": context.namespace,
-        "name": context.name,
-        "user": context.user,
-        "dryRun": context.dry_run,
+    """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
+    listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
+    record: dict[str, Any] = {
+        **_audit_head(context, stage=stage),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
         "durationMs": round(seconds * 1000, 2),
-        "images": [
-            {
-                "location": d.slot.pointer,
-                "image": d.slot.image,
-                "digest": d.digest,
-                "rules": list(d.rules),
-                "outcome": d.outcome,
-                "reasons": [f.code for f, _ in d.failures],
-                "modes": sorted({m for _, m in d.failures}),
-                "durationMs": round(durations.get(d.slot.image, 0.0) * 1000, 2),
-                **({"exemption": d.exemption.reason} if d.exemption else {}),
-                **({"alreadyRunning": True} if d.running else {}),
-            }
-            for d in decision.images
-        ],
+        "images": [_audit_image(d, durations) for d in listed],
+    }
+    if len(decision.images) > len(listed):
+        record["imagesOmitted"] = len(decision.images) - len(listed)
+    return record
+
+
+def _audit_image(d: ImageDecision, durations: Mapping[str, float]) -> dict[str, Any]:
+    return {
+        "location": d.slot.pointer,
+        "image": _cut(d.slot.image),
+        "digest": d.digest,
+        "rules": list(d.rules),
+        "outcome": d.outcome,
+        "reasons": [f.code for f, _ in d.failures],
+        "modes": sorted({m for _, m in d.failures}),
+        "durationMs": round(durations.get(d.slot.image, 0.0) * 1000, 2),
+        **({"exemption": d.exemption.reason} if d.exemption else {}),
+        **({"alreadyRunning": True} if d.running else {}),
     }

@@ -23,6 +23,11 @@ class Settings:
 
     The admission deadline (8 s) stays below the API server's default webhook ``timeoutSeconds``
     of 10 so that a slow registry ends in a clear denial, not a webhook timeout.
+
+    Bounds on one admission's work: ``max_images`` distinct images per object (beyond it the object
+    is denied ``too-many-images`` before anything is planned or fetched), and ``fetches_per_request``
+    image lookups of one admission at a time on the worker's pool of ``fetch_threads``, so one object
+    with many images cannot hold the pool every other admission of the worker waits for.
     """
 
     policy_path: Path = Path("policies/default.yaml")
@@ -36,6 +41,8 @@ class Settings:
     cache_size: int = 4096
     reload_interval: float = 2.0
     fetch_threads: int = 8
+    fetches_per_request: int = 4
+    max_images: int = 256
     audit_log: bool = True
     # Quarantine markers seen by any worker, shared through files here (``imagegate serve`` makes one).
     seen_markers_dir: Path | None = None
@@ -64,7 +71,16 @@ class Settings:
 
 # Knobs that must be positive: a zero deadline denies every image, zero threads or cache entries fail
 # when the first worker builds its adapters (and gunicorn then stops every worker).
-_POSITIVE = frozenset({"deadline_seconds", "max_request_bytes", "cache_size", "fetch_threads"})
+_POSITIVE = frozenset(
+    {
+        "deadline_seconds",
+        "max_request_bytes",
+        "cache_size",
+        "fetch_threads",
+        "fetches_per_request",
+        "max_images",
+    }
+)
 
 
 def _check_range(name: str, value: object) -> None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
+from webhook.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -179,6 +182,16 @@ def test_delete_and_connect_are_allowed_untouched(server: Server) -> None:
     assert response == {"uid": response["uid"], "allowed": True}
 
 
+def test_objects_without_images_are_allowed_with_the_reason_in_the_audit_annotations(server: Server) -> None:
+    body = review("Deployment", ["ghcr.io/acme/app:latest"])
+    body["request"]["kind"] = {"group": "argoproj.io", "version": "v1alpha1", "kind": "Rollout"}
+    response = server.admit("/validate", body)
+    assert response["allowed"] is True
+    assert response["auditAnnotations"] == {
+        "notChecked": "kind argoproj.io/Rollout is not one imagegate checks"
+    }
+
+
 def test_dry_run_is_evaluated(server: Server) -> None:
     response = server.admit("/validate", review("Job", ["ghcr.io/acme/app:latest"], dry_run=True))
     assert response["allowed"] is False
@@ -220,6 +233,80 @@ def test_oversized_body_gets_413(server: Server) -> None:
         connection.close()
 
 
+def _post_chunked(server: Server, body: bytes, *, chunk: int = 64 * 1024) -> tuple[int, bytes]:
+    """POST ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length) and return (status, body).
+
+    The server may answer and close the connection before the whole body is sent (it reads a refused
+    body only so far): sending then stops, and the answer already sent is read.
+    """
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with context.wrap_socket(
+        socket.create_connection((host, int(port)), timeout=30), server_hostname=host
+    ) as sock:
+        head = (
+            f"POST /validate HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+        try:
+            sock.sendall(head.encode())
+            for start in range(0, len(body), chunk):
+                part = body[start : start + chunk]
+                sock.sendall(b"%x\r\n%b\r\n" % (len(part), part))
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed; its answer is waiting to be read
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, answer.read()
+
+
+def _padded_review(size: int) -> bytes:
+    """A valid AdmissionReview (``latest``, so denied) padded with spaces to exactly ``size`` bytes."""
+    text = json.dumps(review("Pod", ["ghcr.io/acme/app:latest"], uid="chunked")).encode()
+    return text + b" " * (size - len(text))
+
+
+@pytest.mark.parametrize("over", [1, 3 * 1024 * 1024], ids=["one-byte-over", "megabytes-over"])
+def test_chunked_body_over_the_limit_gets_413_not_a_decision(server: Server, over: int) -> None:
+    # Without a Content-Length the cap can only be enforced while reading: a body over it must be
+    # refused, not cut at the cap and decided.
+    limit = Settings().max_request_bytes
+    status, payload = _post_chunked(server, _padded_review(limit + over))
+    assert status == 413, payload[:200]
+    assert json.loads(payload)["status"] == 413
+
+
+def test_chunked_body_at_the_limit_is_decided(server: Server) -> None:
+    status, payload = _post_chunked(server, _padded_review(Settings().max_request_bytes))
+    assert status == 200
+    response = json.loads(payload)["response"]
+    assert response["allowed"] is False
+    assert "[tag-denied]" in response["status"]["message"]
+
+
+def test_a_body_that_stops_coming_ends_in_a_400_not_a_held_thread(server: Server) -> None:
+    # The worker gives a request REQUEST_READ_TIMEOUT seconds to arrive; the app, reading the body
+    # when it runs out, answers 400 (never a decision, never a 500) and the connection is dropped.
+    body = json.dumps(review("Pod", ["ghcr.io/acme/app:latest"])).encode()
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with context.wrap_socket(
+        socket.create_connection((host, int(port)), timeout=30), server_hostname=host
+    ) as sock:
+        sock.sendall(
+            f"POST /validate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:100]
+        )
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.status == 400
+        assert json.loads(answer.read())["status"] == 400
+    assert server.get("/healthz").status_code == 200
+    assert "Traceback" not in server.stderr.read_text()
+
+
 def test_unknown_path_and_wrong_method(server: Server) -> None:
     assert server.get("/nope").status_code == 404
     assert server.get("/mutate").status_code == 405
@@ -240,3 +327,77 @@ def test_mutate_sends_no_patch_when_nothing_changes(server: Server) -> None:
     response = server.admit("/mutate", review("Pod", [f"nginx@{DIGEST}"]))
     assert response["allowed"] is True
     assert "patch" not in response and "patchType" not in response
+
+
+# --- bounded work: the default limit of 256 distinct images per object ------------------------------
+
+
+def _pod_with(images: list[str], *, uid: str) -> dict[str, Any]:
+    """A Pod review whose containers carry ``images`` (short names keep a 100k-container body near 4 MiB)."""
+    body = review("Pod", ["placeholder"], uid=uid)
+    body["request"]["object"]["spec"]["containers"] = [
+        {"name": f"c{i}", "image": image} for i, image in enumerate(images)
+    ]
+    return body
+
+
+def _audit_record(server: Server, uid: str) -> tuple[dict[str, Any], int]:
+    """The last audit line of admission ``uid`` (parsed) and its length."""
+    lines = [line for line in server.stdout.read_text().splitlines() if f'"uid":"{uid}"' in line]
+    assert lines
+    return json.loads(lines[-1]), len(lines[-1])
+
+
+def test_a_4_mib_review_with_100k_images_is_denied_too_many_images(server: Server) -> None:
+    # Every image would need a registry lookup (127.0.0.1:9 refuses connections): none is planned.
+    body = _pod_with([f"127.0.0.1:9/a/i{i}:1" for i in range(100_000)], uid="huge")
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    assert 4 * 1024 * 1024 <= len(raw) <= Settings().max_request_bytes
+    for path in ("/mutate", "/validate"):
+        answer = server.post(path, raw, timeout=10)
+        assert answer.status_code == 200
+        response = answer.json()["response"]
+        assert response["allowed"] is False
+        assert response["status"]["message"] == (
+            "[too-many-images] the object has 100000 distinct images, more than the 256 imagegate checks "
+            "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit"
+        )
+        assert "patch" not in response
+    record, size = _audit_record(server, "huge")
+    assert record["error"] == "too-many-images" and record["distinctImages"] == 100_000
+    assert size < 4096
+
+
+@pytest.mark.parametrize(("distinct", "allowed"), [(255, True), (256, True), (257, False)])
+def test_objects_up_to_the_image_limit_are_checked(server: Server, distinct: int, allowed: bool) -> None:
+    images = [f"ghcr.io/acme/app{i}@{DIGEST}" for i in range(distinct)]
+    response = server.admit("/validate", _pod_with(images, uid=f"limit-{distinct}"))
+    assert response["allowed"] is allowed
+    if allowed:
+        listed = json.loads(response["auditAnnotations"]["images"])
+        assert listed and {entry["outcome"] for entry in listed} == {"admitted"}
+    else:
+        assert response["status"]["message"].startswith(
+            "[too-many-images] the object has 257 distinct images"
+        )
+
+
+def test_one_image_ten_thousand_times_is_one_image(server: Server) -> None:
+    response = server.admit("/mutate", _pod_with([f"ghcr.io/acme/app@{DIGEST}"] * 10_000, uid="dup"))
+    assert response["allowed"] is True
+    record, size = _audit_record(server, "dup")
+    assert len(record["images"]) == 256 and record["imagesOmitted"] == 10_000 - 256
+    assert {entry["outcome"] for entry in record["images"]} == {"admitted"}
+    assert size < 256 * 1024
+
+
+def test_a_5_mb_image_string_gives_a_bounded_audit_line_and_answer(server: Server) -> None:
+    image = "ghcr.io/acme/" + "a" * 5_000_000
+    answer = server.post("/validate", _pod_with([image], uid="long-image"))
+    assert answer.status_code == 200
+    assert len(answer.content) < 16 * 1024
+    response = answer.json()["response"]
+    assert response["allowed"] is False and "[invalid-reference]" in response["status"]["message"]
+    record, size = _audit_record(server, "long-image")
+    assert size < 4096
+    assert record["images"][0]["image"].endswith(f"... ({len(image)} characters)")

@@ -300,3 +300,109 @@ def test_evaluate_malformed_input_is_an_error_not_a_crash(world: World, text: st
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: "), result.stderr
+
+
+def _admission_review(obj: dict[str, Any], *, group: str, resource: str) -> dict[str, Any]:
+    kind = {"group": group, "version": "v1", "kind": obj["kind"]}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": f"uid-{uuid.uuid4().hex[:8]}",
+            "kind": kind,
+            "resource": {"group": group, "version": "v1", "resource": resource},
+            "namespace": "prod",
+            "operation": "CREATE",
+            "userInfo": {"username": "me"},
+            "object": obj,
+        },
+    }
+
+
+_TEMPLATE = {
+    "metadata": {"labels": {"app": "web"}},
+    "spec": {"containers": [{"name": "web", "image": "nginx:latest"}]},
+}
+ROLLOUT = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Rollout",
+    "metadata": {"name": "web"},
+    "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": _TEMPLATE},
+}
+UNCHECKED = {
+    "rollout": (
+        _admission_review(ROLLOUT, group="argoproj.io", resource="rollouts"),
+        "kind argoproj.io/Rollout is not one imagegate checks",
+    ),
+    "pod-in-group-apps": (
+        _admission_review(
+            {"apiVersion": "apps/v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": _TEMPLATE["spec"]},
+            group="apps",
+            resource="pods",
+        ),
+        'kind apps/Pod is not one imagegate checks (it checks Pod in the core API group "")',
+    ),
+    "deployment-without-pod-spec": (
+        _admission_review(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web"},
+                "spec": {"replicas": 1},
+            },
+            group="apps",
+            resource="deployments",
+        ),
+        "the object has no pod spec at /spec/template/spec",
+    ),
+    "pod-without-images": (
+        _admission_review(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": []}},
+            group="",
+            resource="pods",
+        ),
+        "the pod spec at /spec has no containers and no image volumes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNCHECKED))
+def test_evaluate_says_when_nothing_was_checked_and_why(tmp_path: Path, case: str) -> None:
+    body, reason = UNCHECKED[case]
+    source = tmp_path / "review.json"
+    source.write_text(json.dumps(body))
+
+    text = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(source))
+    as_json = imagegate("evaluate", "--json", "--policy", str(DEFAULT_POLICY), str(source))
+
+    assert text.returncode == 0, text.stdout + text.stderr
+    [lines] = blocks(text.stdout).values()
+    assert lines == [f"not checked: {reason}", "result: allowed"]
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    responses = [r["response"] for r in json.loads(as_json.stdout)]
+    assert len(responses) == 2
+    for response in responses:
+        assert response["allowed"] is True
+        assert response["auditAnnotations"] == {"notChecked": reason}
+
+
+def test_evaluate_lists_manifests_it_does_not_check(tmp_path: Path) -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    source = tmp_path / "app.yaml"
+    source.write_text(yaml.safe_dump_all([ROLLOUT, service]))
+
+    result = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(source))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert blocks(result.stdout) == {
+        "Rollout default/web": [
+            "not checked: kind argoproj.io/Rollout is not one imagegate checks",
+            "result: allowed",
+        ],
+        "Service default/web": ["not checked: kind Service is not one imagegate checks", "result: allowed"],
+    }

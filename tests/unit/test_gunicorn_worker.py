@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,3 +172,36 @@ def test_request_decrypted_ahead_inside_tls_is_served(server: Server) -> None:
         stream = tls.makefile("rb")
         assert read_response(stream) == (200, b"8000")
         assert read_response(stream) == (200, b"10")
+
+
+def test_a_request_body_that_stops_or_trickles_does_not_hold_a_thread(server: Server) -> None:
+    # One connection sends part of its body and goes silent, one sends a byte a second: under stock
+    # gthread each holds its thread as long as the client likes, and with both threads held nothing
+    # else is served. The worker gives a request a bounded time to arrive, then drops the connection.
+    stalled = server.connect_tls()
+    trickling = server.connect_tls()
+    head = request_bytes(b"z" * 1000)[:-1000]
+    stop = time.monotonic() + FAILURE_BOUND
+    cut_off: list[float] = []
+
+    def trickle() -> None:
+        try:
+            trickling.sendall(head)
+            while time.monotonic() < stop:
+                trickling.sendall(b"z")
+                time.sleep(1.0)
+        except OSError:
+            cut_off.append(time.monotonic())
+
+    stalled.sendall(head + b"z" * 10)
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # both requests are being read by then
+        assert post_on_new_connection(server) == (200, b"300")
+        thread.join(FAILURE_BOUND)
+        assert cut_off, "the trickling client was never cut off"
+    finally:
+        stalled.close()
+        trickling.close()
+    assert "Traceback" not in server.log.read_text()

@@ -62,9 +62,9 @@ class FakeRuntime:
 
 
 def service(
-    gatherer: FakeGatherer, *, deadline: float = 8.0, policy: Policy | None = POLICY
+    gatherer: FakeGatherer, *, deadline: float = 8.0, policy: Policy | None = POLICY, **settings_: object
 ) -> AdmissionService:
-    settings = Settings(deadline_seconds=deadline, audit_log=False)
+    settings = Settings(deadline_seconds=deadline, audit_log=False, **settings_)  # type: ignore[arg-type]
     return AdmissionService(
         settings=settings,
         runtime=FakeRuntime(gatherer, policy),
@@ -149,7 +149,7 @@ def test_unexpected_exception_answers_allowed_false_never_500(exploding_client: 
 
 @pytest.fixture
 def client() -> FlaskClient:
-    settings = Settings(audit_log=False)
+    settings = Settings(audit_log=False, max_images=5000)
     svc = AdmissionService(
         settings=settings,
         runtime=FakeRuntime(FakeGatherer(digests={})),
@@ -209,7 +209,7 @@ def test_thousands_of_denied_images_give_a_bounded_answer(client: FlaskClient) -
 
 
 def test_thousands_of_warnings_end_with_a_count(client: FlaskClient) -> None:
-    settings = Settings(audit_log=False)
+    settings = Settings(audit_log=False, max_images=5000)
     warn = replace(POLICY, mode="warn")
     svc = AdmissionService(settings=settings, runtime=FakeRuntime(FakeGatherer(), warn))
     warned = create_app(settings=settings, service=svc, metrics=Metrics(), ready=lambda: True).test_client()
@@ -311,3 +311,159 @@ def test_a_malformed_old_object_grants_nothing() -> None:
     body["request"]["oldObject"]["spec"]["containers"] = "not a list"
     response = service(gatherer).admit(body, stage="mutate").review["response"]
     assert response["allowed"] is False and "[registry-error]" in response["status"]["message"]
+
+
+# --- bounded work -------------------------------------------------------------------------------------
+
+
+def test_more_distinct_images_than_the_limit_are_denied_without_planning_or_fetching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    planned: list[str] = []
+    monkeypatch.setattr("webhook.service.plan_image", lambda image, **_: planned.append(image))
+    gatherer = FakeGatherer()
+    images = [f"ghcr.io/a/app{i}:1" for i in range(4)] * 50  # 4 distinct images, 200 containers
+    outcome = service(gatherer, max_images=3).admit(review("Pod", images), stage="mutate")
+    response = outcome.review["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"] == (
+        "[too-many-images] the object has 4 distinct images, more than the 3 imagegate checks per object "
+        "(IMAGEGATE_MAX_IMAGES): split it, or raise the limit"
+    )
+    assert planned == [] and gatherer.calls == []
+    assert "patch" not in response
+
+
+def test_an_object_at_the_image_limit_is_decided_and_duplicates_are_planned_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webhook import decision
+
+    planned: list[str] = []
+
+    def counting(image: str, **kwargs: object) -> ImagePlan:
+        planned.append(image)
+        return decision.plan_image(image, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("webhook.service.plan_image", counting)
+    images = [f"ghcr.io/a/app{i}:1" for i in range(3)]
+    gatherer = FakeGatherer(digests=dict.fromkeys(images, DIGEST))
+    outcome = service(gatherer, max_images=3).admit(review("Pod", images * 1000), stage="mutate")
+    response = outcome.review["response"]
+    assert response["allowed"] is True
+    assert sorted(planned) == sorted(gatherer.calls) == images
+    assert len(json.loads(base64.b64decode(response["patch"]))) == 3000
+
+
+def test_one_request_holds_at_most_its_share_of_the_fetch_pool() -> None:
+    """A 200-image object on a pool of 4 fetch threads: another admission still gets its facts at once."""
+    release = threading.Event()
+    running: list[int] = []
+    lock = threading.Lock()
+    active = {"big": 0}
+
+    @dataclass
+    class Gatherer(FakeGatherer):
+        def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
+            if "/big/" not in plan.image:
+                return ImageFacts(digest=DIGEST)
+            with lock:
+                active["big"] += 1
+                running.append(active["big"])
+            release.wait(10)
+            with lock:
+                active["big"] -= 1
+            return ImageFacts(digest=DIGEST)
+
+    svc = service(Gatherer(), max_images=256, fetch_threads=4, fetches_per_request=2)
+    big = threading.Thread(
+        target=svc.admit,
+        args=(review("Pod", [f"ghcr.io/big/app{i}:1" for i in range(200)]),),
+        kwargs={"stage": "mutate"},
+    )
+    big.start()
+    try:
+        small = svc.admit(review("Pod", ["ghcr.io/small/app:1"]), stage="mutate").review["response"]
+    finally:
+        release.set()
+        big.join(15)
+    assert small["allowed"] is True, small.get("status")
+    assert running and max(running) <= 2
+
+
+def test_planning_past_the_deadline_is_a_fail_closed_denial() -> None:
+    gatherer = FakeGatherer()
+    outcome = service(gatherer, deadline=1e-9).admit(review("Pod", ["ghcr.io/a/b:1"]), stage="mutate")
+    response = outcome.review["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith(
+        "[internal-error] imagegate could not finish checking this object within the admission deadline"
+    )
+    assert gatherer.calls == []
+
+
+def _audit_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "imagegate.audit"]
+
+
+def test_the_audit_line_is_bounded_and_valid_json(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    huge = "ghcr.io/a/" + "b" * 5_000_000
+    images = [huge, *[f"ghcr.io/a/app{i}:latest" for i in range(2)]] * 400
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer()),
+        clock=lambda: datetime.now(UTC),
+    )
+    body = review("Pod", images, name="n" * 100_000)
+    body["request"]["userInfo"]["username"] = "u" * 100_000
+    svc.admit(body, stage="validate")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "imagegate.audit"]
+    assert len(line) < 512 * 1024
+    record = json.loads(line)
+    assert len(record["images"]) == 256 and record["imagesOmitted"] == 1200 - 256
+    assert record["images"][0]["image"].endswith(f"... ({len(huge)} characters)")
+    assert len(record["name"]) < 1000 and len(record["user"]) < 1000
+
+
+def test_too_many_images_is_audited_without_listing_them(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True, max_images=2),
+        runtime=FakeRuntime(FakeGatherer()),
+        clock=lambda: datetime.now(UTC),
+    )
+    svc.admit(review("Pod", ["ghcr.io/a/x:1", "ghcr.io/a/y:1", "ghcr.io/a/z:1"], uid="many"), stage="mutate")
+    [record] = _audit_records(caplog)
+    assert record["uid"] == "many" and record["allowed"] is False
+    assert record["error"] == "too-many-images" and record["distinctImages"] == 3
+    assert record["images"] == []
+
+
+def test_deciding_past_the_deadline_is_a_fail_closed_denial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from webhook import decision
+
+    chunks: list[int] = []
+
+    def slow(slots: list[object], **kwargs: object) -> decision.Decision:
+        chunks.append(len(slots))
+        time.sleep(0.4)  # longer than the whole deadline: the next chunk must not be decided
+        return decision.evaluate(slots, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("webhook.service.evaluate", slow)
+    images = [f"ghcr.io/a/b@{DIGEST}"] * 3000  # three chunks of slots
+    outcome = service(FakeGatherer(), deadline=0.3).admit(review("Pod", images), stage="validate")
+    response = outcome.review["response"]
+    assert response["allowed"] is False
+    assert "within the admission deadline (0.3s); nothing was admitted" in response["status"]["message"]
+    assert chunks == [1024]
+
+
+def test_too_many_images_deny_in_warn_mode_too() -> None:
+    warn = replace(POLICY, mode="warn")
+    images = [f"ghcr.io/a/app{i}:latest" for i in range(3)]
+    response = service(FakeGatherer(), policy=warn, max_images=2).admit(review("Pod", images), stage="mutate")
+    assert response.review["response"]["allowed"] is False
+    assert "[too-many-images]" in response.review["response"]["status"]["message"]

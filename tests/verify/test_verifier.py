@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -97,10 +99,38 @@ def test_key_signed_bundle_verifies(world: World) -> None:
 def test_require_tlog_rejects_key_signature_without_log_entry(world: World) -> None:
     world.sign_legacy_with_key(world.key("release"), tlog=False)
     world.sign_bundle_with_key(world.key("release"), tlog=False)
-    assert world.verify(signature_rule(key_signer("release"))).passed
-    result = world.verify(signature_rule(key_signer("release", require_tlog=True)))
+    assert world.verify(signature_rule(key_signer("release", require_tlog=False))).passed
+    result = world.verify(signature_rule(key_signer("release")))  # requireTlog defaults to true
     assert codes(result) == ["signature-invalid"]
     assert "transparency" in messages(result)
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "legacy"])
+@pytest.mark.parametrize("window", ["starts-after-signing", "ended-before-signing"])
+def test_log_evidence_outside_the_log_keys_validity_window_is_refused(
+    world: World, tmp_path: Path, fmt: str, window: str
+) -> None:
+    if fmt == "bundle":
+        world.sign_bundle_with_key(world.key("release"))
+    else:
+        world.sign_legacy_with_key(world.key("release"))
+    # The same root, but its Rekor key valid only from tomorrow, or only until yesterday.
+    root = json.loads(json.dumps(world.sigstore.trusted_root()))  # a copy: its windows share one dict
+    day = timedelta(days=1)
+    validity = root["tlogs"][0]["publicKey"]["validFor"]
+    if window == "starts-after-signing":
+        validity["start"] = (datetime.now(UTC) + day).isoformat().replace("+00:00", "Z")
+    else:
+        validity["start"] = (datetime.now(UTC) - 10 * day).isoformat().replace("+00:00", "Z")
+        validity["end"] = (datetime.now(UTC) - day).isoformat().replace("+00:00", "Z")
+    path = tmp_path / "windowed_trusted_root.json"
+    path.write_text(json.dumps(root))
+    world.extra_roots["test"] = path
+
+    for require_tlog in (True, False):  # evidence that is present must be valid either way
+        result = world.verify(signature_rule(key_signer("release", require_tlog=require_tlog)))
+        assert codes(result) == ["signature-invalid"], result.steps
+        assert "became valid" in messages(result) or "stopped being valid" in messages(result)
 
 
 def test_signature_by_another_key_is_invalid(world: World) -> None:

@@ -216,5 +216,5 @@ def requirement(
     )
 
 
-def key_signer(name: str, *, require_tlog: bool = False) -> KeySigner:
+def key_signer(name: str, *, require_tlog: bool = True) -> KeySigner:
     return KeySigner(name=name, require_tlog=require_tlog)

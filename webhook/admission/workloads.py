@@ -12,7 +12,7 @@ would admit unchecked images).
 
 from __future__ import annotations
 
-__all__ = ["SUPPORTED_KINDS", "ImageSlot", "Location", "image_slots", "pod_spec_path"]
+__all__ = ["SUPPORTED_KINDS", "ImageSlot", "Location", "image_slots", "pod_spec_path", "why_no_images"]
 
 import json
 from collections.abc import Mapping
@@ -150,6 +150,32 @@ def image_slots(kind: str, obj: Mapping[str, Any], *, group: str | None = None) 
             )
         )
     return tuple(slots)
+
+
+def why_no_images(kind: str, obj: Mapping[str, Any], *, group: str) -> str:
+    """Why :func:`image_slots` found no image in ``obj``: what a user is told when nothing was checked.
+
+    Call it only for an object whose :func:`image_slots` is empty (it does not re-check the shapes).
+    """
+    entry = _POD_SPECS.get(kind)
+    shown = _cut(f"{group}/{kind}" if group else kind)
+    if entry is None:
+        return f"kind {shown} is not one imagegate checks"
+    expected, path = entry
+    if group != expected:
+        where = 'the core API group ""' if not expected else f'API group "{expected}"'
+        return f"kind {shown} is not one imagegate checks (it checks {kind} in {where})"
+    spec: Any = obj
+    for key in path:
+        spec = spec.get(key) if isinstance(spec, Mapping) else None
+        if spec is None:
+            return f"the object has no pod spec at {json_pointer(path)}"
+    return f"the pod spec at {json_pointer(path)} has no containers and no image volumes"
+
+
+def _cut(text: str) -> str:
+    # Kind and group come from the request: keep what is shown bounded.
+    return text if len(text) <= _MAX_SHOWN_NAME else text[:_MAX_SHOWN_NAME] + "..."
 
 
 def _entries(

@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "evaluate",
         help="dry-run AdmissionReviews or manifests against a policy",
         description="Run /mutate then /validate offline, exactly as the server would, and print per image: "
-        "decision, reason code, rule, resolved digest and patch. Exit 1 if anything is denied.",
+        "decision, reason code, rule, resolved digest and patch. Objects with no image imagegate checks "
+        "(other kinds, no pod spec) are listed as 'not checked' with the reason. "
+        "Exit 1 if anything is denied.",
     )
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--namespace", help="namespace for manifests that name none (default: default)")
@@ -42,14 +44,17 @@ def run(args: argparse.Namespace) -> int:
             review
             for source in args.inputs
             for review in reviews_from_text(
-                load_text(source, stdin=sys.stdin.read), source=source, namespace=args.namespace
+                load_text(source, stdin=sys.stdin.read),
+                source=source,
+                namespace=args.namespace,
+                unchecked=True,
             )
         ]
     except (OSError, ValueError, yaml.YAMLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not reviews:
-        print("error: no objects with pod templates found in the input", file=sys.stderr)
+        print("error: no Kubernetes objects found in the input", file=sys.stderr)
         return 2
     responses: list[dict[str, Any]] = []
     denied = False
@@ -77,7 +82,10 @@ def _print_human(label: str, result: DryRunResult) -> None:
     mutated, final = result.mutated, result.final
     pins = {d.slot.pointer: d.pin for d in (mutated.decision.images if mutated.decision else ()) if d.pin}
     response = final.review["response"]
-    if final.decision is None:
+    not_checked = response.get("auditAnnotations", {}).get("notChecked")
+    if final.decision is None and not_checked:
+        print(f"  not checked: {not_checked}")
+    elif final.decision is None:
         message = response.get("status", {}).get("message", "")
         print(f"  {'allowed' if response['allowed'] else 'denied'} {message}".rstrip())
     else:

@@ -1,5 +1,8 @@
 """``imagegate lint FILE...``: checks policy and quarantine files and prints every problem found.
 
+A policy is checked by the loader and then by the serving path (:func:`webhook.runtime.lint_policy_file`):
+a policy that lints clean loads wherever ``serve``, ``verify``, ``test`` or hot reload load it.
+
 Each problem is one line ``FILE:LINE: POINTER: message (fix: hint)``. Errors go to stdout; warnings
 go to stderr prefixed ``warning:`` and do not change the exit code. Exit 1 when any file has an
 error, 2 when a file cannot be read or no file is given, else 0.
@@ -22,7 +25,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from webhook.policy.loader import lint_file
+from webhook.runtime import lint_policy_file
 
 # Where the Deployment mounts the policy's files (ConfigMaps and Secrets): the paths ``--root`` maps.
 MOUNT_DIR = PurePosixPath("/etc/imagegate")
@@ -35,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Validate policy (kind: ImagePolicy) and quarantine list (kind: Quarantine) files against "
             "the JSON Schema and the semantic rules (unknown trust names, duplicate rules, malformed "
-            "globs, missing referenced files, ...). Every problem names the file, the line and the "
+            "globs, missing referenced files, ...); every file a policy names is judged as the server "
+            "loads it, so a policy that lints clean loads. Every problem names the file, the line and the "
             "JSON pointer, and says how to fix it. Errors are printed to stdout, warnings to stderr. "
             "Exit status: 0 no errors, 1 errors found, 2 a file cannot be read or no file given."
         ),
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: cannot read: {reason}", file=sys.stderr)
             unreadable += 1
             continue
-        for problem in lint_file(name, now=now, locate=locate):
+        for problem in lint_policy_file(name, now=now, locate=locate):
             if problem.severity == "error":
                 errors += 1
                 print(_line(problem.file, problem.line, problem.pointer, problem.message, problem.hint))

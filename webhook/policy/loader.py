@@ -4,7 +4,10 @@ Every problem found is reported at once, each with its file, the 1-based line of
 node, its JSON pointer and a fix hint (:class:`webhook.errors.PolicyProblem`). Semantic checks run even
 when the schema check failed, on whatever parts have the right shape, so one ``imagegate lint`` run
 shows everything. Referenced files (trust roots, keys, quarantine lists, CA and credentials files) are
-read once, checked, and the exact bytes checked are the ones hashed into ``Policy.fingerprint``.
+read once, checked, and the exact bytes checked are the ones hashed into ``Policy.fingerprint``. Keys, CA
+and credentials files are judged by :mod:`webhook.policy.material`, the validators the server's adapters
+use too; trusted roots need sigstore, so ``imagegate lint`` adds the server's own check of them (the
+``serve_check`` of :func:`lint_file`).
 
 The schemas live in ``webhook/policy/schema/`` (``policies/*.schema.json`` link to them for editors);
 their validators are built once per process, on first use.
@@ -17,6 +20,7 @@ __all__ = [
     "FULCIO_EXTENSIONS",
     "SEVERITIES",
     "LoadedPolicy",
+    "ServeCheck",
     "lint_file",
     "load_policy",
     "load_quarantine",
@@ -41,12 +45,10 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import jsonschema
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from webhook._json import json_kind
 from webhook.errors import ConfigError, InvalidReference, PolicyProblem
+from webhook.policy import material
 from webhook.policy._yaml_lines import YamlDocument, escape_pointer, parse_yaml
 from webhook.policy.match import (
     GlobError,
@@ -175,14 +177,25 @@ def load_quarantine(path: str | Path) -> tuple[QuarantineEntry, ...]:
     return entries
 
 
+#: Checks of a policy that passed every check here, by code outside the pure core (the serving path):
+#: ``(JSON pointer, message, hint)`` per problem.
+ServeCheck = Callable[[Policy], Iterable[tuple[str, str, str]]]
+
+
 def lint_file(
-    path: str | Path, *, now: datetime, locate: Callable[[Path], Path] | None = None
+    path: str | Path,
+    *,
+    now: datetime,
+    locate: Callable[[Path], Path] | None = None,
+    serve_check: ServeCheck | None = None,
 ) -> tuple[PolicyProblem, ...]:
     """Every problem in the policy or quarantine file at ``path`` (by its ``kind``), never raising.
 
     Errors have ``severity == "error"``, warnings ``"warning"``. A file that cannot be read is one
     error with line 0. ``locate`` maps each absolute path the policy names to the file to read
     instead (``imagegate lint --root``); relative paths are always read from the policy's directory.
+    ``serve_check`` runs on a policy that has no error otherwise; what it reports becomes errors at its
+    pointers (``imagegate lint`` passes :func:`webhook.runtime.serving_problems`).
     """
     _require_aware(now)
     source = str(path)
@@ -200,6 +213,9 @@ def lint_file(
         return _in_order(report.problems, source)
     if kind == "ImagePolicy":
         checked = _check_policy_doc(Path(path), raw, doc, report, now=now, locate=locate)
+        if checked.policy is not None and serve_check is not None:
+            for pointer, message, hint in serve_check(checked.policy):
+                report.error(pointer, message, hint)
         return _in_order(checked.problems, source)
     report.error(
         "/kind" if isinstance(doc.data, dict) and "kind" in doc.data else "",
@@ -820,6 +836,7 @@ class _Semantic:
                             f"unknown trust key {name!r}",
                             _define_hint("spec.trust.keys", self.key_names),
                         )
+                    self._tlog(key, name, f"{signer_pointer}/key")
             if identity is None or len(signer) != 1:
                 continue
             if identity in seen:
@@ -837,6 +854,29 @@ class _Semantic:
                 f"{pointer}/minimum",
                 f"minimum {minimum} is more than the {len(signers)} signer(s) listed",
                 f"lower minimum to at most {len(signers)}, or add signers",
+            )
+
+    def _tlog(self, key: dict[str, Any], name: str, pointer: str) -> None:
+        """Warn about key signers whose signatures need no, or cannot get, transparency-log evidence."""
+        if key.get("requireTlog") is False:
+            self.report.warning(
+                f"{pointer}/requireTlog",
+                f"requireTlog: false accepts signatures by key {name!r} that no transparency log has "
+                "recorded: nothing proves when they were made, and a stolen key's signatures go unnoticed",
+                "remove it (the default, true, requires Rekor evidence, as cosign does); keep false only "
+                "for a signer without a transparency log, such as an air-gapped one",
+            )
+            return
+        # Its transparency-log evidence is checked with the Rekor keys of every trust root.
+        self.used_roots.update(self.root_names)
+        if key.get("requireTlog", True) is True and not self.root_names:
+            self.report.warning(
+                pointer,
+                f"key {name!r} requires transparency-log evidence (requireTlog defaults to true), but the "
+                "policy has no trust root whose Rekor keys could check it: every signature by this key "
+                "is refused [signature-invalid]",
+                "add the trusted_root.json of the Sigstore instance your signatures are logged in under "
+                "spec.trust.roots, or set requireTlog: false for a signer without a log",
             )
 
     def _keyless(self, keyless: dict[str, Any], pointer: str) -> tuple[object, ...]:
@@ -1071,7 +1111,7 @@ def _build_signers(raw: list[dict[str, Any]]) -> tuple[Signer, ...]:
             )
         else:
             signers.append(
-                KeySigner(name=item["key"]["name"], require_tlog=bool(item["key"].get("requireTlog", False)))
+                KeySigner(name=item["key"]["name"], require_tlog=bool(item["key"].get("requireTlog", True)))
             )
     return tuple(signers)
 
@@ -1162,42 +1202,22 @@ def _check_trusted_root(data: bytes) -> tuple[str, str] | None:
 
 
 def _check_public_key(data: bytes) -> tuple[str, str] | None:
-    hint = (
-        "give a PEM public key (-----BEGIN PUBLIC KEY-----): "
-        "ECDSA P-256/P-384/P-521, RSA >= 2048 bits or Ed25519"
-    )
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError):
-        return "is not a PEM public key", hint
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
-            return f"uses the unsupported curve {key.curve.name}", hint
-        return None
-    if isinstance(key, rsa.RSAPublicKey):
-        return None if key.key_size >= 2048 else (f"is a {key.key_size}-bit RSA key, too short", hint)
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return None
-    return f"is an unsupported key type ({type(key).__name__})", hint
+    return _material(material.public_key, data)
 
 
 def _check_ca(data: bytes) -> tuple[str, str] | None:
-    try:
-        certificates = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        certificates = []
-    if not certificates:
-        return "holds no PEM certificate", "give a PEM file with the registry CA certificate(s)"
-    return None
+    return _material(material.registry_ca, data)
 
 
 def _check_creds(data: bytes) -> tuple[str, str] | None:
-    # Never quote the content: it holds secrets.
-    hint = 'give a dockerconfigjson file: {"auths": {"registry.example.com": {"auth": "..."}}}'
+    # Never quote the content: it holds secrets (material.docker_config never does).
+    return _material(material.docker_config, data)
+
+
+def _material(validator: Callable[[bytes], object], data: bytes) -> tuple[str, str] | None:
+    """(problem, hint) from the one validator of this kind of file (webhook.policy.material), or None."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return "is not JSON", hint
-    if not isinstance(doc, dict) or not isinstance(doc.get("auths"), dict):
-        return "has no 'auths' mapping", hint
+        validator(data)
+    except material.MaterialError as error:
+        return error.message, error.hint
     return None

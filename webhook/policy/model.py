@@ -133,10 +133,14 @@ class KeylessSigner:
 
 @dataclass(frozen=True, slots=True)
 class KeySigner:
-    """A public key from ``trust.keys``; ``require_tlog`` demands transparency-log evidence."""
+    """A public key from ``trust.keys``.
+
+    ``require_tlog`` (the default, as in cosign) demands transparency-log evidence for the signature: a
+    Rekor inclusion promise from a log of a trusted root, inside that log key's validity window.
+    """
 
     name: str
-    require_tlog: bool = False
+    require_tlog: bool = True
 
     def describe(self) -> str:
         return f"key {self.name}"

@@ -5,20 +5,18 @@ from __future__ import annotations
 __all__ = ["BasicCredentials", "DockerCredentials", "normalise_registry_key"]
 
 import base64
-import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from webhook.errors import ConfigError
+from webhook.policy import material
 
 # Docker Hub is written many ways in config files; they all mean the registry imagegate calls docker.io.
 _DOCKER_HUB_KEYS = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 )
-_MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -73,22 +71,21 @@ class DockerCredentials:
     def from_file(cls, path: Path) -> DockerCredentials:
         """Read a dockerconfigjson file (``{"auths": {...}}``, as a Kubernetes pull secret holds).
 
+        The file is judged by :func:`webhook.policy.material.docker_config`, as ``imagegate lint`` does.
+
         Raises:
             ConfigError: unreadable or malformed; the message names the file and entry, never a secret.
         """
         try:
             with path.open("rb") as handle:
-                raw = handle.read(_MAX_CONFIG_BYTES + 1)
+                raw = handle.read(material.MAX_CREDENTIALS_BYTES + 1)
         except OSError as error:
             raise ConfigError(f"cannot read registry credentials file {path}: {error.strerror}") from None
-        if len(raw) > _MAX_CONFIG_BYTES:
-            raise ConfigError(f"registry credentials file {path} is larger than {_MAX_CONFIG_BYTES} bytes")
         try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            # The JSON error text quotes the document, which holds secrets: say only where.
-            raise ConfigError(f"registry credentials file {path} is not valid JSON") from None
-        return cls.from_json(document, source=str(path))
+            entries = material.docker_config(raw)
+        except material.MaterialError as error:
+            raise ConfigError(f"registry credentials file {path} {error.message}") from None
+        return cls._from_entries(entries, source=str(path))
 
     @classmethod
     def from_json(cls, document: object, *, source: str = "<dockerconfigjson>") -> DockerCredentials:
@@ -97,37 +94,13 @@ class DockerCredentials:
         Raises:
             ConfigError: the document does not have that shape.
         """
-        if not isinstance(document, dict):
-            raise ConfigError(f"{source}: a dockerconfigjson document must be a JSON object")
-        auths = document.get("auths", {})
-        if not isinstance(auths, dict):
-            raise ConfigError(f"{source}: /auths must be an object keyed by registry host")
-        by_host: dict[str, BasicCredentials] = {}
-        for key, entry in auths.items():
-            if not isinstance(key, str) or not isinstance(entry, dict):
-                raise ConfigError(f"{source}: /auths/{key}: each entry must be an object")
-            host = normalise_registry_key(key)
-            creds = _entry_credentials(entry, where=f"{source}: /auths/{key}")
-            if creds is not None:
-                by_host[host] = creds
-        return cls(by_host=MappingProxyType(by_host), source=source)
-
-
-def _entry_credentials(entry: dict[str, object], *, where: str) -> BasicCredentials | None:
-    username, password = entry.get("username"), entry.get("password")
-    auth = entry.get("auth")
-    if isinstance(username, str) and isinstance(password, str) and username:
-        return BasicCredentials(username, password)
-    if isinstance(auth, str) and auth:
         try:
-            decoded = base64.b64decode(auth, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ConfigError(f"{where}/auth is not base64 of 'username:password'") from None
-        user, sep, secret = decoded.partition(":")
-        if not sep or not user:
-            raise ConfigError(f"{where}/auth is not base64 of 'username:password'")
-        return BasicCredentials(user, secret)
-    if username is not None or password is not None or auth is not None:
-        raise ConfigError(f"{where}: needs 'auth' or both 'username' and 'password' as strings")
-    # An entry without credentials (e.g. only "email") grants nothing; anonymous access applies.
-    return None
+            entries = material.docker_config_entries(document)
+        except material.MaterialError as error:
+            raise ConfigError(f"{source}: {error.message}") from None
+        return cls._from_entries(entries, source=source)
+
+    @classmethod
+    def _from_entries(cls, entries: tuple[tuple[str, str, str], ...], *, source: str) -> DockerCredentials:
+        by_host = {normalise_registry_key(key): BasicCredentials(user, pw) for key, user, pw in entries}
+        return cls(by_host=MappingProxyType(by_host), source=source)

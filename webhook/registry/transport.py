@@ -46,6 +46,7 @@ import urllib3.response
 
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, RegistryError
+from webhook.policy import material
 from webhook.registry.settings import RegistrySettings, normalise_netloc
 
 _logger = logging.getLogger(__name__)
@@ -210,13 +211,16 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
 
 def _ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if settings.ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(settings.ca_file))
-        except (OSError, ssl.SSLError) as error:
-            raise ConfigError(f"cannot load registry CA file {settings.ca_file}: {error}") from None
-    return context
+    if settings.ca_file is None:
+        return ssl.create_default_context()
+    try:
+        # As `imagegate lint` judges the file: webhook.policy.material.registry_ca.
+        return material.registry_ca(settings.ca_file.read_bytes())
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(f"cannot load registry CA file {settings.ca_file}: {reason}") from None
+    except material.MaterialError as error:
+        raise ConfigError(f"cannot load registry CA file {settings.ca_file}: it {error.message}") from None
 
 
 # --- transport ----------------------------------------------------------------------------------

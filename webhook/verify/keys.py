@@ -59,13 +59,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
 from webhook.errors import ConfigError, VerificationFailed
+from webhook.policy import material
 
 _logger = logging.getLogger(__name__)
 
-KeyObject = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+KeyObject = material.KeyObject
 
 _SIGNATURE_INVALID = "signature-invalid"
-_MIN_RSA_BITS = 2048
 _BUNDLE_MEDIA_TYPES = frozenset(
     {
         "application/vnd.dev.sigstore.bundle+json;version=0.1",
@@ -149,31 +149,15 @@ class TlogExpectation:
 def load_public_key(pem: bytes, *, name: str) -> PublicKey:
     """Load a PEM (or DER) SubjectPublicKeyInfo: ECDSA P-256/P-384, Ed25519 or RSA >= 2048 bits.
 
+    The rules are :func:`webhook.policy.material.public_key`'s, the ones ``imagegate lint`` applies.
+
     Raises:
         ConfigError: the data is not a public key, or its type or size is not accepted.
     """
     try:
-        if pem.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(pem)
-        else:
-            key = serialization.load_der_public_key(pem)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        hint = " (it is a certificate; give its public key)" if b"CERTIFICATE-----" in pem else ""
-        raise ConfigError(f"key {name!r}: not a PEM public key{hint}", details=str(exc)) from None
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if not isinstance(key.curve, ec.SECP256R1 | ec.SECP384R1):
-            raise ConfigError(
-                f"key {name!r}: ECDSA curve {key.curve.name} is not accepted (use P-256 or P-384)"
-            )
-    elif isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < _MIN_RSA_BITS:
-            raise ConfigError(
-                f"key {name!r}: RSA key of {key.key_size} bits is too small (at least {_MIN_RSA_BITS})"
-            )
-    elif not isinstance(key, ed25519.Ed25519PublicKey):
-        raise ConfigError(
-            f"key {name!r}: {type(key).__name__} is not accepted (use ECDSA P-256/P-384, Ed25519 or RSA)"
-        )
+        key = material.public_key(pem)
+    except material.MaterialError as error:
+        raise ConfigError(f"key {name!r}: {error.message}") from None
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return PublicKey(name=name, key=key, spki_der=der)
 

@@ -2,7 +2,11 @@
 
 A fixture under ``fixtures/invalid/`` starts with ``# expect: POINTER | MESSAGE PART``; the offending line
 carries the comment ``# <- error``. Optional headers: ``# expect-file: PATH`` (the problem is reported
-in that file, relative to the fixture) and ``# errors: N`` (how many errors in all; default 1).
+in that file, relative to the fixture), ``# errors: N`` (how many errors in all; default 1) and
+``# found-by: serving`` (only the serving path's check finds it: ``imagegate lint`` reports it, the
+pure loader cannot, and the server refuses to build the policy).
+
+Fixtures are linted as ``imagegate lint`` lints them (:func:`webhook.runtime.lint_policy_file`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import pytest
 
 from webhook.errors import ConfigError
 from webhook.policy.loader import lint_file, load_policy, load_quarantine
+from webhook.runtime import build_services, lint_policy_file
+from webhook.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
@@ -45,7 +51,7 @@ def test_invalid_fixture_reports_its_problem(fixture: Path) -> None:
     where = fixture.parent / (_header(text, "expect-file") or fixture.name)
     errors_expected = int(_header(text, "errors") or 1)
 
-    problems = lint_file(fixture, now=NOW)
+    problems = lint_policy_file(fixture, now=NOW)
     errors = [p for p in problems if p.severity == "error"]
 
     matching = [
@@ -59,9 +65,21 @@ def test_invalid_fixture_reports_its_problem(fixture: Path) -> None:
     assert len(errors) == errors_expected, "\n".join(map(str, errors))
 
 
+def _found_by_serving(path: Path) -> bool:
+    return _header(path.read_text(), "found-by") == "serving"
+
+
+@pytest.mark.parametrize("fixture", [p for p in INVALID if _found_by_serving(p)], ids=lambda p: p.stem)
+def test_what_only_the_serving_path_finds_is_refused_when_serving(fixture: Path) -> None:
+    policy = load_policy(fixture, now=NOW).policy
+    assert not [p for p in lint_file(fixture, now=NOW) if p.severity == "error"]
+    with pytest.raises(ConfigError):
+        build_services(policy, settings=Settings())
+
+
 @pytest.mark.parametrize(
     "fixture",
-    [p for p in INVALID if "kind: ImagePolicy" in p.read_text()],
+    [p for p in INVALID if "kind: ImagePolicy" in p.read_text() and not _found_by_serving(p)],
     ids=lambda p: p.stem,
 )
 def test_load_policy_raises_with_the_same_problems(fixture: Path) -> None:

@@ -197,3 +197,92 @@ def test_an_exemption_for_a_registry_the_allowlist_refuses_is_a_warning(
     assert match and (match["line"], match["pointer"]) == ("7", "/spec/exemptions/0/images/0")
     assert "registry 'quay.io' is not in registries.allow" in match["message"]
     assert "never applies" in match["message"]
+
+
+def _key_signer_policy(tmp_path: Path, key: str, *, roots: bool) -> Path:
+    trust = f"    keys: [{{name: release, file: {FIXTURES / 'trust' / 'release.pub'}}}]\n"
+    if roots:
+        trust += f"    roots: [{{name: pg, file: {FIXTURES / 'trust' / 'trusted_root.json'}}}]\n"
+    rules = (
+        "  rules:\n"
+        "    - name: signed\n"
+        "      images: ['ghcr.io/acme/**']\n"
+        "      signatures:\n"
+        "        signers:\n"
+        f"          - key: {key}\n"
+    )
+    if roots:
+        rules += (
+            "          - keyless: {root: pg, issuer: 'https://accounts.google.com', subject: a@example.com}\n"
+        )
+    return _policy(tmp_path, "  registries: {allow: [ghcr.io]}\n  trust:\n" + trust + rules)
+
+
+def _only_warning(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """Lint ``path``: exit 0, nothing on stdout, exactly one warning line on stderr (parsed)."""
+    code = _run(path)
+    out, err = capsys.readouterr()
+    assert code == 0 and out == ""
+    found = [
+        LINE.match(line.removeprefix("warning: ")) for line in err.splitlines() if line.startswith("warning")
+    ]
+    assert len(found) == 1 and found[0], err
+    return found[0].groupdict()
+
+
+def test_require_tlog_false_is_a_warning_with_its_line_and_pointer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warning = _only_warning(
+        _key_signer_policy(tmp_path, "{name: release, requireTlog: false}", roots=True), capsys
+    )
+    assert warning["line"] == "14"
+    assert warning["pointer"] == "/spec/rules/0/signatures/signers/0/key/requireTlog"
+    assert "no transparency log has recorded" in warning["message"]
+    assert "air-gapped" in warning["hint"]
+
+
+def test_a_key_signer_that_needs_log_evidence_no_root_can_give_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warning = _only_warning(_key_signer_policy(tmp_path, "{name: release}", roots=False), capsys)
+    assert warning["pointer"] == "/spec/rules/0/signatures/signers/0/key"
+    assert "requireTlog defaults to true" in warning["message"]
+    assert "every signature by this key is refused" in warning["message"]
+
+
+@pytest.mark.parametrize("key", ["{name: release}", "{name: release, requireTlog: true}"])
+def test_a_key_signer_with_log_evidence_required_and_a_root_lints_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from webhook.policy.loader import load_policy
+
+    path = _key_signer_policy(tmp_path, key, roots=True)
+    assert _run(path) == 0
+    _, err = capsys.readouterr()
+    assert "0 error(s), 0 warning(s)" in err
+    rule = load_policy(path, now=datetime.now(UTC)).policy.rules[0]
+    assert rule.signatures is not None
+    assert [getattr(s, "require_tlog", None) for s in rule.signatures.signers] == [True, None]
+
+
+def test_a_root_that_only_gives_key_signers_their_log_keys_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Key signers are checked against the Rekor keys of every trust root: such a root is not unused.
+    path = _policy(
+        tmp_path,
+        "  registries: {allow: [ghcr.io]}\n"
+        "  trust:\n"
+        f"    keys: [{{name: release, file: {FIXTURES / 'trust' / 'release.pub'}}}]\n"
+        f"    roots: [{{name: pg, file: {FIXTURES / 'trust' / 'trusted_root.json'}}}]\n"
+        "  rules:\n"
+        "    - name: signed\n"
+        "      images: ['ghcr.io/acme/**']\n"
+        "      signatures: {signers: [{key: {name: release}}]}\n",
+    )
+    assert _run(path) == 0
+    _, err = capsys.readouterr()
+    assert "0 error(s), 0 warning(s)" in err, err

@@ -137,7 +137,7 @@ def test_weak_or_unsupported_keys_are_configuration_errors(make: Any, expected: 
 
 
 def test_garbage_and_certificates_are_configuration_errors() -> None:
-    with pytest.raises(ConfigError, match="key 'w': not a PEM public key"):
+    with pytest.raises(ConfigError, match="key 'w': is not a PEM public key"):
         load_public_key(read_data("managed-key-wrong.pub"), name="w")
     with pytest.raises(ConfigError, match="not a PEM public key"):
         load_public_key(b"hello", name="x")
