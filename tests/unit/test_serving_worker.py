@@ -1,12 +1,14 @@
-"""webhook.gunicorn_worker.ThreadWorker under a real gunicorn over real TLS: no connection can pin a thread.
+"""webhook.serving.worker.FrontWorker under a real gunicorn over real TLS: HTTP/1.1 as clients use it,
+and no connection can pin a thread.
 
 The server runs one worker with two threads, so two misbehaving connections would be enough to starve it
-under stock gthread. Client timeouts below only bound a failure (stock gunicorn hangs on these); nothing
-asserts how fast an answer comes.
+under stock gthread. Client timeouts below only bound a failure (stock gunicorn hangs on some of these);
+nothing asserts how fast an answer comes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -25,12 +27,20 @@ import trustme
 REPO = Path(__file__).resolve().parents[2]
 THREADS = 2
 FAILURE_BOUND = 25.0  # seconds; the worker's own timeouts are 5 s, stock gthread waits forever
+WORKER = "webhook.serving.worker.FrontWorker"
 
 ECHO_APP = """
+import json
+
 def app(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
-    answer = str(len(body)).encode()
+    if environ["PATH_INFO"] == "/environ":
+        keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
+                "SERVER_PROTOCOL", "HTTP_X_TWICE", "HTTP_X_ONE", "wsgi.url_scheme")
+        answer = json.dumps({k: environ.get(k) for k in keys} | {"body": body.decode()}).encode()
+    else:
+        answer = str(len(body)).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
     return [answer]
 """
@@ -57,7 +67,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    work = tmp_path_factory.mktemp("gunicorn_worker")
+    work = tmp_path_factory.mktemp("serving_worker")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(str(work / "server.key"))
@@ -69,7 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = work / "gunicorn.log"
     cmd = [
         sys.executable, "-m", "gunicorn", "-w", "1", "--threads", str(THREADS), "--keep-alive", "30",
-        "-k", "webhook.gunicorn_worker.ThreadWorker", "-b", f"127.0.0.1:{port}",
+        "-k", WORKER, "--reuse-port", "-b", f"127.0.0.1:{port}",
         "--certfile", str(work / "server.crt"), "--keyfile", str(work / "server.key"),
         "--chdir", str(work), "--log-level", "info", "echo_app:app",
     ]  # fmt: skip
@@ -124,7 +134,7 @@ def post_on_new_connection(server: Server) -> tuple[int, bytes]:
 
 
 def test_server_runs_the_custom_worker(server: Server) -> None:
-    assert "Using worker: webhook.gunicorn_worker.ThreadWorker" in server.log.read_text()
+    assert f"Using worker: {WORKER}" in server.log.read_text()
     assert post_on_new_connection(server) == (200, b"300")
 
 
@@ -205,3 +215,102 @@ def test_a_request_body_that_stops_or_trickles_does_not_hold_a_thread(server: Se
         stalled.close()
         trickling.close()
     assert "Traceback" not in server.log.read_text()
+
+
+def exchange(server: Server, data: bytes) -> tuple[int, bytes]:
+    """Send raw bytes on a new TLS connection; the first response."""
+    with server.connect_tls() as tls:
+        tls.sendall(data)
+        return read_response(tls.makefile("rb"))
+
+
+def test_wsgi_environ(server: Server) -> None:
+    status, body = exchange(
+        server,
+        b"POST /environ?a=1&b=%20 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"X-Twice: 1\r\nX-Twice: 2\r\nX_One: spoofed\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    assert status == 200
+    assert json.loads(body) == {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/environ",
+        "QUERY_STRING": "a=1&b=%20",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_X_TWICE": "1,2",
+        "HTTP_X_ONE": None,  # a header with "_" is dropped: X_One and X-One would be the same key
+        "wsgi.url_scheme": "https",
+        "body": "{}",
+    }
+
+
+def test_chunked_body_reaches_the_app_whole(server: Server) -> None:
+    status, body = exchange(
+        server,
+        b"POST /environ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+    )
+    assert status == 200
+    answer = json.loads(body)
+    assert (answer["body"], answer["CONTENT_LENGTH"]) == ("abcdefg", "7")
+
+
+def test_keep_alive_serves_requests_in_order_on_one_connection(server: Server) -> None:
+    with server.connect_tls() as tls:
+        stream = tls.makefile("rb")
+        for size in (1, 500, 20_000, 3):
+            tls.sendall(request_bytes(b"z" * size))
+            assert read_response(stream) == (200, str(size).encode())
+        # Pipelined: three requests in one write, answered in order.
+        tls.sendall(request_bytes(b"a") + request_bytes(b"bb") + request_bytes(b"ccc", close=True))
+        assert [read_response(stream) for _ in range(3)] == [(200, b"1"), (200, b"2"), (200, b"3")]
+        assert stream.read() == b""  # closed after "Connection: close"
+
+
+def test_expect_continue_is_honoured(server: Server) -> None:
+    with server.connect_tls() as tls:
+        tls.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        stream = tls.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 100")
+        assert stream.readline() == b"\r\n"
+        tls.sendall(b"abcd")
+        assert read_response(stream) == (200, b"4")
+
+
+def test_http_1_0_closes_unless_kept_alive(server: Server) -> None:
+    with server.connect_tls() as tls:
+        tls.sendall(b"GET /echo HTTP/1.0\r\n\r\n")
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"0")
+        assert stream.read() == b""
+
+
+def test_malformed_request_gets_400_and_a_close(server: Server) -> None:
+    with server.connect_tls() as tls:
+        tls.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: nope\r\n\r\n")
+        stream = tls.makefile("rb")
+        status, _ = read_response(stream)
+        assert status == 400
+        assert stream.read() == b""
+
+
+def test_oversized_headers_are_refused(server: Server) -> None:
+    status, _ = exchange(server, b"GET /echo HTTP/1.1\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+    assert status == 431
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+    status, _ = exchange(server, b"GET /echo HTTP/1.1\r\n" + many + b"\r\n")
+    assert status == 431
+    status, _ = exchange(server, b"GET /" + b"u" * 9000 + b" HTTP/1.1\r\n\r\n")
+    assert status == 414
+
+
+def test_request_stalled_after_its_headers_is_dropped(server: Server) -> None:
+    # Headers complete, body announced and never sent: the connection is closed without an answer.
+    with server.connect_tls() as tls:
+        tls.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc")
+        tls.settimeout(FAILURE_BOUND)
+        assert tls.recv(100) == b""
