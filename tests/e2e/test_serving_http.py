@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +184,25 @@ def test_access_log_on_stderr_when_asked_for(tmp_path: Path) -> None:
         assert all(
             not line.startswith("{") or "audit" in line for line in running.stdout.read_text().splitlines()
         )
+
+
+def test_serve_refuses_a_port_another_process_listens_on(tmp_path: Path) -> None:
+    # Workers bind their own listeners: a busy port must stop serve at once, not make gunicorn restart
+    # workers that cannot boot, forever.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "webhook", "serve", "--policy", str(policy), "--dev-cert", "--port"]
+        serve = subprocess.run(
+            [*argv, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert serve.returncode == 2, serve.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in serve.stderr
+    assert "Traceback" not in serve.stderr

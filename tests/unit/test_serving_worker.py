@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,10 +32,13 @@ WORKER = "webhook.serving.worker.FrontWorker"
 
 ECHO_APP = """
 import json
+import time
 
 def app(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(2)
     if environ["PATH_INFO"] == "/environ":
         keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
                 "SERVER_PROTOCOL", "HTTP_X_TWICE", "HTTP_X_ONE", "wsgi.url_scheme")
@@ -51,6 +55,7 @@ class Server:
     port: int
     context: ssl.SSLContext
     log: Path
+    process: subprocess.Popen[bytes]
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=FAILURE_BOUND)
@@ -67,7 +72,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    work = tmp_path_factory.mktemp("serving_worker")
+    with serving(tmp_path_factory.mktemp("serving_worker")) as running:
+        yield running
+
+
+@contextmanager
+def serving(work: Path) -> Iterator[Server]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(str(work / "server.key"))
@@ -88,13 +98,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
-        while "Booting worker" not in log.read_text():
+        while True:  # the worker binds its own listener (reuse_port): wait until it accepts
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield Server(port=port, context=context, log=log)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield Server(port=port, context=context, log=log, process=process)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
 
 
@@ -314,3 +329,17 @@ def test_request_stalled_after_its_headers_is_dropped(server: Server) -> None:
         tls.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc")
         tls.settimeout(FAILURE_BOUND)
         assert tls.recv(100) == b""
+
+
+def test_graceful_stop_answers_the_request_in_progress(tmp_path: Path) -> None:
+    with serving(tmp_path) as server:
+        with server.connect_tls() as busy, server.connect_tls() as idle:
+            busy.sendall(b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc")
+            idle.sendall(request_bytes(b"i"))
+            assert read_response(idle.makefile("rb")) == (200, b"1")  # now idle, kept alive
+            time.sleep(0.5)  # the slow request is in the app
+            server.process.terminate()  # SIGTERM: gunicorn's graceful stop
+            assert read_response(busy.makefile("rb")) == (200, b"3")
+            idle.settimeout(FAILURE_BOUND)
+            assert idle.recv(1) == b""  # the idle keep-alive connection is closed, not kept
+        assert server.process.wait(timeout=FAILURE_BOUND) == 0
