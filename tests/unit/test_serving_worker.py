@@ -77,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @contextmanager
-def serving(work: Path) -> Iterator[Server]:
+def serving(work: Path, *, tls: bool = True) -> Iterator[Server]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(str(work / "server.key"))
@@ -90,9 +90,10 @@ def serving(work: Path) -> Iterator[Server]:
     cmd = [
         sys.executable, "-m", "gunicorn", "-w", "1", "--threads", str(THREADS), "--keep-alive", "30",
         "-k", WORKER, "--reuse-port", "-b", f"127.0.0.1:{port}",
-        "--certfile", str(work / "server.crt"), "--keyfile", str(work / "server.key"),
         "--chdir", str(work), "--log-level", "info", "echo_app:app",
     ]  # fmt: skip
+    if tls:
+        cmd += ["--certfile", str(work / "server.crt"), "--keyfile", str(work / "server.key")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("wb") as log_file:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -343,3 +344,14 @@ def test_graceful_stop_answers_the_request_in_progress(tmp_path: Path) -> None:
             idle.settimeout(FAILURE_BOUND)
             assert idle.recv(1) == b""  # the idle keep-alive connection is closed, not kept
         assert server.process.wait(timeout=FAILURE_BOUND) == 0
+
+
+def test_plain_http_client_that_half_closes_still_gets_its_answer(tmp_path: Path) -> None:
+    with serving(tmp_path, tls=False) as server:
+        with server.connect() as conn:
+            # /slow: the answer is still being made when the end of the client's stream arrives.
+            conn.sendall(b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nhalf")
+            conn.shutdown(socket.SHUT_WR)  # the request is all there is
+            stream = conn.makefile("rb")
+            assert read_response(stream) == (200, b"4")
+            assert stream.read() == b""

@@ -120,6 +120,7 @@ class Connection(asyncio.Protocol):
         self.deadline = _NEVER
         self._reading = False  # a request has begun and is not complete
         self._discarding = False  # an oversized request is being answered: read nothing more
+        self._eof = False  # the client half-closed: close once the queued requests are answered
         self._paused = False
         # The request being parsed.
         self._target = bytearray()
@@ -168,10 +169,14 @@ class Connection(asyncio.Protocol):
                 self._refuse(context.status if isinstance(context, _Reject) else HTTPStatus.BAD_REQUEST)
 
     def eof_received(self) -> bool | None:
-        # The client will send nothing more: answer what is queued, then close.
+        # The client will send nothing more (a half-close): answer what is queued, then close. Over
+        # TLS asyncio closes the transport anyway (TLS has no half-close).
         if not self.busy and not self._pending:
             self.close()
-        return None
+            return None
+        self._eof = True
+        transport = self._transport
+        return transport is not None and transport.get_extra_info("sslcontext") is None
 
     # httptools callbacks
 
@@ -295,6 +300,8 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         keep_alive = request.keep_alive and front.keepalive > 0 and not front.stopping
+        if self._eof and not self._pending:
+            keep_alive = False
         transport.write(_head(status, headers, body, request=request, keep_alive=keep_alive) + body)
         if not keep_alive:
             self.close()
