@@ -14,7 +14,9 @@ __all__ = ["churn_benchmark"]
 import json
 import logging
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 from bench.load import check_local
 from bench.procstat import rss_by_worker
@@ -45,37 +47,49 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 
+-- wrk runs for its whole -d even after thread:stop(): report and exit once the count is reached.
 response = function(status, headers, body)
   answered = answered + 1
   if status ~= 200 then bad = bad + 1 end
-  if answered >= limit then wrk.thread:stop() end
+  if answered == limit then
+    io.write(string.format('%(mark)s{"requests":%%d,"status":%%d}\\n', answered, bad))
+    io.flush()
+    os.exit(0)
+  end
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format('%(mark)s{"requests":%%d,"duration_us":%%d,"status":%%d,"errors":%%d,"p99_us":%%d}\\n',
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(99)))
+  io.write(string.format('%(mark)s{"requests":%%d,"status":%%d,"errors":%%d}\\n', answered, bad,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 """
 
 
 def _phase(
     url: str, *, workdir: Path, body: Path, offset: int, limit: int, connections: int
-) -> dict[str, int]:
+) -> dict[str, Any]:
     script = workdir / f"churn-{offset}.lua"
     script.write_text(
         _LUA
         % {"body": json.dumps(str(body)), "offset": offset, "limit": limit, "slots": SLOTS, "mark": _MARK}
     )
-    # Bounded by time too: 100,000 requests at 400 req/s would take 250 s.
+    # Bounded by time too (the script exits once ``limit`` answers came): 300 s.
     argv = ["wrk", "-t1", f"-c{connections}", "-d300s", "--timeout=5s", "-s", str(script), url]
+    started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=360, check=False)
+    seconds = time.monotonic() - started
     (workdir / f"churn-{offset}.txt").write_text(done.stdout + done.stderr)
     line = next((x for x in done.stdout.splitlines() if x.startswith(_MARK)), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-800:]} {done.stderr[-800:]}")
-    return json.loads(line[len(_MARK) :])  # type: ignore[no-any-return]
+    counts: dict[str, Any] = json.loads(line[len(_MARK) :])
+    if counts["requests"] < limit:
+        raise RuntimeError(f"churn: only {counts['requests']} of {limit} requests answered within 300 s")
+    return {
+        **counts,
+        "seconds": round(seconds, 1),
+        "requests_per_second": round(counts["requests"] / seconds, 1),
+    }
 
 
 def churn_benchmark(
@@ -96,7 +110,7 @@ def churn_benchmark(
     at_total = rss_by_worker(master)
     pids = sorted(set(at_first) & set(at_total))
     growth = tuple(at_total[pid] / at_first[pid] for pid in pids)
-    failed = sum(p["status"] + p["errors"] for p in phases)
+    failed = sum(p["status"] + p.get("errors", 0) for p in phases)
     _logger.info("churn: RSS %s -> %s -> %s (failed %d)", start, at_first, at_total, failed)
     mib = 1024 * 1024
     return Result(
