@@ -355,3 +355,14 @@ def test_plain_http_client_that_half_closes_still_gets_its_answer(tmp_path: Path
             stream = conn.makefile("rb")
             assert read_response(stream) == (200, b"4")
             assert stream.read() == b""
+
+
+def test_partial_request_behind_an_answered_one_is_dropped(server: Server) -> None:
+    # A whole request, then the start of another in the same write: once the first is answered the
+    # second is a stalled request like any other.
+    with server.connect_tls() as tls:
+        tls.sendall(request_bytes(b"first") + b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"5")
+        tls.settimeout(FAILURE_BOUND)
+        assert tls.recv(100) == b""

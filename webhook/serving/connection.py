@@ -311,8 +311,9 @@ class Connection(asyncio.Protocol):
             if self._paused:
                 transport.resume_reading()
                 self._paused = False
-            if not self._reading:
-                self.deadline = time.monotonic() + front.keepalive
+            # Idle: the keep-alive timeout. A request already begun (sent behind this one) has until
+            # the request timeout from now.
+            self.deadline = time.monotonic() + (REQUEST_TIMEOUT if self._reading else front.keepalive)
 
     def _environ(self, request: _Request) -> dict[str, Any]:
         path, _, query = request.target.partition(b"?")
