@@ -67,6 +67,11 @@ class Scenario:
     def is_floor(self) -> bool:
         return self.images == "floor"
 
+    @property
+    def outcome(self) -> str:
+        """Every image's outcome in imagegate's answer."""
+        return "verified" if self.images == "signed" else "admitted"
+
     def run(self, target: Target, *, seconds: float, workdir: Path, label: str) -> tuple[LoadRun, CpuSplit]:
         """One bounded load run, with the server's CPU per worker over it."""
         url = target.url + self.path
@@ -83,15 +88,15 @@ class Scenario:
         return done, cpu_split(target.master, before, cpu_by_worker(target.master))
 
 
-def check_answers(server: Server, *, path: str, body: Path) -> None:
-    """Before and after loading an endpoint: allowed, every image ``admitted`` (its rule asks for no
-    signature), nothing to patch."""
+def check_answers(server: Server, *, path: str, body: Path, outcome: str) -> None:
+    """Before and after loading an endpoint: allowed, every image ``outcome`` (``admitted`` where the rule
+    asks for no signature, ``verified`` where it does), nothing to patch."""
     review = json.loads(body.read_bytes())
     response = server.admit(path, review)
     images = json.loads(response["auditAnnotations"]["images"])
     if response.get("allowed") is not True or "patch" in response:
         raise AssertionError(f"{path}: unexpected answer {response}")
-    if [i["outcome"] for i in images] != ["admitted"] * len(images):
+    if [i["outcome"] for i in images] != [outcome] * len(images):
         raise AssertionError(f"{path}: unexpected outcomes {images}")
 
 
@@ -109,7 +114,7 @@ def admission_benchmarks(
     mine = [s for s in scenarios if not s.is_floor]
     imagegate = Target(server.url, server.process.pid)
     for scenario in mine:
-        check_answers(server, path=scenario.path, body=scenario.body)
+        check_answers(server, path=scenario.path, body=scenario.body, outcome=scenario.outcome)
     measured: dict[str, list[tuple[LoadRun, CpuSplit]]] = {s.name: [] for s in scenarios}
     warmups: dict[str, LoadRun] = {}
     for round_ in range(runs):
@@ -135,7 +140,7 @@ def admission_benchmarks(
     if server.process.poll() is not None:
         raise RuntimeError(f"imagegate serve died during the load runs ({server.process.returncode})")
     for scenario in mine:
-        check_answers(server, path=scenario.path, body=scenario.body)
+        check_answers(server, path=scenario.path, body=scenario.body, outcome=scenario.outcome)
     trouble = [line for line in server.stderr.read_text().splitlines() if _SERVER_TROUBLE.search(line)]
     return [
         _result(
