@@ -96,6 +96,8 @@ def churn_benchmark(
     server: Server, *, workdir: Path, first: int = 10_000, total: int = 100_000, connections: int = 16
 ) -> Result:
     """Send ``first`` churned requests, read RSS per worker, continue to ``total``, read it again."""
+    if not 0 < first < total:
+        raise ValueError(f"churn: need 0 < first < total, not {first} and {total}")
     url = server.url + "/validate"
     check_local(url)
     images = [f"ghcr.io/acme/churn-{i}:1.0@sha256:DIGEST{i}" for i in range(5)]

@@ -109,12 +109,18 @@ def check_targets(results: Sequence[Result]) -> list[Check]:
         )
 
     growth = _metric(by_name, "churn-10k-digests", "rss_growth")
+    churn = by_name.get("churn-10k-digests")
+    counts = (
+        f"{churn.parameters['total']:,} vs {churn.parameters['first']:,}"
+        if churn is not None
+        else "100,000 vs 10,000"
+    )
     if growth is None:
-        checks.append(Check("RSS per worker, 100k vs 10k churned requests", "<= 1.10x", "-", "NOT MEASURED"))
+        checks.append(Check(f"RSS per worker, {counts} churned requests", "<= 1.10x", "-", "NOT MEASURED"))
     else:
         checks.append(
             Check(
-                "RSS per worker, 100k vs 10k churned requests",
+                f"RSS per worker, {counts} churned requests",
                 "<= 1.10x",
                 "workers " + ", ".join(f"{v:.3f}x" for v in growth.runs),
                 "MET" if growth.max <= 1.10 else "NOT MET",
