@@ -125,7 +125,6 @@ class Connection(asyncio.Protocol):
         # The request being parsed.
         self._target = bytearray()
         self._headers: list[tuple[bytes, bytes]] = []
-        self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -184,7 +183,6 @@ class Connection(asyncio.Protocol):
         self._reading = True
         self._target.clear()
         self._headers = []
-        self._header_bytes = 0
         self._body = []
         self._body_size = 0
 
