@@ -38,6 +38,7 @@ _logger = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a client to complete the TLS handshake
 REQUEST_TIMEOUT = 5.0  # seconds from a request's first byte to its last (headers and body)
 _MAX_PIPELINED = 8  # complete requests queued on one connection before it stops being read
+_LINGER = 2.0  # seconds a refused body is read and discarded after the answer, before closing
 _NEVER = math.inf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -103,7 +104,8 @@ class _Request:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     keep_alive: bool
-    declared_length: int | None = None  # set when the body was too large to read
+    declared_length: int | None = None  # set when the body was too large to read, or did not all come
+    truncated: bool = False  # the body stopped coming: the app must find it short (and answer 400)
 
 
 class Connection(asyncio.Protocol):
@@ -119,7 +121,7 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.deadline = _NEVER
         self._reading = False  # a request has begun and is not complete
-        self._discarding = False  # an oversized request is being answered: read nothing more
+        self._discarding = False  # a refused or cut-off request is being answered: read nothing more
         self._eof = False  # the client half-closed: close once the queued requests are answered
         self._paused = False
         # The request being parsed.
@@ -127,6 +129,8 @@ class Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = 0
+        self._headers_done = False
+        self._declared_length: int | None = None
 
     # asyncio.Protocol
 
@@ -150,10 +154,10 @@ class Connection(asyncio.Protocol):
         self.deadline = _NEVER
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:  # after a refused or cut-off request: read and dropped, deadline unchanged
+            return
         if not self._reading and not self.busy and not self._pending:
             self.deadline = time.monotonic() + REQUEST_TIMEOUT
-        if self._discarding:
-            return
         try:
             self._parser.feed_data(data)
         except _Reject as reject:
@@ -181,6 +185,8 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._reading = True
+        self._headers_done = False
+        self._declared_length = None
         self._target.clear()
         self._headers = []
         self._body = []
@@ -200,9 +206,11 @@ class Connection(asyncio.Protocol):
             raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
 
     def on_headers_complete(self) -> None:
+        self._headers_done = True
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == b"content-length" and value.strip().isdigit():
+                self._declared_length = int(value)
                 if int(value) > self._front.limits.body:
                     self._body_size = int(value)
                     raise _TooLarge
@@ -236,6 +244,10 @@ class Connection(asyncio.Protocol):
 
     def _too_large(self) -> None:
         """Hand the headers to the app without the body (it answers 413), then close the connection."""
+        self._hand_over(body=b"", declared_length=self._body_size, truncated=False)
+
+    def _hand_over(self, *, body: bytes, declared_length: int | None, truncated: bool) -> None:
+        """Give the app a request whose body will not be read in full; nothing more is read after it."""
         parser = self._parser
         self._reading = False
         self._discarding = True
@@ -244,9 +256,10 @@ class Connection(asyncio.Protocol):
             target=bytes(self._target),
             version=parser.get_http_version(),
             headers=self._headers,
-            body=b"",
+            body=body,
             keep_alive=False,
-            declared_length=self._body_size,
+            declared_length=declared_length,
+            truncated=truncated,
         )
         if self._transport is not None and not self._paused:
             self._transport.pause_reading()
@@ -268,9 +281,22 @@ class Connection(asyncio.Protocol):
         started = time.monotonic()
         try:
             status, headers, body = _run_wsgi(self._front.app, self._environ(request))
-        except Exception:
-            _logger.exception("the application failed on %s %r", request.method, request.target)
-            status, headers, body = "500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n"
+        except Exception as error:
+            if request.truncated and isinstance(error, OSError):
+                # The app read past what came of the body and did not catch that: the client's fault.
+                _logger.debug("%s %r: %s", request.method, request.target, error)
+                status, headers, body = (
+                    "400 Bad Request",
+                    [("Content-Type", "text/plain")],
+                    b"incomplete body\n",
+                )
+            else:
+                _logger.exception("the application failed on %s %r", request.method, request.target)
+                status, headers, body = (
+                    "500 Internal Server Error",
+                    [("Content-Type", "text/plain")],
+                    b"error\n",
+                )
         if request.method == "HEAD":
             body = b""
         access = self._front.access_log
@@ -301,7 +327,9 @@ class Connection(asyncio.Protocol):
         if self._eof and not self._pending:
             keep_alive = False
         transport.write(_head(status, headers, body, request=request, keep_alive=keep_alive) + body)
-        if not keep_alive:
+        if not keep_alive and self._discarding:
+            self._linger()
+        elif not keep_alive:
             self.close()
         elif self._pending:
             self._dispatch()
@@ -332,8 +360,8 @@ class Connection(asyncio.Protocol):
             ),
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": self._front.url_scheme,
-            "wsgi.input": io.BytesIO(request.body),
-            "wsgi.input_terminated": True,
+            "wsgi.input": _CutShortBody(request.body) if request.truncated else io.BytesIO(request.body),
+            "wsgi.input_terminated": not request.truncated,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": self._front.multiprocess,
@@ -373,10 +401,31 @@ class Connection(asyncio.Protocol):
             )
         self.close()
 
-    def expire(self) -> None:
-        """The deadline passed: a stalled request is dropped, an idle connection closed."""
+    def _linger(self) -> None:
+        """After refusing a body the client may still be sending: read and discard it for a moment
+        before closing, so that closing with unread data (a TCP reset) does not destroy the answer."""
         transport = self._transport
         if transport is None:
+            return
+        if self._paused:
+            transport.resume_reading()
+            self._paused = False
+        self.deadline = time.monotonic() + _LINGER
+
+    def expire(self) -> None:
+        """The deadline passed: a stalled request is dropped, an idle connection closed.
+
+        A request whose headers came but whose body stopped coming goes to the app with the body it has
+        and its declared length, marked unterminated: the app finds it short and answers 400.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        if self._reading and self._headers_done and not self.busy and not self._discarding:
+            _logger.debug("%s:%d: request body incomplete after %.0f s", *self._peer, REQUEST_TIMEOUT)
+            # Without a Content-Length (chunked) any length past what came makes the body short.
+            declared = self._declared_length if self._declared_length is not None else self._body_size + 1
+            self._hand_over(body=b"".join(self._body), declared_length=declared, truncated=True)
             return
         if self._reading:
             _logger.debug("dropping %s:%d: request incomplete after %.0f s", *self._peer, REQUEST_TIMEOUT)
@@ -389,6 +438,32 @@ class Connection(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
         self.deadline = _NEVER
+
+
+class _CutShortBody(io.BytesIO):
+    """The part of a body that came before the client stopped sending: reading past it is an error
+    (werkzeug answers 400), never a silently short body."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if size is None or size < 0 or len(data) < size:
+            raise ConnectionResetError("the request body stopped coming")
+        return data
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        if count < len(buffer):
+            raise ConnectionResetError("the request body stopped coming")
+        return count
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
+            raise ConnectionResetError("the request body stopped coming")
+        return line
 
 
 def _run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -65,8 +65,9 @@ class FrontWorker(Worker):  # type: ignore[misc]
                 request_line=cfg.limit_request_line or 8190,
                 header_fields=cfg.limit_request_fields or 100,
                 header_field_size=cfg.limit_request_field_size or 8190,
-                # The app's own cap: a larger body is not read, the app answers 413 from the headers.
-                body=Settings.from_env().max_request_bytes,
+                # One byte over the app's own cap (as its MAX_CONTENT_LENGTH): the app refuses a body
+                # over the cap with 413; a larger one is not read at all, the app answers from the headers.
+                body=Settings.from_env().max_request_bytes + 1,
             ),
             url_scheme="https" if cfg.is_ssl else "http",
             multiprocess=cfg.workers > 1,
