@@ -6,8 +6,14 @@ so a client that stalls (in the handshake, in the headers, in the body, or idle 
 a socket and a little memory, never a thread. Deadlines, enforced by :meth:`Front.sweep` once a second:
 
 - TLS handshake: ``HANDSHAKE_TIMEOUT`` (asyncio's own ``ssl_handshake_timeout``);
-- a request, from its first byte to its last: ``REQUEST_TIMEOUT``;
+- a request, from its first byte to its last: ``REQUEST_TIMEOUT``. Past it a request without complete
+  headers is dropped; one whose body stopped coming goes to the app with a body stream that fails past
+  what came (the app answers 400, it never sees a short body as complete), then the connection closes;
 - idle between requests (keep-alive): gunicorn's ``keepalive``.
+
+A body over ``Limits.body`` is not read: the app gets the headers (and answers 413). After refusing or
+cutting off a body the connection reads and drops what still comes for ``_LINGER`` seconds before it
+closes, so that closing on unread data (a TCP reset) does not destroy the answer.
 
 Requests on one connection are answered in order, one at a time (pipelined requests wait their turn).
 """
