@@ -21,6 +21,7 @@ __all__ = [
     "SEVERITIES",
     "LoadedPolicy",
     "ServeCheck",
+    "check_quarantine",
     "lint_file",
     "load_policy",
     "load_quarantine",
@@ -116,7 +117,6 @@ SEVERITIES: tuple[str, ...] = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _SLSA_PROVENANCE = "https://slsa.dev/provenance/"
 _SLSA_VSA = "https://slsa.dev/verification_summary/"
 _TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot"
-_MAX_FILE_BYTES = 32 * 1024 * 1024
 _DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 _RFC3339_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -169,9 +169,18 @@ def load_quarantine(path: str | Path) -> tuple[QuarantineEntry, ...]:
         ConfigError: the file is invalid; ``problems`` lists every problem found.
     """
     source = str(path)
-    raw = _read_top(source, "quarantine list")
+    return check_quarantine(_read_top(source, "quarantine list"), source=source)
+
+
+def check_quarantine(data: bytes, *, source: str) -> tuple[QuarantineEntry, ...]:
+    """The entries of the quarantine list ``data`` (read from ``source``), checked as :func:`load_quarantine`
+    checks a file.
+
+    Raises:
+        ConfigError: the list is invalid; ``problems`` lists every problem found.
+    """
     report = _Report(source)
-    entries = _check_quarantine_bytes(raw, report)
+    entries = _check_quarantine_bytes(data, report)
     if report.has_errors() or entries is None:
         raise _config_error(f"invalid quarantine list {source}", _in_order(report.problems, source))
     return entries
@@ -200,7 +209,7 @@ def lint_file(
     _require_aware(now)
     source = str(path)
     try:
-        raw = _read_limited(Path(path))
+        raw = material.read_bounded(Path(path))
     except OSError as error:
         return (PolicyProblem(source, 0, "", f"cannot read the file: {_os_reason(error)}", "check the path"),)
     report = _Report(source)
@@ -233,7 +242,7 @@ def referenced_paths(path: str | Path) -> tuple[Path, ...]:
     """
     policy = Path(path)
     try:
-        doc, _ = parse_yaml(_read_limited(policy).decode("utf-8-sig"))
+        doc, _ = parse_yaml(material.read_bounded(policy).decode("utf-8-sig"))
     except (OSError, ValueError):
         return ()
     spec = _obj(_obj(doc.data if doc is not None else None).get("spec"))
@@ -329,17 +338,9 @@ def _os_reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
-def _read_limited(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        data = handle.read(_MAX_FILE_BYTES + 1)
-    if len(data) > _MAX_FILE_BYTES:
-        raise OSError(0, f"larger than {_MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    return data
-
-
 def _read_top(source: str, what: str) -> bytes:
     try:
-        return _read_limited(Path(source))
+        return material.read_bounded(Path(source))
     except OSError as error:
         reason = _os_reason(error)
         problem = PolicyProblem(source, 0, "", f"cannot read the {what}: {reason}", "check the path")
@@ -983,7 +984,7 @@ class _Semantic:
             if display != given:
                 hint = f"add the file, or fix the path or --root ({given} is read from {display})"
         try:
-            return display, _read_limited(display)
+            return display, material.read_bounded(display)
         except FileNotFoundError:
             self.report.error(pointer, f"{what} {str(display)!r} does not exist", hint)
         except IsADirectoryError:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 __all__ = [
     "MAX_CREDENTIALS_BYTES",
+    "MAX_FILE_BYTES",
     "KeyObject",
     "MaterialError",
     "docker_config",
     "docker_config_entries",
     "public_key",
+    "read_bounded",
     "registry_ca",
 ]
 
@@ -25,6 +27,7 @@ import binascii
 import json
 import ssl
 from collections.abc import Mapping
+from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -33,6 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 KeyObject = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 MAX_CREDENTIALS_BYTES = 1024 * 1024
+# Far above any policy, list, key or trusted root; a cap keeps a wrong path (a device, a huge log)
+# from being read whole.
+MAX_FILE_BYTES = 32 * 1024 * 1024
 _MIN_RSA_BITS = 2048
 # The curves imagegate verifies signatures for (cosign's defaults); see webhook.verify.keys.
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
@@ -53,6 +59,19 @@ class MaterialError(ValueError):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def read_bounded(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path``, read once.
+
+    Raises:
+        OSError: it cannot be read, or it is larger than ``limit`` bytes.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(0, f"larger than {limit // (1024 * 1024)} MiB")
+    return data
 
 
 def public_key(data: bytes) -> KeyObject:
