@@ -31,9 +31,10 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from webhook.errors import ConfigError
-from webhook.policy.loader import API_VERSION, check_quarantine
+from webhook.policy.loader import API_VERSION
 from webhook.policy.material import read_bounded
 from webhook.policy.model import QuarantineEntry
+from webhook.policy.quarantine import check_quarantine
 
 # Lists this editor creates are indented as the documented examples are: "  - digest: ...".
 _NEW_SEQUENCE_INDENT, _NEW_SEQUENCE_OFFSET = 4, 2
