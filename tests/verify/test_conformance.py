@@ -28,6 +28,7 @@ from tests.verify.fakes import InMemoryRegistry
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.images.reference import ImageRef
+from webhook.policy.material import KeyMaterial, MaterialError, TrustedRootMaterial
 from webhook.policy.model import (
     AttestationRequirement,
     KeylessSigner,
@@ -86,8 +87,8 @@ EXCEPTIONS: dict[str, tuple[str, str]] = {
 
 
 def _trust(case: dict[str, Any]) -> TrustMaterial:
-    keys = (TrustKey(name="case", file=DATA / case["key"]),) if case["key"] else ()
-    roots = (TrustRoot(name="case", file=DATA / case["trusted_root"]),)
+    keys = (TrustKey(name="case", material=KeyMaterial.read(DATA / case["key"])),) if case["key"] else ()
+    roots = (TrustRoot(name="case", material=TrustedRootMaterial.read(DATA / case["trusted_root"])),)
     return TrustMaterial.from_policy(
         Policy(name=case["id"], source="cases.json", trust=Trust(roots=roots, keys=keys))
     )
@@ -122,6 +123,8 @@ def _run(case: dict[str, Any]) -> tuple[str, str]:
         return "ok", f"{signed.payload_type or 'message signature'} by {signed.signer_description()}"
     except ConfigError as error:
         return "fail", f"trust material refused: {error.user_message}"
+    except MaterialError as error:
+        return "fail", f"trust material refused: {error.message}"
     except VerificationFailed as error:
         return "fail", f"[{error.code}] {error.user_message}"
 
@@ -295,7 +298,9 @@ def test_real_legacy_attestation_through_discovery_and_the_verifier() -> None:
         Policy(
             name="real",
             source="x",
-            trust=Trust(roots=(TrustRoot("public-good", DATA / LEGACY["trusted_root"]),)),
+            trust=Trust(
+                roots=(TrustRoot("public-good", TrustedRootMaterial.read(DATA / LEGACY["trusted_root"])),)
+            ),
         )
     )
     signer = KeylessSigner(root="public-good", issuer=LEGACY["issuer"], subject=LEGACY["identity"])
