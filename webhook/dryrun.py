@@ -20,7 +20,7 @@ import yaml
 from webhook.admission.workloads import SUPPORTED_KINDS
 from webhook.reload import PolicyStore
 from webhook.runtime import RuntimeAdapter, Services, build_services
-from webhook.service import AdmissionService, Outcome
+from webhook.service import AdmissionService, Answer
 from webhook.settings import Settings
 
 _RESOURCES = {
@@ -38,8 +38,8 @@ _RESOURCES = {
 
 @dataclass(frozen=True, slots=True)
 class DryRunResult:
-    mutated: Outcome
-    validated: Outcome
+    mutated: Answer
+    validated: Answer
 
     @property
     def allowed(self) -> bool:
@@ -48,7 +48,7 @@ class DryRunResult:
         )
 
     @property
-    def final(self) -> Outcome:
+    def final(self) -> Answer:
         """The answer that settles admission: /mutate's when it denies (the API server stops there)."""
         return self.mutated if not self.mutated.review["response"]["allowed"] else self.validated
 

@@ -8,12 +8,19 @@ __all__ = [
     "ImagegateError",
     "InvalidReference",
     "PolicyProblem",
+    "RegistryCode",
     "RegistryError",
     "TrustRefreshFailed",
     "VerificationFailed",
 ]
 
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from webhook.reasons import Reason
+
+#: The codes a registry failure can carry.
+RegistryCode: TypeAlias = Literal[Reason.REGISTRY_ERROR, Reason.DIGEST_MISMATCH, Reason.REGISTRY_NOT_ALLOWED]
 
 
 class ImagegateError(Exception):
@@ -71,20 +78,21 @@ class ConfigError(ImagegateError):
 
 
 class RegistryError(ImagegateError):
-    """A registry could not answer what we asked. ``code`` is a reason code of DESIGN.md §2.
+    """A registry could not answer what we asked; ``code`` says how (:mod:`webhook.reasons`).
 
-    ``code`` is one of ``registry-error``, ``digest-mismatch`` or ``registry-not-allowed``.
+    ``registry-error`` (no usable answer), ``digest-mismatch`` (content that does not hash to its digest)
+    or ``registry-not-allowed`` (a host or scheme the policy does not allow). Every raiser names it.
     """
 
-    def __init__(self, user_message: str, *, code: str = "registry-error", details: str = "") -> None:
+    def __init__(self, user_message: str, *, code: RegistryCode, details: str = "") -> None:
         super().__init__(user_message, details=details)
         self.code = code
 
 
 class VerificationFailed(ImagegateError):
-    """A signature or attestation check failed. ``code`` is a reason code of DESIGN.md §2."""
+    """A signature or attestation check failed; ``code`` is its reason code (:mod:`webhook.reasons`)."""
 
-    def __init__(self, user_message: str, *, code: str, details: str = "") -> None:
+    def __init__(self, user_message: str, *, code: Reason, details: str = "") -> None:
         super().__init__(user_message, details=details)
         self.code = code
 

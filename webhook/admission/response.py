@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook.admission.patch import encode_patch, pin_patch
+from webhook.reasons import Reason
 
 # Kubernetes truncates long warnings; keep each readable and the list bounded.
 _MAX_WARNINGS = 50
@@ -72,7 +73,7 @@ def _bounded_lines(lines: Sequence[str]) -> list[str]:
     return shown
 
 
-def error_response(*, uid: str, code: str, message: str) -> dict[str, Any]:
+def error_response(*, uid: str, code: Reason, message: str) -> dict[str, Any]:
     """A fail-closed denial for when no decision could be made (e.g. an unexpected error)."""
     return review_response(
         uid=uid,

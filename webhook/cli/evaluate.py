@@ -98,9 +98,7 @@ def _print_human(label: str, result: DryRunResult) -> None:
 
 
 def _image_line(image: ImageDecision, pin: str | None) -> str:
-    modes = {m for _, m in image.failures}
-    status = "denied" if "enforce" in modes else "warned" if "warn" in modes else "allowed"
-    head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {status}"
+    head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {image.status}"
     if image.failures:
         detail = "; ".join(f"[{f.code}] {escape(f.message)}" for f, _ in image.failures)
         if image.running:

@@ -177,7 +177,7 @@ def _compare(expect: Mapping[str, Any], result: DryRunResult) -> list[str]:
         message = response.get("status", {}).get("message", "")
         problems.append(f"expected allowed={expect['allowed']}, got {result.allowed} {message}".rstrip())
     if "outcomes" in expect:
-        found = [d.outcome for d in final.decision.images] if final.decision else []
+        found = [str(d.outcome) for d in final.decision.images] if final.decision else []
         if list(expect["outcomes"]) != found:
             problems.append(f"expected outcomes {list(expect['outcomes'])}, got {found}")
     if "messageContains" in expect:

@@ -46,6 +46,7 @@ from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
 from webhook.policy.model import QuarantineEntry
+from webhook.reasons import Reason
 from webhook.registry.cached import CachingRegistry
 from webhook.registry.port import (
     EMPTY_JSON,
@@ -146,7 +147,7 @@ def add_marker(
     subject = _uncached(registry).manifest(repo, digest, deadline=deadline)
     config = registry.push_blob(repo, EMPTY_JSON, deadline=deadline)
     if config.digest != EMPTY_JSON_DIGEST:  # pragma: no cover - sha256 of b"{}" is a constant
-        raise RegistryError("empty config blob has an unexpected digest")
+        raise RegistryError("empty config blob has an unexpected digest", code=Reason.REGISTRY_ERROR)
     since = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     annotations = {ANNOTATION_REASON: reason, ANNOTATION_SINCE: since, _ANNOTATION_CREATED: since}
     if by:
@@ -232,7 +233,8 @@ def _update_fallback(
         if existing.media_type not in INDEX_MEDIA_TYPES:
             raise RegistryError(
                 f"{repo.name}:{tag} holds a {existing.media_type or 'non-index manifest'}, not a referrers "
-                "index: refusing to overwrite it"
+                "index: refusing to overwrite it",
+                code=Reason.REGISTRY_ERROR,
             )
         media_type = existing.media_type
         document = existing.json()
@@ -254,7 +256,9 @@ def _entries(document: dict[str, Any], *, what: str) -> list[Any]:
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise RegistryError(f"{what}: the referrers index has no 'manifests' list")
+        raise RegistryError(
+            f"{what}: the referrers index has no 'manifests' list", code=Reason.REGISTRY_ERROR
+        )
     return entries
 
 
@@ -290,4 +294,6 @@ def _uncached(registry: Registry) -> Registry:
 
 def _check_digest(digest: str) -> None:
     if not is_digest(digest):
-        raise RegistryError(f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)")
+        raise RegistryError(
+            f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)", code=Reason.REGISTRY_ERROR
+        )

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
+from webhook.reasons import Reason
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -68,7 +69,7 @@ def sha256_digest(data: bytes) -> str:
 def fallback_tag(digest: str) -> str:
     """The referrers tag-schema fallback tag of ``digest``: ``sha256:<hex>`` -> ``sha256-<hex>``."""
     if not is_digest(digest):
-        raise RegistryError(f"not a sha256 digest: {digest[:80]!r}")
+        raise RegistryError(f"not a sha256 digest: {digest[:80]!r}", code=Reason.REGISTRY_ERROR)
     return digest.replace(":", "-", 1)
 
 
@@ -89,9 +90,11 @@ class Manifest:
         try:
             parsed = json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as error:
-            raise RegistryError(f"manifest {self.digest} is not valid JSON", details=str(error)) from None
+            raise RegistryError(
+                f"manifest {self.digest} is not valid JSON", details=str(error), code=Reason.REGISTRY_ERROR
+            ) from None
         if not isinstance(parsed, dict):
-            raise RegistryError(f"manifest {self.digest} is not a JSON object")
+            raise RegistryError(f"manifest {self.digest} is not a JSON object", code=Reason.REGISTRY_ERROR)
         return parsed
 
     @property

@@ -47,6 +47,7 @@ import urllib3.response
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, RegistryError
 from webhook.policy import material
+from webhook.reasons import Reason
 from webhook.registry.settings import RegistrySettings, normalise_netloc
 
 _logger = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ _RETRY_MARGIN = 0.1
 
 class DeadlineExceeded(RegistryError):
     """The caller's deadline passed before the registry answered (a per-request, not a registry, fault)."""
+
+    def __init__(self, user_message: str, *, details: str = "") -> None:
+        super().__init__(user_message, code=Reason.REGISTRY_ERROR, details=details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,19 +266,19 @@ class Transport:
         netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
         if parts.username is not None or parts.password is not None:
             raise RegistryError(
-                f"refusing URL with embedded credentials for {netloc}", code="registry-not-allowed"
+                f"refusing URL with embedded credentials for {netloc}", code=Reason.REGISTRY_NOT_ALLOWED
             )
         # ``host:443`` and ``host`` name the same HTTPS endpoint; either spelling in the allowlist admits it.
         if not (self._settings.host_allowed(netloc) or self._settings.host_allowed(parts.netloc.lower())):
             raise RegistryError(
                 f"registry host {netloc} is not in registries.allow: refusing to contact it",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
         if not self._settings.scheme_allowed(parts.scheme, netloc):
             raise RegistryError(
                 f"refusing {parts.scheme or 'unknown'} scheme for {netloc}: plain HTTP only for hosts in "
                 "registries.insecure",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
 
     def request(
@@ -308,7 +312,9 @@ class Transport:
         while response.status in _REDIRECTS and redirects > 0:
             hops += 1
             if hops > redirects:
-                raise RegistryError(f"{response.what}: more than {redirects} redirects")
+                raise RegistryError(
+                    f"{response.what}: more than {redirects} redirects", code=Reason.REGISTRY_ERROR
+                )
             target = self._redirect_target(response)
             same_origin = _origin(target) == _origin(url)
             hop_headers = dict(headers or {})
@@ -323,17 +329,22 @@ class Transport:
     def _redirect_target(self, response: HttpResponse) -> str:
         location = response.header("Location")
         if not location:
-            raise RegistryError(f"{response.what}: {describe_status(response)} without a Location header")
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)} without a Location header",
+                code=Reason.REGISTRY_ERROR,
+            )
         target = urljoin(response.url, location)
         parts = urlsplit(target)
         netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
         if parts.username is not None or parts.password is not None or not parts.hostname:
-            raise RegistryError(f"{response.what}: refusing redirect to a malformed URL")
+            raise RegistryError(
+                f"{response.what}: refusing redirect to a malformed URL", code=Reason.REGISTRY_ERROR
+            )
         if not self._settings.scheme_allowed(parts.scheme, netloc):
             raise RegistryError(
                 f"{response.what}: refusing redirect to {parts.scheme}://{netloc}: only HTTPS "
                 "(or plain HTTP to hosts in registries.insecure)",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
         return target
 
@@ -360,7 +371,9 @@ class Transport:
             delay = retry_after if retry_after is not None else self._settings.backoff * (2 ** (attempt - 1))
             if attempt >= attempts:
                 tries = f"gave up after {attempt} attempts" if attempt > 1 else "not retried"
-                raise RegistryError(f"{response.what}: {describe_status(response)} ({tries})")
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} ({tries})", code=Reason.REGISTRY_ERROR
+                )
             if delay + _RETRY_MARGIN >= deadline.remaining():
                 hint = f"Retry-After {retry_after:g}s" if retry_after is not None else f"retry in {delay:g}s"
                 # Attempts were left: it is this caller's budget that ends here, and a caller with
@@ -439,17 +452,22 @@ class Transport:
         if success:
             encoding = (raw.headers.get("Content-Encoding") or "identity").strip().lower()
             if encoding != "identity":
-                raise RegistryError(f"{what}: unsupported Content-Encoding {encoding[:40]!r}")
+                raise RegistryError(
+                    f"{what}: unsupported Content-Encoding {encoding[:40]!r}", code=Reason.REGISTRY_ERROR
+                )
             # For HEAD, Content-Length describes the body a GET would return.
             length = raw.headers.get("Content-Length") if method != "HEAD" else None
             if length is not None:
                 try:
                     declared = int(length)
                 except ValueError:
-                    raise RegistryError(f"{what}: malformed Content-Length") from None
+                    raise RegistryError(
+                        f"{what}: malformed Content-Length", code=Reason.REGISTRY_ERROR
+                    ) from None
                 if declared > cap:
                     raise RegistryError(
-                        f"{what}: response of {declared} bytes exceeds the limit of {cap} bytes"
+                        f"{what}: response of {declared} bytes exceeds the limit of {cap} bytes",
+                        code=Reason.REGISTRY_ERROR,
                     )
         buffer = bytearray()
         stream: urllib3.response.HTTPResponse = raw.raw
@@ -467,7 +485,9 @@ class Transport:
                     if not success:
                         del buffer[cap:]
                         break
-                    raise RegistryError(f"{what}: response exceeds the limit of {cap} bytes")
+                    raise RegistryError(
+                        f"{what}: response exceeds the limit of {cap} bytes", code=Reason.REGISTRY_ERROR
+                    )
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise self._failure(error, what=what, deadline=deadline) from None
         if deadline.expired():
@@ -480,7 +500,7 @@ class Transport:
             return DeadlineExceeded(f"{what}: timed out: the deadline passed before the registry answered")
         cause = _describe(error)
         _logger.debug("%s failed: %s", what, cause)
-        return RegistryError(f"{what}: {cause}")
+        return RegistryError(f"{what}: {cause}", code=Reason.REGISTRY_ERROR)
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -48,6 +48,7 @@ from typing import Any, Literal, Protocol
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
+from webhook.reasons import Reason
 
 _logger = logging.getLogger(__name__)
 
@@ -284,7 +285,10 @@ def _legacy(
 def _fetch(registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline: Deadline) -> bytes:
     content = registry.blob(repo, digest, deadline=deadline, max_bytes=MAX_ARTIFACT_BYTES)
     if "sha256:" + hashlib.sha256(content).hexdigest() != digest:
-        raise RegistryError(f"registry {repo.registry} served blob {digest} with content of another digest")
+        raise RegistryError(
+            f"registry {repo.registry} served blob {digest} with content of another digest",
+            code=Reason.DIGEST_MISMATCH,
+        )
     return content
 
 

@@ -60,12 +60,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.policy import material
+from webhook.reasons import Reason
 
 _logger = logging.getLogger(__name__)
 
 KeyObject = material.KeyObject
 
-_SIGNATURE_INVALID = "signature-invalid"
 _BUNDLE_MEDIA_TYPES = frozenset(
     {
         "application/vnd.dev.sigstore.bundle+json;version=0.1",
@@ -258,7 +258,7 @@ def verify_dsse_envelope(envelope: Mapping[str, Any] | bytes, key: PublicKey) ->
         ``(payloadType, payload)``; the caller still checks the payload type and parses the payload.
 
     Raises:
-        VerificationFailed: ``code="signature-invalid"``: malformed envelope, or no signature by ``key``.
+        VerificationFailed: ``signature-invalid``: malformed envelope, or no signature by ``key``.
     """
     payload_type, payload, _signature = _verify_envelope(envelope, key)
     return payload_type, payload
@@ -326,7 +326,7 @@ def verify_key_bundle(
         tried.
 
     Raises:
-        VerificationFailed: ``code="signature-invalid"``: malformed or unsupported bundle, transparency
+        VerificationFailed: ``signature-invalid``: malformed or unsupported bundle, transparency
             evidence that is invalid or does not match, or (``require_tlog``) evidence that is missing or
             cannot be checked.
     """
@@ -463,7 +463,7 @@ def verify_legacy_set(
         The integrated time (seconds since the epoch).
 
     Raises:
-        VerificationFailed: ``code="signature-invalid"``.
+        VerificationFailed: ``signature-invalid``.
     """
     document = _load_json(bundle_annotation.encode("utf-8"), "cosign bundle annotation")
     if not isinstance(document, dict):
@@ -677,7 +677,7 @@ def _unverifiable(reason: str, require_tlog: bool) -> None:
 
 
 def _failed(message: str) -> VerificationFailed:
-    return VerificationFailed(message, code=_SIGNATURE_INVALID)
+    return VerificationFailed(message, code=Reason.SIGNATURE_INVALID)
 
 
 def _b64(value: object, what: str) -> bytes:

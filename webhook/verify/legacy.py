@@ -71,6 +71,7 @@ from cryptography.x509.verification import VerificationError as X509Verification
 from sigstore.errors import Error as SigstoreError
 
 from webhook.errors import ConfigError, VerificationFailed
+from webhook.reasons import Reason
 from webhook.verify import keys
 from webhook.verify.bundles import SignedPayload
 from webhook.verify.discovery import LegacyLayer
@@ -84,7 +85,6 @@ _SIMPLE_SIGNING_CLAIM = "cosign container image signature"
 _SIGNATURE = "dev.cosignproject.cosign/signature"
 _CERTIFICATE = "dev.sigstore.cosign/certificate"
 _BUNDLE = "dev.sigstore.cosign/bundle"
-_INVALID = "signature-invalid"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ERRORS = (
     SigstoreError,
@@ -148,10 +148,10 @@ def verify_legacy_keyless(
             integrated_time=integrated,
         )
     except VerificationFailed as error:
-        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed legacy verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def verify_legacy_key(
@@ -206,10 +206,10 @@ def verify_legacy_key(
             integrated_time=integrated,
         )
     except VerificationFailed as error:
-        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed key verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def simple_signing_digest(payload: bytes) -> str:
@@ -225,11 +225,12 @@ def simple_signing_digest(payload: bytes) -> str:
         digest = critical["image"]["docker-manifest-digest"]
     except (ValueError, KeyError, TypeError, RecursionError):
         raise VerificationFailed(
-            "the signed payload is not a cosign simple-signing document", code=_INVALID
+            "the signed payload is not a cosign simple-signing document", code=Reason.SIGNATURE_INVALID
         ) from None
     if claim != _SIMPLE_SIGNING_CLAIM or not isinstance(digest, str):
         raise VerificationFailed(
-            f"the signed payload's claim type is {claim!r}, not a cosign image signature", code=_INVALID
+            f"the signed payload's claim type is {claim!r}, not a cosign image signature",
+            code=Reason.SIGNATURE_INVALID,
         )
     return digest
 

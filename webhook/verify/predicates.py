@@ -97,6 +97,7 @@ from webhook.facts import Finding
 from webhook.images.reference import ImageRef
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
+from webhook.reasons import Reason
 from webhook.text import show
 from webhook.verify.statements import Statement
 
@@ -127,8 +128,6 @@ _SEVERITY_NAMES = {
 _SARIF_LEVELS = {"error": "CRITICAL", "warning": "HIGH", "note": "MEDIUM", "none": "NONE"}
 _SARIF_NOT_FINDINGS = frozenset({"pass", "notApplicable"})
 
-_INVALID = "attestation-invalid"
-_MISMATCH = "provenance-mismatch"
 # Clocks of builders, scanners and this cluster disagree a little; a timestamp further in the future
 # than this is not skew but a claim we cannot check, and is refused.
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -172,7 +171,7 @@ def check_slsa(
     if kind not in (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01):
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(kind)}, expected SLSA provenance "
                 f"({SLSA_PROVENANCE_V1}, {SLSA_PROVENANCE_V02} or {SLSA_PROVENANCE_V01})",
             ),
@@ -186,7 +185,7 @@ def check_slsa(
         if builder_id is None:
             findings.append(
                 Finding(
-                    _INVALID,
+                    Reason.ATTESTATION_INVALID,
                     f"provenance has no {builder_field}; expected one of builderIds "
                     f"{_list(check.builder_ids)}",
                 )
@@ -194,7 +193,7 @@ def check_slsa(
         elif not any(_glob(allowed, builder_id) for allowed in check.builder_ids):
             findings.append(
                 Finding(
-                    _MISMATCH,
+                    Reason.PROVENANCE_MISMATCH,
                     f"builder id {_show(builder_id)} (from {builder_field}) is not one of builderIds "
                     f"{_list(check.builder_ids)}",
                 )
@@ -227,7 +226,7 @@ def _check_repository(
     if repository is None:
         return [
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"provenance names no source repository; expected one of sourceRepositories {_list(allowed)}",
             )
         ]
@@ -236,7 +235,7 @@ def _check_repository(
         return []
     return [
         Finding(
-            _MISMATCH,
+            Reason.PROVENANCE_MISMATCH,
             f"source repository {_show(found)} (from {where}: {_show(repository)}) is not one of "
             f"sourceRepositories {_list(allowed)}",
         )
@@ -249,13 +248,17 @@ def _check_ref(source: _Source, allowed: tuple[str, ...], cert_ref: str | None) 
         ref, where = cert_ref, "the signing certificate's source ref"
     if ref is None:
         return [
-            Finding(_INVALID, f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}",
+            )
         ]
     if any(_glob(pattern, ref) for pattern in allowed):
         return []
     return [
         Finding(
-            _MISMATCH, f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}"
+            Reason.PROVENANCE_MISMATCH,
+            f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}",
         )
     ]
 
@@ -423,7 +426,7 @@ def check_verification_summary(
     if statement.predicate_type != VERIFICATION_SUMMARY_V1:
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(statement.predicate_type)}, expected {VERIFICATION_SUMMARY_V1}",
             ),
         )
@@ -432,11 +435,11 @@ def check_verification_summary(
 
     verifier_id = _string_at(predicate, "verifier.id")
     if verifier_id is None:
-        findings.append(Finding(_INVALID, "verification summary has no verifier.id"))
+        findings.append(Finding(Reason.ATTESTATION_INVALID, "verification summary has no verifier.id"))
     elif check.verifier_ids and not any(_glob(allowed, verifier_id) for allowed in check.verifier_ids):
         findings.append(
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"verifier {_show(verifier_id)} is not one of verifierIds {_list(check.verifier_ids)}",
             )
         )
@@ -444,10 +447,15 @@ def check_verification_summary(
     result = predicate.get("verificationResult")
     if not isinstance(result, str):
         findings.append(
-            Finding(_INVALID, "verification summary has no verificationResult; expected 'PASSED'")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                "verification summary has no verificationResult; expected 'PASSED'",
+            )
         )
     elif result != "PASSED":
-        findings.append(Finding(_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'"))
+        findings.append(
+            Finding(Reason.PROVENANCE_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'")
+        )
 
     if check.min_level is not None:
         findings.extend(_check_level(predicate.get("verifiedLevels"), check.min_level))
@@ -462,7 +470,12 @@ def check_verification_summary(
 
 def _check_level(levels: object, minimum: str) -> list[Finding]:
     if not isinstance(levels, list) or not all(isinstance(level, str) for level in levels):
-        return [Finding(_INVALID, f"verifiedLevels is not a list of strings; expected a level >= {minimum}")]
+        return [
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"verifiedLevels is not a list of strings; expected a level >= {minimum}",
+            )
+        ]
     wanted = _LEVEL.fullmatch(minimum)
     for level in levels:
         if level == minimum:
@@ -475,19 +488,24 @@ def _check_level(levels: object, minimum: str) -> list[Finding]:
             and int(found["number"]) >= int(wanted["number"])
         ):
             return []
-    return [Finding(_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")]
+    return [
+        Finding(Reason.PROVENANCE_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")
+    ]
 
 
 def _check_resource(
     resource: object, check: VerificationSummaryCheck, *, image_name: str, digest: str
 ) -> list[Finding]:
     if not isinstance(resource, str) or not resource:
-        return [Finding(_INVALID, "verification summary has no resourceUri")]
+        return [Finding(Reason.ATTESTATION_INVALID, "verification summary has no resourceUri")]
     if check.resource_uri is not None:
         if _glob(check.resource_uri, resource):
             return []
         return [
-            Finding(_MISMATCH, f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}")
+            Finding(
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}",
+            )
         ]
     admitted = ImageRef.parse(image_name)
     try:
@@ -495,18 +513,22 @@ def _check_resource(
     except (InvalidReference, ValueError) as exc:
         return [
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"resourceUri {_show(resource)} does not name an image ({exc}); expected {admitted.name}",
             )
         ]
     if named.name != admitted.name:
         return [
-            Finding(_MISMATCH, f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}")
+            Finding(
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}",
+            )
         ]
     if named.digest is not None and named.digest != digest:
         return [
             Finding(
-                _MISMATCH, f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}"
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}",
             )
         ]
     return []
@@ -584,7 +606,7 @@ def check_vulnerabilities(
     if kind not in (VULNS_V01, COSIGN_VULN_V1):
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(kind)}, expected a vulnerability scan "
                 f"({VULNS_V01} or {COSIGN_VULN_V1})",
             ),
@@ -593,12 +615,12 @@ def check_vulnerabilities(
     findings: list[Finding] = []
     scanner = predicate.get("scanner")
     if not isinstance(scanner, dict) or "result" not in scanner:
-        findings.append(Finding(_INVALID, "scan has no scanner.result"))
+        findings.append(Finding(Reason.ATTESTATION_INVALID, "scan has no scanner.result"))
     else:
         try:
             vulnerabilities = list(_scan_results(scanner["result"], kind))
         except _Unreadable as exc:
-            findings.append(Finding(_INVALID, f"scanner.result cannot be read: {exc}"))
+            findings.append(Finding(Reason.ATTESTATION_INVALID, f"scanner.result cannot be read: {exc}"))
         else:
             above = [v for v in vulnerabilities if _RANK[v.severity] > _RANK[limit]]
             if above:
@@ -607,7 +629,7 @@ def check_vulnerabilities(
                 more = f" and {len(above) - _LIST} more" if len(above) > _LIST else ""
                 findings.append(
                     Finding(
-                        _MISMATCH,
+                        Reason.PROVENANCE_MISMATCH,
                         f"{len(above)} of {len(vulnerabilities)} vulnerabilities are above maxSeverity "
                         f"{limit}: {shown}{more}",
                     )
@@ -781,18 +803,23 @@ def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) 
     when = _timestamp(value)
     if when is None:
         return [
-            Finding(_INVALID, f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)",
+            )
         ]
     age = now - when
     if age > max_age:
         return [
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"{field} {_show(value)} is {_duration(age)} old, more than maxAge {_duration(max_age)}",
             )
         ]
     if age < -_CLOCK_SKEW:
-        return [Finding(_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")]
+        return [
+            Finding(Reason.PROVENANCE_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")
+        ]
     return []
 
 

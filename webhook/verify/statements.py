@@ -41,6 +41,7 @@ from typing import Any
 
 from webhook._json import json_kind
 from webhook.errors import VerificationFailed
+from webhook.reasons import Reason
 from webhook.text import show
 
 _logger = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ MAX_STATEMENT_BYTES = 16 * 1024 * 1024
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _ADMITTED_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
-_INVALID = "attestation-invalid"
 # How much of an offending value an error message quotes.
 _SHOW = 80
 
@@ -107,7 +107,7 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
         The parsed :class:`Statement`.
 
     Raises:
-        VerificationFailed: ``code="attestation-invalid"``, with a message naming what was expected and
+        VerificationFailed: ``attestation-invalid``, with a message naming what was expected and
             what was found.
     """
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
@@ -215,7 +215,7 @@ def _no_constants(constant: str) -> Any:
 
 def _invalid(message: str) -> VerificationFailed:
     _logger.debug("invalid in-toto statement: %s", message)
-    return VerificationFailed(f"invalid in-toto statement: {message}", code=_INVALID)
+    return VerificationFailed(f"invalid in-toto statement: {message}", code=Reason.ATTESTATION_INVALID)
 
 
 def _describe(value: object) -> str:

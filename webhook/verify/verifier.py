@@ -60,6 +60,7 @@ from webhook.errors import VerificationFailed
 from webhook.facts import Finding, RuleVerification
 from webhook.images.reference import ImageRef
 from webhook.policy.model import AttestationRequirement, KeylessSigner, KeySigner, Rule, Signer
+from webhook.reasons import Reason
 from webhook.verify import predicates
 from webhook.verify.bundles import (
     COSIGN_SIGN_PREDICATE,
@@ -114,7 +115,7 @@ class _Requirement:
     signers: tuple[Signer, ...]
     minimum: int
     what: str
-    codes: tuple[str, str]  # (nothing found, found but invalid)
+    codes: tuple[Reason, Reason]  # (nothing found, found but invalid)
     attestation: AttestationRequirement | None = None
 
 
@@ -143,7 +144,7 @@ class ImageVerifier:
             if artifacts.digest != digest:
                 raise VerificationFailed(
                     f"artifacts were discovered for {artifacts.digest}, not for {digest}",
-                    code="signature-invalid",
+                    code=Reason.SIGNATURE_INVALID,
                 )
             evaluation = _Evaluation(self, artifacts=artifacts, digest=digest, image=image, now=now)
             requirements: list[_Requirement] = []
@@ -155,7 +156,7 @@ class ImageVerifier:
                         signers=_unique(rule.signatures.signers),
                         minimum=max(1, rule.signatures.minimum),
                         what="signature",
-                        codes=("unsigned", "signature-invalid"),
+                        codes=(Reason.UNSIGNED, Reason.SIGNATURE_INVALID),
                     )
                 )
             for attestation in rule.attestations:
@@ -166,7 +167,7 @@ class ImageVerifier:
                         signers=_unique(attestation.signers),
                         minimum=max(1, attestation.minimum),
                         what=f"attestation of type {attestation.predicate_type}",
-                        codes=("attestation-missing", "attestation-invalid"),
+                        codes=(Reason.ATTESTATION_MISSING, Reason.ATTESTATION_INVALID),
                         attestation=attestation,
                     )
                 )
@@ -182,7 +183,9 @@ class ImageVerifier:
                 "verifying %s@%s for rule %s failed unexpectedly", image.name, digest, rule.name
             )
             findings.append(
-                Finding("signature-invalid", f"verification failed unexpectedly ({type(error).__name__})")
+                Finding(
+                    Reason.SIGNATURE_INVALID, f"verification failed unexpectedly ({type(error).__name__})"
+                )
             )
             steps.append(f"FAILED [signature-invalid] unexpected {type(error).__name__}: {error}")
         verdict = "passed" if not findings else "FAILED " + " ".join(f"[{f.code}]" for f in findings)
@@ -301,13 +304,13 @@ class _Evaluation:
                 )
             )
             if count > 0:
-                findings.append(Finding("identity-mismatch", f"{prefix}{shortfall}{expected}"))
+                findings.append(Finding(Reason.IDENTITY_MISMATCH, f"{prefix}{shortfall}{expected}"))
             return findings
         if count > 0 or _IDENTITY in statuses:
             found = [
                 check.found for check in best.values() if check.status in (_IDENTITY, _OK) and check.found
             ]
-            return [Finding("identity-mismatch", f"{prefix}{shortfall}{expected}, found {_join(found)}")]
+            return [Finding(Reason.IDENTITY_MISMATCH, f"{prefix}{shortfall}{expected}, found {_join(found)}")]
         details = [
             f"{candidates[c].describe()}: {check.detail}"
             for c, check in best.items()
@@ -415,20 +418,22 @@ class _Evaluation:
             root = self.trust.root(signer.root)
             if root is None:
                 raise VerificationFailed(
-                    f"trust root {signer.root!r} is not loaded", code="signature-invalid"
+                    f"trust root {signer.root!r} is not loaded", code=Reason.SIGNATURE_INVALID
                 )
             if isinstance(candidate, LegacyLayer):
                 return verify_legacy_keyless(candidate, root=root, now=self.now)
             if not bundle_has_certificate(candidate.content):
                 raise VerificationFailed(
-                    "the bundle is key-signed (no certificate)", code="signature-invalid"
+                    "the bundle is key-signed (no certificate)", code=Reason.SIGNATURE_INVALID
                 )
             return verify_keyless_bundle(
                 candidate.content, verifier=root.verifier, origin=origin, digest=self.digest
             )
         key = self.trust.key(signer.name)
         if key is None:
-            raise VerificationFailed(f"trust key {signer.name!r} is not loaded", code="signature-invalid")
+            raise VerificationFailed(
+                f"trust key {signer.name!r} is not loaded", code=Reason.SIGNATURE_INVALID
+            )
         tlog_keys = self.trust.all_tlog_keys()
         if isinstance(candidate, LegacyLayer):
             return verify_legacy_key(
@@ -441,7 +446,7 @@ class _Evaluation:
             )
         if bundle_has_certificate(candidate.content):
             raise VerificationFailed(
-                "the bundle is keyless (certificate), not key-signed", code="signature-invalid"
+                "the bundle is keyless (certificate), not key-signed", code=Reason.SIGNATURE_INVALID
             )
         return verify_key_bundle(
             candidate.content,
@@ -496,7 +501,9 @@ class _Evaluation:
                     predicates.check_vulnerabilities(statement, requirement.vulnerabilities, now=self.now)
                 )
         except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as error:
-            findings.append(Finding("attestation-invalid", f"the predicate could not be checked: {error}"))
+            findings.append(
+                Finding(Reason.ATTESTATION_INVALID, f"the predicate could not be checked: {error}")
+            )
         return tuple(findings)
 
 
