@@ -17,6 +17,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
+from webhook._json import mapping
 from webhook.admission.workloads import SUPPORTED_KINDS
 from webhook.reload import PolicyStore
 from webhook.runtime import RuntimeAdapter, Services, build_services
@@ -124,9 +125,9 @@ def reviews_from_text(
             )
         if doc.get("kind") == "AdmissionReview":
             # Only the label is built here: the service checks the review itself (BadRequest).
-            request = _mapping(doc.get("request"))
-            obj = _mapping(request.get("object")) or _mapping(request.get("oldObject"))
-            kind = _mapping(request.get("kind")).get("kind", "?")
+            request = mapping(doc.get("request"))
+            obj = mapping(request.get("object")) or mapping(request.get("oldObject"))
+            kind = mapping(request.get("kind")).get("kind", "?")
             label = f"{kind} {request.get('namespace', '')}/{_name(obj)} ({request.get('operation', '?')})"
             yield label, doc
         else:
@@ -154,12 +155,8 @@ def _guess_resource(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
     return group, kind.lower() + "s"
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _name(obj: Mapping[str, Any]) -> str:
-    meta = _mapping(obj.get("metadata"))
+    meta = mapping(obj.get("metadata"))
     return str(meta.get("name") or meta.get("generateName") or "?")
 
 

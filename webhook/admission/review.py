@@ -27,12 +27,14 @@ __all__ = [
     "parse_review",
 ]
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
 from webhook._json import json_type
 from webhook.errors import BadRequest
+from webhook.text import show_value
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -42,6 +44,8 @@ _NEEDS_OBJECT = frozenset({"CREATE", "UPDATE"})
 # Identifiers this long are not Kubernetes names; refusing them keeps logs and messages bounded.
 _MAX_UID = 128
 _SHOW = 60
+# A field value for an error message, quoted, escaped and cut short (the body is untrusted).
+_show = functools.partial(show_value, limit=_SHOW, missing="nothing")
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 
@@ -304,11 +308,3 @@ def _name(obj: Mapping[str, Any] | None, request_name: str) -> str:
     if name:
         return name
     return _optional_str(metadata, "generateName", "request.object.metadata.generateName") or request_name
-
-
-def _show(value: object) -> str:
-    """A field value for an error message, cut short (the body is untrusted)."""
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= _SHOW else f"{text[: _SHOW - 4]}...{text[-1]}"

@@ -37,7 +37,7 @@ import yaml
 
 from webhook.dryrun import DryRun, DryRunResult, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
-from webhook.policy.loader import parse_time
+from webhook.times import parse_rfc3339
 
 _EXPECT_KEYS = {"allowed", "outcomes", "messageContains", "warnings"}
 _CASE_KEYS = {"name", "images", "manifest", "object", "namespace", "expect"}
@@ -129,7 +129,7 @@ def _load_suite(path: Path) -> dict[str, Any]:
     policy = Path(doc["policy"])
     return {
         "policy": (policy if policy.is_absolute() else path.parent / policy).resolve(),
-        "now": parse_time(now) if isinstance(now, str) else None,
+        "now": parse_rfc3339(now) if isinstance(now, str) else None,
         "cases": cases,
     }
 

@@ -44,6 +44,7 @@ from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import add_marker, list_markers, remove_marker
 from webhook.registry.port import is_digest
 from webhook.registry.settings import RegistrySettings
+from webhook.times import format_rfc3339
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
 _API_VERSION = "imagegate.dev/v1alpha1"
@@ -443,7 +444,7 @@ def _add_entries(
     listings: dict[str, tuple[ListedManifest, ...]],
     path: Path,
 ) -> None:
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = format_rfc3339(datetime.now(UTC))
     common: dict[str, Any] = {"reason": args.reason, **({"by": args.by} if args.by else {}), "since": since}
     for _, _, digest in targets:
         # Named itself, the digest is quarantined on its own (no `indexes`): no index removal lifts it.
@@ -578,4 +579,4 @@ def _write_document(path: Path, document: _Document) -> None:
 
 
 def _format_time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
+    return format_rfc3339(value) if value is not None else "-"

@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass, replace
 
 from webhook.errors import InvalidReference
-from webhook.text import show
+from webhook.text import show_value
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -53,6 +53,8 @@ _MAX_NAME = 255
 _MAX_TEXT = 512
 # How much of a rejected reference an error message quotes.
 _SHOW = 100
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
@@ -229,11 +231,6 @@ def _fields(text: str) -> tuple[str, str, str | None, str | None]:
 @functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def _parse_cached(text: str) -> ImageRef:
     return ImageRef(*_fields(text))
-
-
-def _show(value: object) -> str:
-    """A value quoted for an error message, escaped and cut short: references come from untrusted objects."""
-    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)
 
 
 def _check_digest(text: str, digest: str) -> str:

@@ -80,6 +80,8 @@ from webhook.policy.model import (
     VerificationSummaryCheck,
     VulnerabilityCheck,
 )
+from webhook.times import RFC3339_RE as _RFC3339_RE
+from webhook.times import parse_rfc3339 as parse_time
 
 _logger = logging.getLogger(__name__)
 
@@ -118,9 +120,6 @@ _SLSA_VSA = "https://slsa.dev/verification_summary/"
 _TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot"
 _MAX_FILE_BYTES = 32 * 1024 * 1024
 _DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
-_RFC3339_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 _DOMAIN_RE = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
@@ -259,20 +258,6 @@ def parse_duration(text: str) -> timedelta:
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     except OverflowError:
         raise ValueError(f"{text!r} is too long a duration") from None
-
-
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 time with a zone (``2026-12-31T00:00:00Z``) -> aware datetime.
-
-    Raises:
-        ValueError: not such a time.
-    """
-    if not isinstance(text, str) or not _RFC3339_RE.fullmatch(text):
-        raise ValueError(f"{text!r} is not an RFC 3339 time with a zone")
-    try:
-        return datetime.fromisoformat(text.upper())
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid date and time") from None
 
 
 # -- reporting --------------------------------------------------------------------------------------

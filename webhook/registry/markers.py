@@ -60,6 +60,7 @@ from webhook.registry.port import (
     fallback_tag,
     is_digest,
 )
+from webhook.times import format_rfc3339, parse_rfc3339
 
 _logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def add_marker(
     config = registry.push_blob(repo, EMPTY_JSON, deadline=deadline)
     if config.digest != EMPTY_JSON_DIGEST:  # pragma: no cover - sha256 of b"{}" is a constant
         raise RegistryError("empty config blob has an unexpected digest", code=Reason.REGISTRY_ERROR)
-    since = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = format_rfc3339(now or datetime.now(UTC))
     annotations = {ANNOTATION_REASON: reason, ANNOTATION_SINCE: since, _ANNOTATION_CREATED: since}
     if by:
         annotations[ANNOTATION_BY] = by
@@ -279,9 +280,8 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         # In UTC, as every reader prints it; an offset can push a time out of datetime's range.
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return parse_rfc3339(value).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 

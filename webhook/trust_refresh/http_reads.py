@@ -19,6 +19,7 @@ import urllib3.exceptions
 
 from webhook.deadline import Deadline
 from webhook.errors import TrustRefreshFailed
+from webhook.text import first_line
 
 _CHUNK = 64 * 1024
 
@@ -100,8 +101,7 @@ def describe(error: BaseException) -> str:
     for cause in reversed(causes):
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror.lower()
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
+    return first_line(error)[:200]
 
 
 def _chain(error: BaseException) -> list[BaseException]:

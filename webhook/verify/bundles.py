@@ -50,6 +50,7 @@ from sigstore_models.common.v1 import HashAlgorithm
 
 from webhook.errors import VerificationFailed
 from webhook.reasons import Reason
+from webhook.text import first_line
 from webhook.verify import keys
 from webhook.verify.identity import CertIdentity
 from webhook.verify.statements import Statement, parse_statement
@@ -132,7 +133,7 @@ def load_bundle(content: bytes) -> Bundle:
         return Bundle.from_json(content)
     except _ERRORS as error:
         raise VerificationFailed(
-            f"malformed Sigstore bundle: {_first_line(error)}", code=Reason.SIGNATURE_INVALID
+            f"malformed Sigstore bundle: {first_line(error)}", code=Reason.SIGNATURE_INVALID
         ) from None
 
 
@@ -178,7 +179,7 @@ def verify_keyless_bundle(
         raise
     except _ERRORS as error:
         _logger.debug("%s failed verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def verify_bundle(
@@ -209,7 +210,7 @@ def verify_bundle(
     except _ERRORS as error:
         found = CertIdentity.from_certificate(signed.certificate).describe()
         raise VerificationFailed(
-            f"{origin}: signed by {found}: {_first_line(error)}", code=Reason.IDENTITY_MISMATCH
+            f"{origin}: signed by {found}: {first_line(error)}", code=Reason.IDENTITY_MISMATCH
         ) from None
     if signed.payload_type is not None and digest is not None:
         statement = signed.statement()
@@ -243,7 +244,7 @@ def verify_key_bundle(
     except VerificationFailed:
         raise
     except _ERRORS as error:
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
     if result is None:
         raise VerificationFailed(f"{origin} is not signed by key {key_name}", code=Reason.SIGNATURE_INVALID)
     payload_type, payload = result
@@ -299,8 +300,3 @@ def _json(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, RecursionError):
         return None
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

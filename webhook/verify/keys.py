@@ -48,7 +48,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,11 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
+from webhook._json import mapping
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.policy import material
 from webhook.reasons import Reason
+from webhook.times import CLOCK_SKEW, parse_rfc3339
 
 _logger = logging.getLogger(__name__)
 
@@ -77,8 +79,6 @@ _BUNDLE_MEDIA_TYPES = frozenset(
 # Bundles and legacy annotations are small JSON documents; a cap keeps a hostile layer from costing
 # more than a parse of this size.
 _MAX_BUNDLE_BYTES = 8 * 1024 * 1024
-# Clock skew allowed between Rekor and this cluster when an integrated time is checked against now.
-_CLOCK_SKEW = timedelta(minutes=5)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Rekor entry kinds whose body this module can tie to a signature.
 _ENTRY_KINDS = frozenset({("hashedrekord", "0.0.1"), ("dsse", "0.0.1"), ("intoto", "0.0.2")})
@@ -418,7 +418,7 @@ def _check_bundle_tlog(
         )
         return
     body = _b64(entry.get("canonicalizedBody"), "bundle log entry canonicalizedBody")
-    log_id = _b64(_mapping(entry.get("logId")).get("keyId"), "bundle log entry logId.keyId").hex()
+    log_id = _b64(mapping(entry.get("logId")).get("keyId"), "bundle log entry logId.keyId").hex()
     integrated_time = _integer(entry.get("integratedTime"), "bundle log entry integratedTime")
     log_index = _integer(entry.get("logIndex"), "bundle log entry logIndex")
     log_key = (tlog_keys or {}).get(log_id)
@@ -436,7 +436,7 @@ def _check_bundle_tlog(
         now=now,
     )
     entry_kind = _check_entry_body(body, expectation, require_tlog=require_tlog)
-    declared = _mapping(entry.get("kindVersion")).get("kind")
+    declared = mapping(entry.get("kindVersion")).get("kind")
     if entry_kind is not None and declared is not None and declared != entry_kind:
         raise _failed(f"bundle log entry kindVersion says {declared!r}, its body is {entry_kind!r}")
 
@@ -519,7 +519,7 @@ def _verify_set(
         raise _failed(f"integrated time {when.isoformat()} is before {log_key.name} became valid")
     if log_key.valid_until is not None and when > log_key.valid_until:
         raise _failed(f"integrated time {when.isoformat()} is after {log_key.name} stopped being valid")
-    if now is not None and when > now + _CLOCK_SKEW:
+    if now is not None and when > now + CLOCK_SKEW:
         raise _failed(f"integrated time {when.isoformat()} is in the future (now {now.isoformat()})")
 
 
@@ -534,27 +534,27 @@ def _check_entry_body(body: bytes, expect: TlogExpectation, *, require_tlog: boo
         return None
     if expect.kinds and kind not in expect.kinds:
         raise _failed(f"log entry is a {kind!r} entry, expected {' or '.join(map(repr, expect.kinds))}")
-    spec = _mapping(document.get("spec"))
+    spec = mapping(document.get("spec"))
     if (kind, version) == ("hashedrekord", "0.0.1"):
-        signature = _mapping(spec.get("signature"))
-        pairs = [(signature.get("content"), _mapping(signature.get("publicKey")).get("content"), False)]
-        digest = _mapping(_mapping(spec.get("data")).get("hash"))
+        signature = mapping(spec.get("signature"))
+        pairs = [(signature.get("content"), mapping(signature.get("publicKey")).get("content"), False)]
+        digest = mapping(mapping(spec.get("data")).get("hash"))
     elif (kind, version) == ("dsse", "0.0.1"):
         signatures = spec.get("signatures")
         pairs = [
-            (_mapping(item).get("signature"), _mapping(item).get("verifier"), False)
+            (mapping(item).get("signature"), mapping(item).get("verifier"), False)
             for item in (signatures if isinstance(signatures, list) else [])
         ]
-        digest = _mapping(spec.get("payloadHash"))
+        digest = mapping(spec.get("payloadHash"))
     else:  # intoto 0.0.2
-        content = _mapping(spec.get("content"))
-        signatures = _mapping(content.get("envelope")).get("signatures")
+        content = mapping(spec.get("content"))
+        signatures = mapping(content.get("envelope")).get("signatures")
         # intoto 0.0.2 stores each signature base64-encoded twice.
         pairs = [
-            (_mapping(item).get("sig"), _mapping(item).get("publicKey"), True)
+            (mapping(item).get("sig"), mapping(item).get("publicKey"), True)
             for item in (signatures if isinstance(signatures, list) else [])
         ]
-        digest = _mapping(content.get("payloadHash"))
+        digest = mapping(content.get("payloadHash"))
 
     if digest.get("algorithm") != "sha256" or digest.get("value") != expect.data_sha256:
         raise _failed(
@@ -628,11 +628,11 @@ def tlog_keys_from_trusted_root(path: str | Path) -> dict[str, PublicKey]:
     keys: dict[str, PublicKey] = {}
     for index, tlog in enumerate(tlogs):
         where = f"trusted root {source}: tlogs[{index}]"
-        tlog = _mapping(tlog)
-        public = _mapping(tlog.get("publicKey"))
+        tlog = mapping(tlog)
+        public = mapping(tlog.get("publicKey"))
         try:
             der = base64.b64decode(str(public.get("rawBytes", "")), validate=True)
-            log_id = base64.b64decode(str(_mapping(tlog.get("logId")).get("keyId", "")), validate=True).hex()
+            log_id = base64.b64decode(str(mapping(tlog.get("logId")).get("keyId", "")), validate=True).hex()
         except (binascii.Error, ValueError):
             raise ConfigError(f"{where}: publicKey.rawBytes or logId.keyId is not base64") from None
         if not der or not log_id:
@@ -643,7 +643,7 @@ def tlog_keys_from_trusted_root(path: str | Path) -> dict[str, PublicKey]:
         except ConfigError as exc:
             _logger.warning("%s: skipped: %s", where, exc.user_message)
             continue
-        validity = _mapping(public.get("validFor"))
+        validity = mapping(public.get("validFor"))
         keys[log_id] = PublicKey(
             name=name,
             key=loaded.key,
@@ -658,12 +658,9 @@ def _root_time(value: object, where: str) -> datetime | None:
     if value is None:
         return None
     try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
-        raise ConfigError(f"{where}: validity time {value!r} is not RFC 3339") from None
-    if when.tzinfo is None:
-        raise ConfigError(f"{where}: validity time {value!r} has no time zone")
-    return when
+        raise ConfigError(f"{where}: validity time {value!r} is not an RFC 3339 time with a zone") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -727,7 +724,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

@@ -72,6 +72,7 @@ from sigstore.errors import Error as SigstoreError
 
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.reasons import Reason
+from webhook.text import first_line
 from webhook.verify import keys
 from webhook.verify.bundles import SignedPayload
 from webhook.verify.discovery import LegacyLayer
@@ -151,7 +152,7 @@ def verify_legacy_keyless(
         raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed legacy verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def verify_legacy_key(
@@ -209,7 +210,7 @@ def verify_legacy_key(
         raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed key verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def simple_signing_digest(payload: bytes) -> str:
@@ -419,8 +420,3 @@ def _spki(public_key: Any) -> bytes:
     return bytes(
         public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

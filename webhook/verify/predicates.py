@@ -82,6 +82,7 @@ __all__ = [
     "normalize_repository",
 ]
 
+import functools
 import logging
 import math
 import re
@@ -91,14 +92,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from webhook._json import json_kind
+from webhook._json import json_kind, mapping
 from webhook.errors import InvalidReference
 from webhook.facts import Finding
 from webhook.images.reference import ImageRef
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 from webhook.reasons import Reason
-from webhook.text import show
+from webhook.text import show_value
+from webhook.times import CLOCK_SKEW, parse_rfc3339
 from webhook.verify.statements import Statement
 
 _logger = logging.getLogger(__name__)
@@ -128,18 +130,14 @@ _SEVERITY_NAMES = {
 _SARIF_LEVELS = {"error": "CRITICAL", "warning": "HIGH", "note": "MEDIUM", "none": "NONE"}
 _SARIF_NOT_FINDINGS = frozenset({"pass", "notApplicable"})
 
-# Clocks of builders, scanners and this cluster disagree a little; a timestamp further in the future
-# than this is not skew but a claim we cannot check, and is refused.
-_CLOCK_SKEW = timedelta(minutes=5)
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
-)
 # ASCII digits, and few of them: int() of a 5000-digit level from a predicate would raise ValueError.
 _LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>[0-9]{1,9})")
 # How many offending vulnerabilities a message lists.
 _LIST = 5
 # How much of a value from a predicate a message quotes.
 _SHOW = 120
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,8 +270,8 @@ def _slsa_source(kind: str, predicate: Mapping[str, Any]) -> _Source:
 
 
 def _source_v1(predicate: Mapping[str, Any]) -> _Source:
-    definition = _mapping(predicate.get("buildDefinition"))
-    external = _mapping(definition.get("externalParameters"))
+    definition = mapping(predicate.get("buildDefinition"))
+    external = mapping(definition.get("externalParameters"))
     dependencies = _git_uris(definition.get("resolvedDependencies"), "buildDefinition.resolvedDependencies")
     base = "buildDefinition.externalParameters"
     for key, uri_key in (
@@ -282,7 +280,7 @@ def _source_v1(predicate: Mapping[str, Any]) -> _Source:
         ("buildConfigSource", "repository"),
         ("configSource", "uri"),
     ):
-        holder = _mapping(external.get(key))
+        holder = mapping(external.get(key))
         repository = holder.get(uri_key)
         if isinstance(repository, str) and repository:
             ref = holder.get("ref")
@@ -299,15 +297,15 @@ def _source_v1(predicate: Mapping[str, Any]) -> _Source:
 
 
 def _source_v02(predicate: Mapping[str, Any]) -> _Source:
-    invocation = _mapping(predicate.get("invocation"))
-    environment = _mapping(invocation.get("environment"))
+    invocation = mapping(predicate.get("invocation"))
+    environment = mapping(invocation.get("environment"))
     env_ref: tuple[str, str] | None = None
     for name in ("GITHUB_REF", "github_ref"):
         value = environment.get(name)
         if isinstance(value, str) and value:
             env_ref = (value, f"invocation.environment.{name}")
             break
-    uri = _mapping(invocation.get("configSource")).get("uri")
+    uri = mapping(invocation.get("configSource")).get("uri")
     if isinstance(uri, str) and uri:
         found = _with_ref_from(uri, "invocation.configSource.uri", ())
     else:
@@ -326,13 +324,13 @@ def _source_v01(predicate: Mapping[str, Any]) -> _Source:
     found = _Source()
     materials = predicate.get("materials")
     if isinstance(materials, list) and materials:
-        uri = _mapping(materials[0]).get("uri")
+        uri = mapping(materials[0]).get("uri")
         if isinstance(uri, str) and uri:
             found = _with_ref_from(uri, "materials[0].uri", ())
     if found.ref is not None:
         return found
-    arguments = _mapping(_mapping(predicate.get("recipe")).get("arguments"))
-    substitutions = _mapping(arguments.get("substitutions"))
+    arguments = mapping(mapping(predicate.get("recipe")).get("arguments"))
+    substitutions = mapping(arguments.get("substitutions"))
     where = "recipe.arguments.substitutions"
     for name, prefix in (("TAG_NAME", "refs/tags/"), ("BRANCH_NAME", "refs/heads/")):
         value = substitutions.get(name)
@@ -358,7 +356,7 @@ def _git_uris(value: object, where: str) -> tuple[tuple[str, str], ...]:
         return ()
     found = []
     for index, item in enumerate(value):
-        uri = _mapping(item).get("uri")
+        uri = mapping(item).get("uri")
         if isinstance(uri, str) and uri.startswith("git+"):
             found.append((uri, f"{where}[{index}].uri"))
     return tuple(found)
@@ -635,7 +633,7 @@ def check_vulnerabilities(
                     )
                 )
     if check.max_age is not None:
-        finished = _mapping(predicate.get("metadata")).get("scanFinishedOn")
+        finished = mapping(predicate.get("metadata")).get("scanFinishedOn")
         findings.extend(_check_age(finished, "metadata.scanFinishedOn", max_age=check.max_age, now=now))
     return tuple(findings)
 
@@ -678,7 +676,7 @@ def _intoto_results(items: list[Any]) -> Iterator[_Vulnerability]:
             severities = [severities]
         scores = []
         if isinstance(severities, list):
-            scores = [_mapping(s).get("score") for s in severities]
+            scores = [mapping(s).get("score") for s in severities]
         yield _Vulnerability(name, _worst(scores))
 
 
@@ -688,15 +686,15 @@ def _sarif_results(runs: list[Any]) -> Iterator[_Vulnerability]:
     if not runs:
         raise _Unreadable("the SARIF report has no runs")
     for run_index, run in enumerate(runs):
-        run = _mapping(run)
-        tool = _mapping(run.get("tool"))
-        rules = [_mapping(rule) for rule in _list_of(_mapping(tool.get("driver")).get("rules"))]
+        run = mapping(run)
+        tool = mapping(run.get("tool"))
+        rules = [mapping(rule) for rule in _list_of(mapping(tool.get("driver")).get("rules"))]
         by_id = {rule.get("id"): rule for rule in rules if isinstance(rule.get("id"), str)}
         results = run.get("results")
         if not isinstance(results, list):
             raise _Unreadable(f"runs[{run_index}].results is not a list (the scan produced no results)")
         for index, result in enumerate(results):
-            result = _mapping(result)
+            result = mapping(result)
             if result.get("kind") in _SARIF_NOT_FINDINGS:
                 continue
             rule = _sarif_rule(result, rules, by_id)
@@ -715,30 +713,30 @@ def _sarif_rule(result: Mapping[str, Any], rules: list[Mapping[str, Any]], by_id
 
 def _sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
     for holder in (result, rule):
-        severity = _score_severity(_mapping(holder.get("properties")).get("security-severity"))
+        severity = _score_severity(mapping(holder.get("properties")).get("security-severity"))
         if severity is not None:
             return severity
-    tags = _list_of(_mapping(rule.get("properties")).get("tags"))
+    tags = _list_of(mapping(rule.get("properties")).get("tags"))
     named = [_score_severity(tag) for tag in tags if isinstance(tag, str) and tag.lower() in _SEVERITY_NAMES]
     if named:
         return max((s for s in named if s is not None), key=_RANK.__getitem__)
     level = result.get("level")
     if not isinstance(level, str):
-        level = _mapping(rule.get("defaultConfiguration")).get("level", "warning")
+        level = mapping(rule.get("defaultConfiguration")).get("level", "warning")
     return _SARIF_LEVELS.get(str(level), "CRITICAL")
 
 
 def _trivy_results(results: list[Any]) -> Iterator[_Vulnerability]:
     for target in results:
-        for index, item in enumerate(_list_of(_mapping(target).get("Vulnerabilities"))):
-            item = _mapping(item)
+        for index, item in enumerate(_list_of(mapping(target).get("Vulnerabilities"))):
+            item = mapping(item)
             ident = item.get("VulnerabilityID") or f"Vulnerabilities[{index}]"
             yield _Vulnerability(str(ident), _worst([item.get("Severity")]))
 
 
 def _grype_results(matches: list[Any]) -> Iterator[_Vulnerability]:
     for index, match in enumerate(matches):
-        vulnerability = _mapping(_mapping(match).get("vulnerability"))
+        vulnerability = mapping(mapping(match).get("vulnerability"))
         ident = vulnerability.get("id") or f"matches[{index}]"
         yield _Vulnerability(str(ident), _worst([vulnerability.get("severity")]))
 
@@ -816,7 +814,8 @@ def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) 
                 f"{field} {_show(value)} is {_duration(age)} old, more than maxAge {_duration(max_age)}",
             )
         ]
-    if age < -_CLOCK_SKEW:
+    # Clocks disagree a little; further in the future is a claim we cannot check, and is refused.
+    if age < -CLOCK_SKEW:
         return [
             Finding(Reason.PROVENANCE_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")
         ]
@@ -824,10 +823,8 @@ def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) 
 
 
 def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        return None
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         return None
 
@@ -855,19 +852,9 @@ def _string_at(mapping: Mapping[str, Any], dotted: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _list_of(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def _list(values: Iterable[object]) -> str:
     return "[" + ", ".join(_show(v) for v in values) + "]"
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "missing"
-    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)

@@ -31,6 +31,7 @@ __all__ = [
     "parse_statement",
 ]
 
+import functools
 import json
 import logging
 import re
@@ -42,7 +43,7 @@ from typing import Any
 from webhook._json import json_kind
 from webhook.errors import VerificationFailed
 from webhook.reasons import Reason
-from webhook.text import show
+from webhook.text import first_line, show_value
 
 _logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _ADMITTED_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 # How much of an offending value an error message quotes.
 _SHOW = 80
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,7 @@ def _load_json(payload: bytes) -> Any:
         raise _invalid("statement is nested too deeply to parse") from None
     except ValueError as exc:
         # e.g. an integer literal longer than Python's int conversion limit (sys.get_int_max_str_digits)
-        raise _invalid(f"statement is not JSON that can be read ({_first_line(exc)})") from None
+        raise _invalid(f"statement is not JSON that can be read ({first_line(exc)[:_SHOW]})") from None
 
 
 def _subjects(value: object) -> tuple[Subject, ...]:
@@ -224,21 +227,3 @@ def _describe(value: object) -> str:
     if isinstance(value, list | dict) and not value:
         return f"an empty {json_kind(value)}"
     return f"a JSON {json_kind(value)}"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:_SHOW] if lines else type(error).__name__
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value)
-        except (ValueError, RecursionError):  # nested as deep as the parser allowed: name its kind only
-            text = f"a JSON {json_kind(value)}"
-    return show(text, limit=_SHOW)

@@ -35,6 +35,8 @@ from sigstore.verify import Verifier
 
 from webhook.errors import ConfigError
 from webhook.policy.model import Policy, TrustKey, TrustRoot
+from webhook.text import first_line
+from webhook.times import parse_rfc3339
 from webhook.verify.keys import PublicKey, load_public_key, tlog_keys_from_trusted_root
 
 _logger = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ def load_root(root: TrustRoot) -> RootMaterial:
         binascii.Error,
     ) as error:
         raise ConfigError(
-            f"trust root {root.name!r}: {path} is not a valid trusted_root.json: {_first_line(error)}"
+            f"trust root {root.name!r}: {path} is not a valid trusted_root.json: {first_line(error)}"
         ) from error
     if not authorities:
         raise ConfigError(f"trust root {root.name!r}: {path} has no Fulcio certificate authorities")
@@ -209,18 +211,4 @@ def _window(valid_for: object) -> tuple[datetime | None, datetime | None]:
         return None, None
     start = valid_for.get("start")
     end = valid_for.get("end")
-    return (_timestamp(start) if start else None, _timestamp(end) if end else None)
-
-
-def _timestamp(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"timestamp {value!r} is not a string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return (parse_rfc3339(start) if start else None, parse_rfc3339(end) if end else None)
