@@ -18,23 +18,12 @@ import jsonpatch
 import yaml
 
 from webhook._json import mapping
-from webhook.admission.workloads import SUPPORTED_KINDS
+from webhook.admission.review import API_VERSION
+from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.reload import PolicyStore
 from webhook.runtime import RuntimeAdapter, Services, build_services
 from webhook.service import AdmissionService, Answer
 from webhook.settings import Settings
-
-_RESOURCES = {
-    "Pod": ("", "pods"),
-    "PodTemplate": ("", "podtemplates"),
-    "ReplicationController": ("", "replicationcontrollers"),
-    "Deployment": ("apps", "deployments"),
-    "ReplicaSet": ("apps", "replicasets"),
-    "StatefulSet": ("apps", "statefulsets"),
-    "DaemonSet": ("apps", "daemonsets"),
-    "Job": ("batch", "jobs"),
-    "CronJob": ("batch", "cronjobs"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +73,12 @@ def review_for(
 ) -> dict[str, Any]:
     """Wrap a pod-bearing object into the AdmissionReview the API server would send for it."""
     kind = str(obj.get("kind"))
-    group, resource = _RESOURCES.get(kind) or _guess_resource(obj, kind)
+    group, resource = kind_resource(kind) or _guess_resource(obj, kind)
     meta = obj.get("metadata") or {}
     gvk = {"group": group, "version": "v1", "kind": kind}
     gvr = {"group": group, "version": "v1", "resource": resource}
     return {
-        "apiVersion": "admission.k8s.io/v1",
+        "apiVersion": API_VERSION,
         "kind": "AdmissionReview",
         "request": {
             "uid": str(uuid.uuid4()),
@@ -137,7 +126,7 @@ def reviews_from_text(
             for item in items:
                 if not isinstance(item, dict):
                     raise ValueError(f"{source}: expected Kubernetes objects in the List's items")
-                if item.get("kind") not in SUPPORTED_KINDS or item.get("kind") not in _RESOURCES:
+                if item.get("kind") not in SUPPORTED_KINDS:
                     if not unchecked:
                         continue
                     if not isinstance(item.get("kind"), str) or not item["kind"]:

@@ -12,6 +12,7 @@ __all__ = [
     "RegistryError",
     "TrustRefreshFailed",
     "VerificationFailed",
+    "causes",
 ]
 
 from dataclasses import dataclass
@@ -100,3 +101,21 @@ class VerificationFailed(ImagegateError):
 class TrustRefreshFailed(ImagegateError):
     """A trusted-root refresh could not complete: the repository was unreachable, its metadata or
     target did not verify, or the trusted root it served would not load. Nothing was replaced."""
+
+
+def causes(error: BaseException, *, limit: int = 32) -> list[BaseException]:
+    """``error`` and what it wraps, nearest first: causes, contexts, the ``reason`` urllib3 errors carry
+    and exceptions in ``args``; each once, at most ``limit`` (a hostile chain cannot loop or grow).
+
+    Adapters read it to say in a few words why a network call failed (refused, TLS, timed out).
+    """
+    seen: list[BaseException] = []
+    pending = [error]
+    while pending and len(seen) < limit:
+        current = pending.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return seen

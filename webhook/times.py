@@ -17,7 +17,7 @@ Converting a parsed time to UTC (``astimezone``) can overflow at the ends of the
 
 from __future__ import annotations
 
-__all__ = ["CLOCK_SKEW", "RFC3339_RE", "format_rfc3339", "parse_rfc3339"]
+__all__ = ["CLOCK_SKEW", "RFC3339_RE", "format_rfc3339", "parse_rfc3339", "require_aware"]
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -50,6 +50,16 @@ def parse_rfc3339(text: object) -> datetime:
 def format_rfc3339(when: datetime) -> str:
     """``when`` in UTC, to the second: ``2026-11-20T10:00:00Z`` (how imagegate writes times)."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def require_aware(now: datetime) -> None:
+    """Refuse a naive ``now``: compared with an aware time it would raise, or mean another instant.
+
+    Raises:
+        ValueError: ``now`` has no time zone.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
 
 
 def _cut(value: object) -> object:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook.admission.patch import encode_patch, pin_patch
+from webhook.admission.review import API_VERSION, KIND
 from webhook.reasons import Reason
 
 # Kubernetes truncates long warnings; keep each readable and the list bounded.
@@ -54,7 +55,7 @@ def review_response(
         if ops:
             response["patchType"] = "JSONPatch"
             response["patch"] = encode_patch(ops)
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+    return {"apiVersion": API_VERSION, "kind": KIND, "response": response}
 
 
 def _bounded_lines(lines: Sequence[str]) -> list[str]:

@@ -37,6 +37,7 @@ import yaml
 
 from webhook.dryrun import DryRun, DryRunResult, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
+from webhook.formats import API_VERSION
 from webhook.times import parse_rfc3339
 
 _EXPECT_KEYS = {"allowed", "outcomes", "messageContains", "warnings"}
@@ -104,8 +105,8 @@ def _load_suite(path: Path) -> dict[str, Any]:
     doc = yaml.safe_load(path.read_text())
     if not isinstance(doc, dict) or doc.get("kind") != "PolicyTest":
         raise ValueError("not a PolicyTest (expected kind: PolicyTest)")
-    if doc.get("apiVersion") != "imagegate.dev/v1alpha1":
-        raise ValueError("apiVersion must be imagegate.dev/v1alpha1")
+    if doc.get("apiVersion") != API_VERSION:
+        raise ValueError(f"apiVersion must be {API_VERSION}")
     if not isinstance(doc.get("policy"), str):
         raise ValueError("policy: the path of the ImagePolicy under test is required")
     cases = doc.get("cases")

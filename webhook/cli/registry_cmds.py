@@ -36,6 +36,7 @@ import yaml
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, ImagegateError, InvalidReference, RegistryError
 from webhook.facts import ListedManifest
+from webhook.formats import API_VERSION
 from webhook.images.reference import ImageRef, pin_image_text
 from webhook.policy.model import QuarantineEntry
 from webhook.registry.client import RegistryClient
@@ -47,7 +48,6 @@ from webhook.registry.settings import RegistrySettings
 from webhook.times import format_rfc3339
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
-_API_VERSION = "imagegate.dev/v1alpha1"
 
 
 class _UsageError(Exception):
@@ -536,7 +536,7 @@ def _read_document(path: Path, *, create: bool) -> _Document:
     if not path.exists():
         if not create:
             raise ConfigError(f"quarantine list {path} does not exist")
-        data: dict[str, Any] = {"apiVersion": _API_VERSION, "kind": "Quarantine", "entries": []}
+        data: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Quarantine", "entries": []}
         return _Document(data=data, entries=data["entries"])
     # Refuse to edit a file that is already invalid: the edit would hide what was wrong with it.
     _load_quarantine(path)

@@ -48,6 +48,7 @@ import jsonschema
 
 from webhook._json import json_kind
 from webhook.errors import ConfigError, InvalidReference, PolicyProblem
+from webhook.formats import API_VERSION, FULCIO_EXTENSIONS, SEVERITIES
 from webhook.policy import material
 from webhook.policy._yaml_lines import YamlDocument, escape_pointer, parse_yaml
 from webhook.policy.match import (
@@ -82,38 +83,10 @@ from webhook.policy.model import (
 )
 from webhook.times import RFC3339_RE as _RFC3339_RE
 from webhook.times import parse_rfc3339 as parse_time
+from webhook.times import require_aware as _require_aware
 
 _logger = logging.getLogger(__name__)
 
-API_VERSION = "imagegate.dev/v1alpha1"
-
-#: Fulcio certificate extensions a keyless signer may constrain: policy name -> OID.
-FULCIO_EXTENSIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "githubWorkflowTrigger": "1.3.6.1.4.1.57264.1.2",
-        "githubWorkflowSHA": "1.3.6.1.4.1.57264.1.3",
-        "githubWorkflowName": "1.3.6.1.4.1.57264.1.4",
-        "githubWorkflowRepository": "1.3.6.1.4.1.57264.1.5",
-        "githubWorkflowRef": "1.3.6.1.4.1.57264.1.6",
-        "buildSignerURI": "1.3.6.1.4.1.57264.1.9",
-        "buildSignerDigest": "1.3.6.1.4.1.57264.1.10",
-        "runnerEnvironment": "1.3.6.1.4.1.57264.1.11",
-        "sourceRepositoryURI": "1.3.6.1.4.1.57264.1.12",
-        "sourceRepositoryDigest": "1.3.6.1.4.1.57264.1.13",
-        "sourceRepositoryRef": "1.3.6.1.4.1.57264.1.14",
-        "sourceRepositoryIdentifier": "1.3.6.1.4.1.57264.1.15",
-        "sourceRepositoryOwnerURI": "1.3.6.1.4.1.57264.1.16",
-        "sourceRepositoryOwnerIdentifier": "1.3.6.1.4.1.57264.1.17",
-        "buildConfigURI": "1.3.6.1.4.1.57264.1.18",
-        "buildConfigDigest": "1.3.6.1.4.1.57264.1.19",
-        "buildTrigger": "1.3.6.1.4.1.57264.1.20",
-        "runInvocationURI": "1.3.6.1.4.1.57264.1.21",
-        "sourceRepositoryVisibilityAtSigning": "1.3.6.1.4.1.57264.1.22",
-    }
-)
-
-#: Vulnerability severities, lowest first (``maxSeverity``).
-SEVERITIES: tuple[str, ...] = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 _SLSA_PROVENANCE = "https://slsa.dev/provenance/"
 _SLSA_VSA = "https://slsa.dev/verification_summary/"
@@ -303,11 +276,6 @@ def _config_error(summary: str, problems: Sequence[PolicyProblem]) -> ConfigErro
     # The message is one line; callers print ``problems`` (one line each) below it.
     errors = sum(1 for p in problems if p.severity == "error")
     return ConfigError(f"{summary}: {errors} error(s)", problems=tuple(problems))
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
 
 
 def _os_reason(error: OSError) -> str:

@@ -34,12 +34,13 @@ from webhook.registry.port import (
     MEDIA_OCI_INDEX,
     Descriptor,
     Manifest,
+    check_digest,
     fallback_tag,
     is_digest,
     sha256_digest,
 )
 from webhook.registry.settings import RegistrySettings
-from webhook.registry.transport import HttpResponse, Transport, describe_status
+from webhook.registry.transport import HttpResponse, Transport, describe_status, origin
 
 _logger = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class RegistryClient:
         Redirects (registries hand blobs to storage back-ends) are followed here only: to HTTPS, or to
         plain HTTP hosts in ``insecure``, without credentials when the origin changes.
         """
-        _check_digest(digest)
+        check_digest(digest)
         response = self._call(
             "GET", repo, f"blobs/{digest}", deadline=deadline, max_bytes=max_bytes, redirects=3
         )
@@ -250,7 +251,7 @@ class RegistryClient:
         Raises:
             RegistryError: registry failure, or more referrers than ``referrers_max_entries``.
         """
-        _check_digest(digest)
+        check_digest(digest)
         path = f"referrers/{digest}"
         if artifact_type is not None:
             path += "?artifactType=" + quote(artifact_type, safe="")
@@ -297,7 +298,7 @@ class RegistryClient:
                     f"{first.what}: more than {self._settings.referrers_max_pages} pages of referrers",
                     code=Reason.REGISTRY_ERROR,
                 )
-            if _origin(next_url) != _origin(response.url):
+            if origin(next_url) != origin(response.url):
                 raise RegistryError(
                     f"{response.what}: refusing a referrers page on another host", code=Reason.REGISTRY_ERROR
                 )
@@ -381,7 +382,7 @@ class RegistryClient:
                 f"{started.what}: blob upload started without a Location", code=Reason.REGISTRY_ERROR
             )
         upload_url = urljoin(started.url, location)
-        if _origin(upload_url) != _origin(started.url):
+        if origin(upload_url) != origin(started.url):
             raise RegistryError(
                 f"{started.what}: refusing a blob upload location on another host", code=Reason.REGISTRY_ERROR
             )
@@ -441,7 +442,7 @@ class RegistryClient:
 
     def _delete_manifest(self, repo: ImageRef, digest: str, *, deadline: Deadline) -> None:
         """Delete the manifest ``digest``; one the registry does not know counts as deleted."""
-        _check_digest(digest)
+        check_digest(digest)
         response = self._call(
             "DELETE", repo, f"manifests/{digest}", deadline=deadline, max_bytes=0, delete=True
         )
@@ -524,7 +525,7 @@ class RegistryClient:
             data=data,
             redirects=redirects,
         )
-        if response.status == 401 and _origin(response.url) != _origin(url):
+        if response.status == 401 and origin(response.url) != origin(url):
             # A redirect target (blob storage, not necessarily an allowed host) must not choose where
             # this registry's credentials go, nor replace the challenge remembered for the registry.
             raise RegistryError(
@@ -563,13 +564,6 @@ def _check_repo(repo: ImageRef) -> str:
 def _check_reference(reference: str) -> None:
     if not (is_digest(reference) or _TAG_RE.fullmatch(reference)):
         raise RegistryError(f"invalid tag or digest {reference[:140]!r}", code=Reason.REGISTRY_ERROR)
-
-
-def _check_digest(digest: str) -> None:
-    if not is_digest(digest):
-        raise RegistryError(
-            f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)", code=Reason.REGISTRY_ERROR
-        )
 
 
 def _display(repo: ImageRef, reference: str) -> str:
@@ -626,8 +620,3 @@ def _next_link(response: HttpResponse) -> str | None:
         if link.get("rel", "").lower() == "next" and link.get("url"):
             return urljoin(response.url, link["url"])
     return None
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()

@@ -57,6 +57,7 @@ from webhook.registry.port import (
     MEDIA_OCI_MANIFEST,
     Descriptor,
     Registry,
+    check_digest,
     fallback_tag,
     is_digest,
 )
@@ -90,7 +91,7 @@ def list_markers(
     Raises:
         RegistryError: the registry could not be read (callers fail closed).
     """
-    _check_digest(digest)
+    check_digest(digest)
     found = registry.referrers(repo, digest, deadline=deadline, artifact_type=QUARANTINE_ARTIFACT_TYPE)
     markers = []
     for descriptor in found:
@@ -142,7 +143,7 @@ def add_marker(
         ValueError: empty reason.
         RegistryError: the subject does not exist, or the registry refused a write.
     """
-    _check_digest(digest)
+    check_digest(digest)
     if not reason.strip():
         raise ValueError("a quarantine marker needs a reason")
     subject = _uncached(registry).manifest(repo, digest, deadline=deadline)
@@ -154,7 +155,7 @@ def add_marker(
     if by:
         annotations[ANNOTATION_BY] = by
     if index:
-        _check_digest(index)
+        check_digest(index)
         annotations[ANNOTATION_INDEX] = index
     if platform:
         annotations[ANNOTATION_PLATFORM] = platform
@@ -193,7 +194,7 @@ def remove_marker(
     Raises:
         RegistryError: the registry refused a write or a delete.
     """
-    _check_digest(digest)
+    check_digest(digest)
     reader = _uncached(registry)
     targets = {m.manifest_digest for m in list_markers(reader, repo, digest, deadline=deadline)}
     index = reader.manifest_if_exists(repo, fallback_tag(digest), deadline=deadline)
@@ -290,10 +291,3 @@ def _uncached(registry: Registry) -> Registry:
     # Writes read-modify-write the fallback index: a cached (stale) read could drop entries. Writes
     # still go through the cache, which drops the entries they make stale.
     return registry.inner if isinstance(registry, CachingRegistry) else registry
-
-
-def _check_digest(digest: str) -> None:
-    if not is_digest(digest):
-        raise RegistryError(
-            f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)", code=Reason.REGISTRY_ERROR
-        )

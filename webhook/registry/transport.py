@@ -19,7 +19,7 @@ Every request the registry client makes goes through :meth:`Transport.request`, 
 
 from __future__ import annotations
 
-__all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status"]
+__all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status", "origin"]
 
 import contextlib
 import email.utils
@@ -45,7 +45,7 @@ import urllib3.exceptions
 import urllib3.response
 
 from webhook.deadline import Deadline
-from webhook.errors import ConfigError, RegistryError
+from webhook.errors import ConfigError, RegistryError, causes
 from webhook.policy import material
 from webhook.reasons import Reason
 from webhook.registry.settings import RegistrySettings, normalise_netloc
@@ -316,7 +316,7 @@ class Transport:
                     f"{response.what}: more than {redirects} redirects", code=Reason.REGISTRY_ERROR
                 )
             target = self._redirect_target(response)
-            same_origin = _origin(target) == _origin(url)
+            same_origin = origin(target) == origin(url)
             hop_headers = dict(headers or {})
             if not same_origin:
                 hop_headers = {k: v for k, v in hop_headers.items() if k.lower() != "authorization"}
@@ -503,7 +503,9 @@ class Transport:
         return RegistryError(f"{what}: {cause}", code=Reason.REGISTRY_ERROR)
 
 
-def _origin(url: str) -> tuple[str, str]:
+def origin(url: str) -> tuple[str, str]:
+    """The origin of ``url`` as a comparable pair: scheme, and host[:port] lower-cased without userinfo
+    and without the scheme's default port (``https://Reg:443/x`` and ``https://reg/y`` are one origin)."""
     parts = urlsplit(url)
     return parts.scheme, normalise_netloc(parts.netloc, scheme=parts.scheme)
 
@@ -524,29 +526,9 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _chain(error: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
-    seen: list[BaseException] = []
-    pending = [error]
-    while pending and len(seen) < 32:
-        current = pending.pop(0)
-        if any(current is s for s in seen):
-            continue
-        seen.append(current)
-        for nested in (
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *current.args,
-        ):
-            if isinstance(nested, BaseException):
-                pending.append(nested)
-    return seen
-
-
 def _describe(error: BaseException) -> str:
     """A short, credential-free cause: 'connection refused', 'certificate verify failed: ...', ..."""
-    chain = _chain(error)
+    chain = causes(error)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
             detail = item.verify_message or "unknown reason"

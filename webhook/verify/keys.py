@@ -45,7 +45,6 @@ import binascii
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,9 +56,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from webhook._json import mapping
 from webhook.errors import ConfigError, VerificationFailed
+from webhook.images.reference import SHA256_HEX_RE
 from webhook.policy import material
 from webhook.reasons import Reason
 from webhook.times import CLOCK_SKEW, parse_rfc3339
@@ -79,7 +80,6 @@ _BUNDLE_MEDIA_TYPES = frozenset(
 # Bundles and legacy annotations are small JSON documents; a cap keeps a hostile layer from costing
 # more than a parse of this size.
 _MAX_BUNDLE_BYTES = 8 * 1024 * 1024
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 # Rekor entry kinds whose body this module can tie to a signature.
 _ENTRY_KINDS = frozenset({("hashedrekord", "0.0.1"), ("dsse", "0.0.1"), ("intoto", "0.0.2")})
 
@@ -162,12 +162,15 @@ def load_public_key(pem: bytes, *, name: str) -> PublicKey:
     return PublicKey(name=name, key=key, spki_der=der)
 
 
-def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
+def verify_signature(key: PublicKey | PublicKeyTypes, signature: bytes, data: bytes) -> bool:
     """Whether ``signature`` is ``key``'s signature over ``data`` (algorithms in the module docstring).
 
-    Never raises for a bad or malformed signature: it answers False.
+    The one signature verifier: bundles, DSSE envelopes, legacy layers, Rekor SETs and the SCTs of
+    Fulcio certificates all check with it. ``key`` is a loaded :class:`PublicKey` or a ``cryptography``
+    key (a trusted root's CT log key); a key of another type verifies nothing. Never raises for a bad or
+    malformed signature: it answers False.
     """
-    public = key.key
+    public = key.key if isinstance(key, PublicKey) else key
     if isinstance(public, ed25519.Ed25519PublicKey):
         try:
             public.verify(signature, data)
@@ -179,7 +182,9 @@ def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
         if isinstance(public.curve, ec.SECP384R1):
             algorithms = (hashes.SHA384(), hashes.SHA256())
         return any(_verify_ecdsa(public, signature, data, algorithm) for algorithm in algorithms)
-    return _verify_rsa(public, signature, data, hashes.SHA256())
+    if isinstance(public, rsa.RSAPublicKey):
+        return _verify_rsa(public, signature, data, hashes.SHA256())
+    return False
 
 
 def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
@@ -475,7 +480,7 @@ def verify_legacy_set(
     if not isinstance(body_b64, str):
         raise _failed("cosign bundle annotation Payload.body is not a string")
     log_id = payload.get("logID")
-    if not isinstance(log_id, str) or not _HEX64.fullmatch(log_id):
+    if not isinstance(log_id, str) or not SHA256_HEX_RE.fullmatch(log_id):
         raise _failed(f"cosign bundle annotation Payload.logID {log_id!r} is not 64 lower-case hex digits")
     integrated_time = _integer(payload.get("integratedTime"), "cosign bundle Payload.integratedTime")
     log_index = _integer(payload.get("logIndex"), "cosign bundle Payload.logIndex")

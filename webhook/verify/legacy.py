@@ -55,9 +55,8 @@ from typing import Any
 
 import pydantic
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ExtendedKeyUsage, ExtensionNotFound, KeyUsage
 from cryptography.x509.certificate_transparency import LogEntryType, SignedCertificateTimestamp
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -347,7 +346,7 @@ def _sct_verifies(
     for log_key in ct_keys:
         if log_key.key_id != sct.log_id or not log_key.valid_at(timestamp):
             continue
-        if _signature_valid(log_key.public_key, sct.signature, data):
+        if keys.verify_signature(log_key.public_key, sct.signature, data):
             return True
     return False
 
@@ -394,26 +393,6 @@ def _is_precertificate_issuer(issuer: x509.Certificate) -> bool:
     except ExtensionNotFound:
         return False
     return ExtendedKeyUsageOID.CERTIFICATE_TRANSPARENCY in usage
-
-
-def _signature_valid(public_key: Any, signature: bytes, data: bytes) -> bool:
-    try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _public_key_of(key: Any) -> Any:
-    # keys.load_public_key may return a wrapper; the cryptography key is what Rekor entries name.
-    return getattr(key, "public_key", key)
 
 
 def _spki(public_key: Any) -> bytes:

@@ -95,12 +95,13 @@ from urllib.parse import parse_qs, unquote
 from webhook._json import json_kind, mapping
 from webhook.errors import InvalidReference
 from webhook.facts import Finding
+from webhook.formats import SEVERITIES
 from webhook.images.reference import ImageRef
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 from webhook.reasons import Reason
 from webhook.text import show_value
-from webhook.times import CLOCK_SKEW, parse_rfc3339
+from webhook.times import CLOCK_SKEW, parse_rfc3339, require_aware
 from webhook.verify.statements import Statement
 
 _logger = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ VERIFICATION_SUMMARY_V1 = "https://slsa.dev/verification_summary/v1"
 VULNS_V01 = "https://in-toto.io/attestation/vulns/v0.1"
 COSIGN_VULN_V1 = "https://cosign.sigstore.dev/attestation/vuln/v1"
 
-SEVERITIES = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _SEVERITY_NAMES = {
     "none": "NONE",
@@ -420,7 +420,7 @@ def check_verification_summary(
     Returns:
         Findings; empty when every requirement holds.
     """
-    _require_aware(now)
+    require_aware(now)
     if statement.predicate_type != VERIFICATION_SUMMARY_V1:
         return (
             Finding(
@@ -596,7 +596,7 @@ def check_vulnerabilities(
     Raises:
         ValueError: ``check.max_severity`` is not one of :data:`SEVERITIES` (the policy loader refuses it).
     """
-    _require_aware(now)
+    require_aware(now)
     limit = check.max_severity.upper()
     if limit not in _RANK:
         raise ValueError(f"maxSeverity {check.max_severity!r} is not one of {', '.join(SEVERITIES)}")
@@ -836,11 +836,6 @@ def _duration(delta: timedelta) -> str:
     minutes, seconds = divmod(rest, 60)
     text = f"{hours}h{minutes:02d}m{seconds:02d}s"
     return f"{days}d{text}" if days else text
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
 
 
 def _string_at(mapping: Mapping[str, Any], dotted: str) -> str | None:

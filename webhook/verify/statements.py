@@ -34,7 +34,6 @@ __all__ = [
 import functools
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -42,6 +41,7 @@ from typing import Any
 
 from webhook._json import json_kind
 from webhook.errors import VerificationFailed
+from webhook.images.reference import SHA256_HEX_RE, is_sha256_digest
 from webhook.reasons import Reason
 from webhook.text import first_line, show_value
 
@@ -55,8 +55,6 @@ _STATEMENT_TYPES = (STATEMENT_V01, STATEMENT_V1)
 # not an attestation we want to hold in memory per admission.
 MAX_STATEMENT_BYTES = 16 * 1024 * 1024
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_ADMITTED_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 # How much of an offending value an error message quotes.
 _SHOW = 80
 # A value from outside, quoted (escaped, cut short) for a message.
@@ -92,10 +90,9 @@ class Statement:
 
         A digest that is not ``sha256:`` followed by 64 lower-case hex digits never matches.
         """
-        match = _ADMITTED_DIGEST.fullmatch(digest)
-        if match is None:
+        if not is_sha256_digest(digest):
             return False
-        wanted = match.group(1)
+        wanted = digest.removeprefix("sha256:")
         return any(subject.digests.get("sha256") == wanted for subject in self.subjects)
 
 
@@ -185,7 +182,7 @@ def _subjects(value: object) -> tuple[Subject, ...]:
                     f"{where}.digest.{algorithm} is {_describe(hexdigest)}, expected a non-empty string"
                 )
         sha256 = digests.get("sha256")
-        if sha256 is not None and not _SHA256_HEX.fullmatch(sha256):
+        if sha256 is not None and not SHA256_HEX_RE.fullmatch(sha256):
             raise _invalid(f"{where}.digest.sha256 is {_show(sha256)}, expected 64 lower-case hex digits")
         subjects.append(Subject(name=name, digests=MappingProxyType(dict(digests))))
     return tuple(subjects)
