@@ -30,7 +30,8 @@ quarantined             webhook.decision (``quarantine_finding``: lists, markers
 unsigned                webhook.verify.verifier (no signature found); webhook.decision (no digest to
                         verify, or no verification result)
 signature-invalid       webhook.verify.verifier (none verifies), with the reasons of
-                        webhook.verify.keys, webhook.verify.bundles and webhook.verify.legacy
+                        webhook.verify.bundles, webhook.verify.legacy and webhook.verify.evidence
+                        (``signature_invalid``: key-signed bundles, DSSE envelopes, Rekor evidence)
 identity-mismatch       webhook.verify.verifier (other signers, or fewer than ``minimum``),
                         webhook.verify.bundles (a certificate outside the signer's identity policy)
 attestation-missing     webhook.verify.verifier (no attestation of the predicate type found)

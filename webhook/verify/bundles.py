@@ -53,6 +53,7 @@ from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify import keys
 from webhook.verify.identity import CertIdentity
+from webhook.verify.signatures import PublicKey
 from webhook.verify.statements import Statement, parse_statement
 
 _logger = logging.getLogger(__name__)
@@ -224,9 +225,9 @@ def verify_bundle(
 def verify_key_bundle(
     content: bytes,
     *,
-    key: keys.PublicKey,
+    key: PublicKey,
     key_name: str,
-    tlog_keys: Mapping[str, keys.PublicKey] | None,
+    tlog_keys: Mapping[str, PublicKey] | None,
     require_tlog: bool,
     origin: str = "bundle",
     now: datetime | None = None,

@@ -37,7 +37,8 @@ from webhook.errors import ConfigError
 from webhook.policy.model import Policy, TrustKey, TrustRoot
 from webhook.text import first_line
 from webhook.times import parse_rfc3339
-from webhook.verify.keys import PublicKey, load_public_key, tlog_keys_from_trusted_root
+from webhook.verify.keys import tlog_keys_from_trusted_root
+from webhook.verify.signatures import PublicKey, load_public_key
 
 _logger = logging.getLogger(__name__)
 

@@ -15,15 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding,
 
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.verify.discovery import LegacyLayer
-from webhook.verify.keys import (
-    PublicKey,
-    load_public_key,
-    pae,
-    tlog_keys_from_trusted_root,
-    verify_dsse_envelope,
-    verify_signature,
-)
+from webhook.verify.dsse import pae, verify_dsse_envelope
+from webhook.verify.keys import tlog_keys_from_trusted_root
 from webhook.verify.legacy import SIMPLE_SIGNING_TYPE, verify_legacy_key
+from webhook.verify.signatures import PublicKey, load_public_key, verify_signature
 from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
 
 from ._data import DATA, read_data

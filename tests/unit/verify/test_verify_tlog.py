@@ -17,15 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 
 from webhook.errors import VerificationFailed
-from webhook.verify.keys import (
-    PublicKey,
-    TlogExpectation,
-    load_public_key,
-    pae,
-    tlog_keys_from_trusted_root,
-    verify_key_bundle,
-    verify_legacy_set,
-)
+from webhook.verify.dsse import pae
+from webhook.verify.keys import tlog_keys_from_trusted_root, verify_key_bundle
+from webhook.verify.rekor import TlogExpectation, verify_legacy_set
+from webhook.verify.signatures import PublicKey, load_public_key
 
 from ._data import DATA, read_data
 
