@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from webhook.admission.response import error_response, review_response
-from webhook.admission.review import AdmissionContext, parse_review
+from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
 from webhook.deadline import Deadline
 from webhook.decision import (
@@ -87,7 +87,7 @@ class AdmissionObserver(Protocol):
 class Answer:
     """An answered admission: the AdmissionReview to send and the decision behind it (if any)."""
 
-    review: dict[str, Any]
+    review: AdmissionReviewResponse
     decision: Decision | None
 
 

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from webhook._json import json_type
 from webhook.admission.patch import json_pointer
-from webhook.admission.review import json_type
 from webhook.errors import BadRequest
 
 Location = Literal["containers", "initContainers", "ephemeralContainers", "volumes"]

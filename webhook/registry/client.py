@@ -4,6 +4,10 @@
 One client (one pooled session) serves all registries and all threads of a worker. Content that is
 addressed by digest is always verified against it; everything else about safety (allowlist, TLS,
 deadlines, byte caps, retries) lives in :mod:`webhook.registry.transport`.
+
+It is one class over 600 lines because every operation, read or write, shares its request plumbing
+(scopes, auth retries, digest checks, the observer); index listings, markers and caching are modules of
+their own.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ __all__ = [
     "EXTENSIONS",
     "CertIdentity",
     "SignerPolicy",
-    "identity_policy",
 ]
 
 import logging
@@ -190,11 +189,6 @@ class SignerPolicy:
         except VerificationError as error:
             return str(error)
         return None
-
-
-def identity_policy(signer: KeylessSigner) -> SignerPolicy:
-    """The sigstore ``VerificationPolicy`` for ``signer`` (raises ValueError on an invalid signer)."""
-    return SignerPolicy(signer)
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:
