@@ -21,9 +21,9 @@ from webhook._json import mapping
 from webhook.admission.review import API_VERSION
 from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.reload import PolicyStore
-from webhook.runtime import RuntimeAdapter, Services, build_services
 from webhook.service import AdmissionService, Answer
 from webhook.settings import Settings
+from webhook.wiring import RuntimeAdapter, Services, build_services
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_policy(policy_path, now=datetime.now(UTC))
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from webhook.runtime import check_services
+    from webhook.wiring import check_services
 
     check_services(loaded.policy, settings=settings)
     # Quarantine markers one worker has seen refuse their digest in every repository, for all workers.

@@ -1,7 +1,7 @@
 """``imagegate verify --policy FILE IMAGE...``: the full admission check for single images, explained.
 
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
-(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): registry allowlist, exemption,
+(:mod:`webhook.decision` and :class:`webhook.wiring.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
 signature and attestation requirement of every matching rule, and prints each step and its outcome.
 
@@ -33,11 +33,11 @@ from webhook.quarantine_facts import QuarantineReader
 from webhook.reasons import ALLOWED_OUTCOMES
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
-from webhook.runtime import Gatherer
 from webhook.text import escape
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
+from webhook.wiring import Gatherer
 
 _EXIT_OK, _EXIT_FAILED = 0, 1
 

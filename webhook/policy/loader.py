@@ -167,7 +167,7 @@ def lint_file(
     error with line 0. ``locate`` maps each absolute path the policy names to the file to read
     instead (``imagegate lint --root``); relative paths are always read from the policy's directory.
     ``serve_check`` runs on a policy that has no error otherwise; what it reports becomes errors at its
-    pointers (``imagegate lint`` passes :func:`webhook.runtime.serving_problems`).
+    pointers (``imagegate lint`` passes :func:`webhook.wiring.serving_problems`).
     """
     _require_aware(now)
     source = str(path)

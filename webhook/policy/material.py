@@ -3,7 +3,7 @@
 The policy loader (``imagegate lint``, and every load) and the adapters that use these files
 (:mod:`webhook.verify.keys`, the registry transport and credentials) call the same function, so a
 policy that lints clean loads, and a file the server would refuse never lints clean. Trusted roots
-need sigstore to be judged fully; :func:`webhook.runtime.serving_problems` adds that check to lint.
+need sigstore to be judged fully; :func:`webhook.wiring.serving_problems` adds that check to lint.
 
 Every validator raises :class:`MaterialError` with a message (never quoting a secret) and a fix hint.
 """

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from webhook.errors import ConfigError, PolicyProblem
 from webhook.policy.loader import lint_file, load_policy
-from webhook.runtime import build_services, lint_policy_file, trust_root_problems
 from webhook.settings import Settings
+from webhook.wiring import build_services, lint_policy_file, trust_root_problems
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).parent / "fixtures"
