@@ -32,7 +32,7 @@ from tests.support.server import Server
 
 _logger = logging.getLogger(__name__)
 
-# The published Python webhook floor (notes/infra.md §5): a trivial Flask /mutate, 8 KB review,
+# The recorded Python webhook floor (bench/README.md, "The floor"): a trivial Flask /mutate, 8 KB review,
 # gunicorn gthread x 4 threads, 2 workers, TLS, wrk -t1 on the same 2 cores. req/s, p50/p99 in ms.
 FLOOR: dict[int, dict[str, Any]] = {
     1: {"requests_per_second": 957, "p50_ms": 0.98, "p99_ms": 2.9},

@@ -1,11 +1,11 @@
 """The live Python floor: a trivial Flask admission app under imagegate's own gunicorn settings, over TLS.
 
-It does what the app of the published floor (notes/infra.md §5) did: parse the ~8 KB AdmissionReview,
-answer ``allowed`` with a 1-op base64 JSONPatch, nothing else. It runs with ``webhook.gunicorn_conf``
-(same worker class, threads, keep-alive and cached SSLContext) and 2 workers. Loading it next to
-imagegate, interleaved,
-gives the floor *under the same machine conditions*, which the published floor cannot: on a shared
-2-core machine the absolute numbers move with everything else that runs.
+It does what the app of the recorded floor (bench/README.md, "The floor") did: parse the ~8 KB
+AdmissionReview, answer ``allowed`` with a 1-op base64 JSONPatch, nothing else. It runs with
+``webhook.gunicorn_conf`` (same worker class, threads, keep-alive and cached SSLContext) and 2 workers.
+Loading it next to imagegate, interleaved, gives the floor *under the same machine conditions*, which
+the recorded floor cannot: on a shared 2-core machine the absolute numbers move with everything else
+that runs.
 
     gunicorn -c python:webhook.gunicorn_conf bench.floor:app
 """

@@ -152,3 +152,11 @@ def test_allowed_outcomes_are_not_reason_codes() -> None:
     assert {a.value for a in Allowed} == {"verified", "admitted", "exempted", "unmatched-allowed"}
     assert ALLOWED_OUTCOMES == frozenset(Allowed)
     assert not {a.value for a in Allowed} & {r.value for r in Reason}
+
+
+def test_the_operator_guide_troubleshoots_every_code_and_only_those() -> None:
+    guide = (PACKAGE.parent / "deploy" / "README.md").read_text()
+    section = guide.split("## Troubleshooting by reason code", 1)[1].split("\n## ", 1)[0]
+    codes = re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.M)
+    assert len(codes) == len(set(codes)), "a code is listed twice"
+    assert set(codes) == {reason.value for reason in Reason}

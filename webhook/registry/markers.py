@@ -1,4 +1,4 @@
-"""Quarantine markers stored in the registry (DESIGN.md §3): read, add, remove and list them.
+"""Quarantine markers stored in the registry (policies/README.md, quarantine): read, add, remove, list them.
 
 A marker is an OCI artifact manifest with ``artifactType`` :data:`QUARANTINE_ARTIFACT_TYPE`, an
 empty config and layer (``{}``), ``subject`` = the quarantined manifest, and annotations

@@ -25,11 +25,11 @@ ref only          the ``@ref`` (or BuildKit ``#ref``) part of the repository URI
                   ``BRANCH_NAME``; and finally the signing certificate's source-ref extension
 ================  =================================================================================
 
-Matching (DESIGN.md §3): ``builderIds`` compare exactly or as globs; ``sourceRepositories`` compare
-ignoring the scheme, a ``git+`` prefix, user info, a trailing ``/`` or ``.git``, the ``@ref``/``#ref`` part
-and the case of the host; ``sourceRefs`` are globs over the full ref. Globs are the policy's anchored
-globs (:mod:`webhook.policy.match`: ``*`` within one ``/``-separated segment, ``**`` across segments); a
-malformed glob matches nothing.
+Matching (policies/README.md, the attestation checks): ``builderIds`` compare exactly or as globs;
+``sourceRepositories`` compare ignoring the scheme, a ``git+`` prefix, user info, a trailing ``/`` or
+``.git``, the ``@ref``/``#ref`` part and the case of the host; ``sourceRefs`` are globs over the full
+ref. Globs are the policy's anchored globs (:mod:`webhook.policy.match`: ``*`` within one ``/``-separated
+segment, ``**`` across segments); a malformed glob matches nothing.
 
 **Verification summaries** (``https://slsa.dev/verification_summary/v1``): ``verifier.id`` must match one
 of ``verifierIds`` (exactly or as a glob), ``verificationResult`` must be ``PASSED``, ``minLevel`` such as
