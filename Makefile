@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check webhook tests bench
 	$(BIN)/mypy --strict webhook
 	$(BIN)/lint-imports
+	$(BIN)/pylint webhook
 	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml
 	$(BIN)/imagegate lint --root deploy/base deploy/base/policy.yaml deploy/base/quarantine/quarantine.yaml
 	$(BIN)/imagegate test policies/tests
