@@ -115,6 +115,11 @@ class SingleFlightCache(Generic[V]):
         call.done.set()
         return value
 
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``key`` has an unexpired entry (a value or a cached failure); not counted as a lookup."""
+        with self._lock:
+            return key in self._cache
+
     def invalidate(self, key: Hashable) -> None:
         with self._lock:
             self._cache.pop(key, None)

@@ -1,7 +1,8 @@
 """Wiring: the adapters built for one loaded policy, and the fact gatherer the service calls.
 
 Built once per policy (re)load, never per request: registry client with its caches, trust material
-with one sigstore Verifier per trusted root, and the verification cache.
+with one sigstore Verifier per trusted root, the verification cache, and the pool on which one
+image's independent lookups run concurrently (:mod:`webhook.fanout`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +28,8 @@ from typing import TYPE_CHECKING
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan, quarantine_finding
 from webhook.errors import ConfigError, PolicyProblem, RegistryError
-from webhook.facts import Finding, ImageFacts
+from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.fanout import FanOut
 from webhook.policy.loader import lint_file
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
@@ -34,6 +37,8 @@ from webhook.registry.cached import CachingRegistry
 from webhook.registry.client import RegistryClient
 from webhook.registry.port import Registry
 from webhook.registry.settings import RegistrySettings
+from webhook.registry.transport import DeadlineExceeded
+from webhook.seen_markers import SeenMarkers
 from webhook.settings import Settings
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial, load_root
@@ -46,12 +51,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Gatherer:
-    """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer)."""
+    """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer).
+
+    For a digest whose verification is not cached, the signatures and attestations are looked up
+    while the quarantine facts are read (their round trips do not depend on each other, and the
+    referrers listing both need is one cached lookup): a first-seen image costs the longer of the two
+    chains, not their sum. ``fanout`` runs that; without one, they run one after the other.
+    """
 
     policy: Policy
     registry: Registry
     verifier: CachedVerifier
     quarantine: QuarantineReader
+    fanout: FanOut = field(default_factory=lambda: FanOut(None))
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
         ref = plan.ref
@@ -65,24 +77,41 @@ class Gatherer:
                 return ImageFacts(gathering_error=Finding(error.code, error.user_message))
         if digest is None:
             return ImageFacts()
+
+        def verify() -> tuple[RuleVerification, ...]:
+            return self.verifier.verify_image(
+                registry=self.registry,
+                image=ref,
+                digest=digest,
+                rules=plan.verify_rules,
+                deadline=deadline,
+                now=now,
+            )
+
+        ahead = (
+            self.fanout.start(verify)
+            if plan.verify_rules
+            and digest not in self.policy.quarantined
+            and not self.verifier.holds(rules=plan.verify_rules, image=ref, digest=digest)
+            else None
+        )
         facts = self.quarantine.read(plan, ref, digest, deadline=deadline).image_facts(digest)
         # A digest the decision refuses (or fails closed on) for its quarantine needs no signatures.
         if (
-            plan.verify_rules
-            and quarantine_finding(plan, policy=self.policy, digest=digest, facts=facts) is None
+            not plan.verify_rules
+            or quarantine_finding(plan, policy=self.policy, digest=digest, facts=facts) is not None
         ):
-            facts = replace(
-                facts,
-                verifications=self.verifier.verify_image(
-                    registry=self.registry,
-                    image=ref,
-                    digest=digest,
-                    rules=plan.verify_rules,
-                    deadline=deadline,
-                    now=now,
-                ),
-            )
-        return facts
+            if ahead is not None:
+                ahead.cancel()  # a lookup already under way ends on its own, within the deadline
+            return facts
+        if ahead is None:
+            return replace(facts, verifications=verify())
+        try:
+            return replace(facts, verifications=ahead.result(deadline=deadline))
+        except TimeoutError:
+            raise DeadlineExceeded(
+                "no answer from the registry within the admission deadline (signatures and attestations)"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +122,8 @@ class Services:
 def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | None = None) -> Services:
     """Build the adapters for ``policy``. Raises ConfigError for unusable trust material or settings."""
     client = RegistryClient(
-        RegistrySettings.from_policy(policy),
+        # A host without the referrers API is not probed again while a referrers list may be cached.
+        replace(RegistrySettings.from_policy(policy), referrers_api_ttl=settings.referrers_ttl),
         observer=metrics.registry_request if metrics is not None else None,
     )
     registry = CachingRegistry(
@@ -104,6 +134,11 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         maxsize=settings.cache_size,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
     )
+    # One pool per policy load for the lookups of all admissions; every fan-out's caller takes part
+    # (webhook.fanout), so a busy pool slows lookups down but never blocks them. Idle threads end
+    # when a reload drops the services that hold it.
+    pool = ThreadPoolExecutor(max_workers=settings.fetch_threads, thread_name_prefix="imagegate-lookups")
+    fanout = FanOut(pool)
     verifier = CachedVerifier(
         ImageVerifier(TrustMaterial.from_policy(policy)),
         ttl=settings.verify_ttl,
@@ -111,11 +146,10 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         maxsize=settings.cache_size,
         fingerprint=policy.fingerprint,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
+        fanout=fanout,
     )
-    quarantine = QuarantineReader.create(
-        policy, registry, seen_dir=settings.seen_markers_dir, threads=settings.fetch_threads
-    )
-    return Services(Gatherer(policy, registry, verifier, quarantine))
+    quarantine = QuarantineReader(policy, registry, SeenMarkers(settings.seen_markers_dir), pool)
+    return Services(Gatherer(policy, registry, verifier, quarantine, fanout))
 
 
 def check_services(policy: Policy, *, settings: Settings) -> None:

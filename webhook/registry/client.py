@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -55,6 +56,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _OCTET = "application/octet-stream"
+_MAX_HOSTS = 1024
 
 Observer = Callable[[str, float, "str | None"], None]
 """``observer(operation, seconds, error_code)`` after every public call (metrics); code None on success."""
@@ -85,6 +87,9 @@ class RegistryClient:
         self._transport = Transport(settings)
         self._auth = Authenticator(self._transport)
         self._observer = observer
+        # Hosts that answered without the referrers API, until when that answer is trusted.
+        self._without_referrers_api: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     @property
     def settings(self) -> RegistrySettings:
@@ -250,12 +255,19 @@ class RegistryClient:
         Uses ``GET /v2/<name>/referrers/<digest>`` (following ``Link`` pagination within the caps);
         when the registry has no such API (404/405 or an answer that is not an index, as
         distribution 2.8's ``404 page not found``), reads the tag-schema fallback index at tag
-        ``sha256-<hex>``. No index there means no referrers.
+        ``sha256-<hex>``. No index there means no referrers. A host found without the API is asked
+        for the fallback index only for ``referrers_api_ttl`` seconds: one round trip, not two.
 
         Raises:
             RegistryError: registry failure, or more referrers than ``referrers_max_entries``.
         """
         check_digest(digest)
+        netloc = _check_repo(repo)
+        if self._known_without_referrers_api(netloc):
+            descriptors = self._fallback_referrers(repo, digest, deadline=deadline)
+            if artifact_type is not None:
+                descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+            return tuple(descriptors)
         path = f"referrers/{digest}"
         if artifact_type is not None:
             path += "?artifactType=" + quote(artifact_type, safe="")
@@ -271,6 +283,7 @@ class RegistryClient:
             _logger.debug(
                 "%s has no referrers API (%d): using the tag fallback", response.what, response.status
             )
+            self._remember_without_referrers_api(netloc)
             descriptors = self._fallback_referrers(repo, digest, deadline=deadline)
         elif response.status == 200:
             descriptors = self._paged_referrers(repo, response, deadline=deadline)
@@ -279,6 +292,20 @@ class RegistryClient:
         if artifact_type is not None:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
         return tuple(descriptors)
+
+    def _known_without_referrers_api(self, netloc: str) -> bool:
+        with self._lock:
+            until = self._without_referrers_api.get(netloc)
+        return until is not None and until > time.monotonic()
+
+    def _remember_without_referrers_api(self, netloc: str) -> None:
+        ttl = self._settings.referrers_api_ttl
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._without_referrers_api) >= _MAX_HOSTS:
+                self._without_referrers_api.clear()
+            self._without_referrers_api[netloc] = time.monotonic() + ttl
 
     def _paged_referrers(
         self, repo: ImageRef, first: HttpResponse, *, deadline: Deadline
@@ -519,26 +546,9 @@ class RegistryClient:
             headers["Accept"] = accept
         if content_type is not None:
             headers["Content-Type"] = content_type
-        auth = self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
-        response = self._transport.request(
-            method,
-            url,
-            deadline=deadline,
-            max_bytes=max_bytes,
-            headers={**headers, **auth},
-            data=data,
-            redirects=redirects,
-        )
-        if response.status == 401 and origin(response.url) != origin(url):
-            # A redirect target (blob storage, not necessarily an allowed host) must not choose where
-            # this registry's credentials go, nor replace the challenge remembered for the registry.
-            raise RegistryError(
-                f"{response.what}: {describe_status(response)} (after a redirect)", code=Reason.REGISTRY_ERROR
-            )
-        if response.status == 401:
-            auth = self._auth.on_unauthorized(
-                response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
-            )
+        # The first request to a host learns how it authenticates; concurrent ones wait for that.
+        with self._auth.contact(netloc, deadline=deadline) as contact:
+            auth = self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
             response = self._transport.request(
                 method,
                 url,
@@ -548,8 +558,29 @@ class RegistryClient:
                 data=data,
                 redirects=redirects,
             )
+            contact.reached()
+            if response.status == 401 and origin(response.url) != origin(url):
+                # A redirect target (blob storage, not necessarily an allowed host) must not choose where
+                # this registry's credentials go, nor replace the challenge remembered for the registry.
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} (after a redirect)",
+                    code=Reason.REGISTRY_ERROR,
+                )
             if response.status == 401:
-                raise self._auth.unauthorized(response, registry=repo.registry)
+                auth = self._auth.on_unauthorized(
+                    response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
+                )
+                response = self._transport.request(
+                    method,
+                    url,
+                    deadline=deadline,
+                    max_bytes=max_bytes,
+                    headers={**headers, **auth},
+                    data=data,
+                    redirects=redirects,
+                )
+                if response.status == 401:
+                    raise self._auth.unauthorized(response, registry=repo.registry)
         if response.status == 403:
             raise self._auth.unauthorized(response, registry=repo.registry)
         return response
