@@ -8,7 +8,8 @@ import shutil
 from typing import Any
 
 import pytest
-from deploy_support import DEPLOY, NAMESPACE, SERVICE, PodView, StaticCerts, kustomize, materialise
+
+from tests.support.deploy import DEPLOY, NAMESPACE, SERVICE, PodView, StaticCerts, kustomize, materialise
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from deploy_support import DEPLOY, KUBERNETES_VERSIONS
+
+from tests.support.deploy import DEPLOY, KUBERNETES_VERSIONS
 
 NS = "imagegate"
 NAME = "imagegate"

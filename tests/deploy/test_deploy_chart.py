@@ -16,7 +16,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.support.deploy import (
     CHART,
     DEPLOY,
     HELM_LABELS,

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import DEPLOY, REPO, one, server_container
+
+from tests.support.deploy import DEPLOY, REPO, one, server_container
 
 
 @dataclass

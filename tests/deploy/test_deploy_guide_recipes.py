@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.support.deploy import (
     CHART,
     DEPLOY,
     REPO,
@@ -26,7 +27,7 @@ from deploy_support import (
     pod_files,
     server_container,
 )
-from guide_support import Shell, block, block_containing
+from tests.support.guide_shell import Shell, block, block_containing
 
 DIGEST = "sha256:" + "ab" * 32
 START = "O=deploy/overlays/production\nmkdir"

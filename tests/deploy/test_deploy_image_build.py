@@ -18,10 +18,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from deploy_support import DEPLOY, REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from test_deploy_containerfile import parse_containerfile
+
+from tests.deploy.test_deploy_containerfile import parse_containerfile
+from tests.support.deploy import DEPLOY, REPO
 
 LOCKS = {"runtime": DEPLOY / "requirements.txt", "build": DEPLOY / "build-requirements.txt"}
 PINNED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)")

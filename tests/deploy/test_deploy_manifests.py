@@ -14,7 +14,8 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.support.deploy import (
     DEPLOY,
     KUBERNETES_VERSIONS,
     NAMESPACE,

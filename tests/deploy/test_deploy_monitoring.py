@@ -17,9 +17,9 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
-from deploy_support import DEPLOY
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.deploy import DEPLOY
 from tests.support.registry import RegistryServer, plain_registry  # noqa: F401 - pytest fixture
 from tests.support.reviews import review
 from tests.support.server import running_server

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import DEPLOY, REPO, PodView
+
+from tests.support.deploy import DEPLOY, REPO, PodView
 
 
 def lint(capsys: pytest.CaptureFixture[str], *files: Path) -> None:

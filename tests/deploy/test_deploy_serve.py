@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import NAMESPACE, SERVICE, PodView, StaticCerts
 
+from tests.support.deploy import NAMESPACE, SERVICE, PodView, StaticCerts
 from tests.support.reviews import review
 
 

@@ -18,11 +18,19 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import DEPLOY, KUBERNETES_VERSIONS, NAMESPACE, kinds, kustomize, one, selector_matches
 
+from tests.support.deploy import (
+    DEPLOY,
+    KUBERNETES_VERSIONS,
+    NAMESPACE,
+    kinds,
+    kustomize,
+    one,
+    selector_matches,
+)
+from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.fake_sigstore import FakeSigstore
 from tests.support.tuf_repository import TufRepository
-from tests.trust_refresh.fake_kube_api import FakeKubeApi
 from webhook.cli import main
 from webhook.trust_refresh import configmap
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.verify_world import SigningWorld
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer
 from tests.support.reviews import review
+from tests.support.signing_world import SigningWorld
 from webhook.dryrun import DryRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]

@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest_verify import (
+from tests.support.fake_sigstore import SLSA_PROVENANCE_V1
+from tests.support.oci import Pushed
+from tests.support.registry import RegistryServer
+from tests.support.reviews import review
+from tests.support.signing_world import Format
+from tests.support.verify_server import (
     ISSUER,
     WORKFLOW,
     WORKFLOW_EXTENSIONS,
@@ -32,11 +37,6 @@ from tests.e2e.conftest_verify import (
     vsa,
     vulnerability_scan,
 )
-from tests.e2e.verify_world import Format
-from tests.support.fake_sigstore import SLSA_PROVENANCE_V1
-from tests.support.oci import Pushed
-from tests.support.registry import RegistryServer
-from tests.support.reviews import review
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 

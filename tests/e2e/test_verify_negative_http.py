@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.e2e.conftest_verify import (
+from tests.support.fake_sigstore import VSA_V1, tamper_payload
+from tests.support.oci import Pushed
+from tests.support.registry import RegistryServer, listening_socket
+from tests.support.reviews import review
+from tests.support.signing_world import Format, WithKey
+from tests.support.verify_server import (
     BUILDER,
     ISSUER,
     UNANCHORED_REGEXP,
@@ -33,11 +38,6 @@ from tests.e2e.conftest_verify import (
     vsa,
     vulnerability_scan,
 )
-from tests.e2e.verify_world import Format, WithKey
-from tests.support.fake_sigstore import VSA_V1, tamper_payload
-from tests.support.oci import Pushed
-from tests.support.registry import RegistryServer, listening_socket
-from tests.support.reviews import review
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.refresh_world import RefreshWorld, Run
 from tests.support.tuf_repository import TufRepository
-from tests.trust_refresh.refresh_world import RefreshWorld, Run
 from webhook.cli import main
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.fake_sigstore import FakeSigstore
-from tests.trust_refresh.roots import PUBLIC_GOOD_NEWER, PUBLIC_GOOD_OLDER, REKOR_2025_LOG_ID
+from tests.support.trust_roots import PUBLIC_GOOD_NEWER, PUBLIC_GOOD_OLDER, REKOR_2025_LOG_ID
 from webhook.trust_refresh.changes import compare, describe, entries
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tuf_repository import Fault, TufRepository
-from tests.trust_refresh.refresh_world import RefreshWorld, Run
-from tests.trust_refresh.roots import (
+from tests.support.refresh_world import RefreshWorld, Run
+from tests.support.trust_roots import (
     PUBLIC_GOOD_NEWER,
     PUBLIC_GOOD_OLDER,
     REKOR_2021_LOG_ID,
     REKOR_2025_LOG_ID,
     refused_by_serve,
 )
+from tests.support.tuf_repository import Fault, TufRepository
 from webhook.policy.model import TrustRoot
 from webhook.trust_refresh.repository import INSTANCES
 from webhook.verify.trust import load_root

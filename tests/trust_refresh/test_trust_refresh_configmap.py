@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.trust_refresh.fake_kube_api import FakeKubeApi
-from tests.trust_refresh.refresh_world import RefreshWorld, Run
-from tests.trust_refresh.roots import (
+from tests.support.fake_kube_api import FakeKubeApi
+from tests.support.refresh_world import RefreshWorld, Run
+from tests.support.trust_roots import (
     PUBLIC_GOOD_NEWER,
     PUBLIC_GOOD_OLDER,
     REKOR_2025_LOG_ID,

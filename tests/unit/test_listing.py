@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.verify.fakes import OCI_INDEX, OCI_MANIFEST, InMemoryRegistry, PushedImage
+from tests.support.memory_registry import OCI_INDEX, OCI_MANIFEST, InMemoryRegistry, PushedImage
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.facts import ListedManifest

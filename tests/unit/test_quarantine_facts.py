@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verify.fakes import OCI_INDEX, InMemoryRegistry, PushedImage
+from tests.support.memory_registry import OCI_INDEX, InMemoryRegistry, PushedImage
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError

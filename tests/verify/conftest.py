@@ -9,7 +9,7 @@ from typing import NoReturn
 import pytest
 
 from tests.support.fake_sigstore import FakeSigstore
-from tests.verify.world import World
+from tests.support.verify_world import World
 
 __all__: list[str] = []
 

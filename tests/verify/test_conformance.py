@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.verify.fakes import InMemoryRegistry
+from tests.support.memory_registry import InMemoryRegistry
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, VerificationFailed
 from webhook.images.reference import ImageRef

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_sigstore import FakeSigstore, github_actions_extensions
-from tests.verify.world import GITHUB_ISSUER, WORKFLOW, keyless
+from tests.support.verify_world import GITHUB_ISSUER, WORKFLOW, keyless
 from webhook.errors import ConfigError
 from webhook.policy.model import Policy, Trust, TrustKey, TrustRoot
 from webhook.verify.identity import EXTENSIONS, CertIdentity, SignerPolicy

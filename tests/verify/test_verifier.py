@@ -26,7 +26,7 @@ from tests.support.fake_sigstore import (
     vuln,
     vulns_v01,
 )
-from tests.verify.world import (
+from tests.support.verify_world import (
     ACME_REGEXP,
     EVIL,
     GITHUB_ISSUER,

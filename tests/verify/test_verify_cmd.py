@@ -22,7 +22,7 @@ from tests.support.fake_sigstore import (
 )
 from tests.support.oci import OciPusher, Pushed
 from tests.support.registry import RegistryServer, tls_registry  # noqa: F401 - pytest fixture
-from tests.verify.world import GITHUB_ISSUER, WORKFLOW
+from tests.support.verify_world import GITHUB_ISSUER, WORKFLOW
 from webhook.cli import main
 
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"

@@ -21,7 +21,7 @@ from tests.support.fake_sigstore import (
     legacy_manifest,
     legacy_tag,
 )
-from tests.verify.fakes import InMemoryRegistry, PushedImage
+from tests.support.memory_registry import InMemoryRegistry, PushedImage
 from webhook.deadline import Deadline
 from webhook.facts import RuleVerification
 from webhook.images.reference import ImageRef

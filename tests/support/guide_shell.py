@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from deploy_support import DEPLOY, require_kubectl
+from tests.support.deploy import DEPLOY, require_kubectl
 
 # A helm that records each call (one JSON array of its arguments per line); tests replay the calls through
 # Helm's engine (tests/deploy/test_deploy_guide_recipes.py).

@@ -44,7 +44,6 @@ import jsonpatch
 import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
 
-from tests.e2e.verify_world import Keyless, SigningWorld, WithKey
 from tests.support.fake_sigstore import (
     SLSA_PROVENANCE_V1,
     VSA_V1,
@@ -60,6 +59,7 @@ from tests.support.fake_sigstore import (
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer, plain_registry
 from tests.support.server import Server, running_server
+from tests.support.signing_world import Keyless, SigningWorld, WithKey
 
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0"
