@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.deploy import DEPLOY
-from tests.support.registry import RegistryServer, plain_registry  # noqa: F401 - pytest fixture
+from tests.support.registry import RegistryServer
 from tests.support.reviews import review
 from tests.support.server import running_server
 
@@ -110,7 +110,7 @@ def exposed_series(text: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def exposition(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServer) -> Iterator[str]:  # noqa: F811
+def exposition(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServer) -> Iterator[str]:
     """/metrics of `imagegate serve` after admissions that resolve a tag, fail at the registry, are denied
     before it, and a malformed request."""
     directory = tmp_path_factory.mktemp("monitoring")

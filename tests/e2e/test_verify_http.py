@@ -31,7 +31,6 @@ from tests.support.verify_server import (
     VerifyEnv,
     apply_patch,
     images_annotation,
-    plain_registry,  # noqa: F401 - pytest fixture
     provenance,
     start_env,
     vsa,
@@ -53,7 +52,7 @@ _SHOWN = "({})".format(
 @pytest.fixture(scope="module")
 def env(
     tmp_path_factory: pytest.TempPathFactory,
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
 ) -> Iterator[VerifyEnv]:
     # Registry-level caches off: what a second admission does not fetch, the verification cache saved.
     server_env = {"IMAGEGATE_TAG_TTL": "0", "IMAGEGATE_REFERRERS_TTL": "0"}

@@ -32,7 +32,6 @@ from tests.support.verify_server import (
     VerifyEnv,
     apply_patch,
     images_annotation,
-    plain_registry,  # noqa: F401 - pytest fixture
     provenance,
     start_env,
     vsa,
@@ -48,7 +47,7 @@ EXPECTED_SIGNER = f"expected #1 keyless ~/{WORKFLOW_REGEXP}/ (issuer {ISSUER}, r
 @pytest.fixture(scope="module")
 def env(
     tmp_path_factory: pytest.TempPathFactory,
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
 ) -> Iterator[VerifyEnv]:
     with start_env(tmp_path_factory.mktemp("verify-deny"), plain_registry) as running:
         yield running

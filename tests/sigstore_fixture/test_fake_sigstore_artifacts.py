@@ -44,6 +44,8 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
+pytestmark = pytest.mark.usefixtures("offline")
+
 _HEX = "ef" * 32
 _DIGEST = "sha256:" + _HEX
 

@@ -33,6 +33,8 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
+pytestmark = pytest.mark.usefixtures("offline")
+
 _DIGEST = "sha256:" + "ab" * 32
 
 

@@ -41,6 +41,8 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
+pytestmark = pytest.mark.usefixtures("offline")
+
 _IMAGE = "ghcr.io/acme/app"
 _DIGEST = "sha256:" + "cd" * 32
 

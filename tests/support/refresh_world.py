@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.support.tuf_repository import TufRepository, TufServer
 
@@ -40,4 +42,22 @@ class RefreshWorld:
             "--out",
             str(out or self.out),
             *extra,
+        )
+
+
+@pytest.fixture(name="world")
+def fixture_world(tmp_path: Path, run_cli: Callable[..., Run]) -> Iterator[RefreshWorld]:
+    """A served TUF repository (import this fixture: ``verify_world`` has a ``world`` too)."""
+    repo = TufRepository(tmp_path / "repository")
+    root_file = tmp_path / "initial-root.json"
+    root_file.write_bytes(repo.initial_root)
+    (tmp_path / "trust").mkdir()
+    with repo.serve() as server:
+        yield RefreshWorld(
+            repo=repo,
+            server=server,
+            root_file=root_file,
+            metadata_dir=tmp_path / "tuf-metadata",
+            out=tmp_path / "trust" / "trusted_root.json",
+            run=run_cli,
         )

@@ -23,7 +23,6 @@ __all__ = [
     "VerifyEnv",
     "apply_patch",
     "images_annotation",
-    "plain_registry",
     "provenance",
     "start_env",
     "verify_policy",
@@ -57,7 +56,7 @@ from tests.support.fake_sigstore import (
     vulns_v01,
 )
 from tests.support.oci import Pushed
-from tests.support.registry import RegistryServer, plain_registry
+from tests.support.registry import RegistryServer
 from tests.support.server import Server, running_server
 from tests.support.signing_world import Keyless, SigningWorld, WithKey
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.fake_sigstore import (
     FakeSigstore,
     Identity,
@@ -49,6 +51,7 @@ __all__ = [
     "WORKFLOW",
     "World",
     "attestation_rule",
+    "fixture_world",
     "keyless",
     "signature_rule",
 ]
@@ -218,3 +221,9 @@ def requirement(
 
 def key_signer(name: str, *, require_tlog: bool = True) -> KeySigner:
     return KeySigner(name=name, require_tlog=require_tlog)
+
+
+@pytest.fixture(name="world")
+def fixture_world(sigstore_instance: FakeSigstore, tmp_path: Path) -> World:
+    """A World on a fresh test Sigstore (import this fixture: ``refresh_world`` has a ``world`` too)."""
+    return World(sigstore=sigstore_instance, tmp=tmp_path)

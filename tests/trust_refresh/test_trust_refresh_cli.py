@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.refresh_world import RefreshWorld, Run
+from tests.support.refresh_world import RefreshWorld, Run, fixture_world  # noqa: F401 - pytest fixture
 from tests.support.trust_roots import (
     PUBLIC_GOOD_NEWER,
     PUBLIC_GOOD_OLDER,

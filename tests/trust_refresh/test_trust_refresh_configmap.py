@@ -9,7 +9,7 @@ import pytest
 import trustme
 
 from tests.support.fake_kube_api import FakeKubeApi
-from tests.support.refresh_world import RefreshWorld, Run
+from tests.support.refresh_world import RefreshWorld, Run, fixture_world  # noqa: F401 - pytest fixture
 from tests.support.trust_roots import (
     PUBLIC_GOOD_NEWER,
     PUBLIC_GOOD_OLDER,

@@ -14,7 +14,7 @@ from tests.support.fake_sigstore import (
     slsa_provenance_v1,
     statement_v1,
 )
-from tests.support.verify_world import World
+from tests.support.verify_world import World, fixture_world  # noqa: F401 - pytest fixture
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.registry.port import Descriptor

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.verify_world import IMAGE, World, codes, keyless, signature_rule
+from tests.support.verify_world import (
+    IMAGE,
+    World,
+    codes,
+    fixture_world,  # noqa: F401 - pytest fixture
+    keyless,
+    signature_rule,
+)
 from webhook.deadline import Deadline
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Rule

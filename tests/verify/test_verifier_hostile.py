@@ -30,6 +30,7 @@ from tests.support.verify_world import (
     World,
     attestation_rule,
     codes,
+    fixture_world,  # noqa: F401 - pytest fixture
     key_signer,
     keyless,
     messages,

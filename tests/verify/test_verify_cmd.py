@@ -21,7 +21,7 @@ from tests.support.fake_sigstore import (
     statement_v1,
 )
 from tests.support.oci import OciPusher, Pushed
-from tests.support.registry import RegistryServer, tls_registry  # noqa: F401 - pytest fixture
+from tests.support.registry import RegistryServer
 from tests.support.verify_world import GITHUB_ISSUER, WORKFLOW
 from webhook.cli import main
 
@@ -45,7 +45,7 @@ def _push_referrer(pusher: OciPusher, repo: str, image: Pushed, bundle: bytes) -
 
 
 @pytest.fixture
-def setup(tls_registry: RegistryServer, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
+def setup(tls_registry: RegistryServer, tmp_path: Path) -> dict[str, Any]:
     sigstore = FakeSigstore.create(tmp_path / "sigstore")
     pusher = tls_registry.pusher()
     repo = f"verify-cli/{tmp_path.name.lower().replace('_', '-')}"
