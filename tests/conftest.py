@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 pytest_plugins = [
+    "pytester",
+    "tests.support.markers",
     "tests.support.fixtures",
     "tests.support.registry",
     "tests.support.deploy",

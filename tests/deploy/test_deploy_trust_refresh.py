@@ -177,6 +177,7 @@ def test_the_server_objects_never_select_the_job_pod(
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 6443)}
 
 
+@pytest.mark.sigstore
 def test_the_jobs_command_refreshes_the_configmap(
     refresh_docs: list[dict[str, Any]],
     base_docs: list[dict[str, Any]],

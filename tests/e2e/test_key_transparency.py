@@ -22,7 +22,7 @@ from tests.support.reviews import review
 from tests.support.signing_world import SigningWorld
 from webhook.dryrun import DryRun
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+pytestmark = [pytest.mark.registry, pytest.mark.sigstore]
 
 CASE = (
     Path(__file__).resolve().parents[1] / "verify" / "data" / "conformance" / "sigstore-go" / "testing-data"

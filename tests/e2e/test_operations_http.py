@@ -218,6 +218,7 @@ def test_rotated_certificate_is_served_without_restart(tmp_path: Path) -> None:
             requests.get(server.url + "/healthz", verify=str(server.ca_file), timeout=5)
 
 
+@pytest.mark.registry
 def test_audit_lines_are_json_and_carry_no_credentials(tmp_path: Path, tls_registry: RegistryServer) -> None:
     pusher = tls_registry.pusher()
     pushed = pusher.push_image("private/app", tag="1.0")

@@ -37,7 +37,7 @@ from tests.support.verify_server import (
     vulnerability_scan,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.sigstore]
 
 FORMATS: tuple[Format, ...] = ("bundle", "legacy")
 # How findings and steps show the workflow certificate's source extensions.

@@ -38,7 +38,7 @@ from tests.support.verify_server import (
     vulnerability_scan,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.sigstore]
 
 FORMATS: tuple[Format, ...] = ("bundle", "legacy")
 EXPECTED_SIGNER = f"expected #1 keyless ~/{WORKFLOW_REGEXP}/ (issuer {ISSUER}, root acme)"

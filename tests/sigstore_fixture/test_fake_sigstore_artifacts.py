@@ -44,7 +44,7 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 _HEX = "ef" * 32
 _DIGEST = "sha256:" + _HEX

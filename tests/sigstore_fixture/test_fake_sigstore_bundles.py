@@ -33,7 +33,7 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 _DIGEST = "sha256:" + "ab" * 32
 

@@ -41,7 +41,7 @@ from tests.support.fake_sigstore import (
 
 __all__: list[str] = []
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 _IMAGE = "ghcr.io/acme/app"
 _DIGEST = "sha256:" + "cd" * 32

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.fake_sigstore import FakeSigstore
 from tests.support.trust_roots import PUBLIC_GOOD_NEWER, PUBLIC_GOOD_OLDER, REKOR_2025_LOG_ID
 from webhook.trust_refresh.changes import compare, describe, entries
@@ -81,6 +83,7 @@ def _log_id(document: dict[str, Any], section: str) -> str:
     return base64.b64decode(document[section][0]["logId"]["keyId"]).hex()
 
 
+@pytest.mark.sigstore
 def test_a_log_key_rotation_reads_as_expired_plus_added(tmp_path: Path) -> None:
     before = FakeSigstore.create(tmp_path / "a", name="acme").trusted_root()
     successor = FakeSigstore.create(tmp_path / "b", name="acme-next").trusted_root()
@@ -103,6 +106,7 @@ def test_a_log_key_rotation_reads_as_expired_plus_added(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.sigstore
 def test_new_key_material_or_address_under_the_same_identity_is_a_change(tmp_path: Path) -> None:
     document = FakeSigstore.create(tmp_path, name="acme").trusted_root()
     moved = _copy(document)

@@ -168,6 +168,7 @@ def test_expired_timestamp_metadata_fails_and_leaves_the_file(world: RefreshWorl
     assert "has expired (timestamp.json is expired)" in run.err
 
 
+@pytest.mark.sigstore
 def test_a_trusted_root_serve_would_refuse_is_not_installed(world: RefreshWorld, tmp_path: Path) -> None:
     before = _installed_older(world)
     world.repo.publish({TARGET: refused_by_serve(tmp_path)})

@@ -124,6 +124,7 @@ def test_a_missing_configmap_is_a_configuration_error(world: RefreshWorld, kube:
     assert "ConfigMap imagegate/other does not exist" in run.err
 
 
+@pytest.mark.sigstore
 def test_a_refused_trusted_root_is_not_patched(
     world: RefreshWorld, kube: FakeKubeApi, tmp_path: Path
 ) -> None:

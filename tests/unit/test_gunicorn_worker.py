@@ -22,6 +22,8 @@ from typing import BinaryIO
 import pytest
 import trustme
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 THREADS = 2
 FAILURE_BOUND = 25.0  # seconds; the worker's own timeouts are 5 s, stock gthread waits forever

@@ -45,7 +45,7 @@ from webhook.verify.legacy import verify_legacy_keyless
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 DATA = Path(__file__).parent / "data" / "conformance"
 CASES: list[dict[str, Any]] = json.loads((DATA / "cases.json").read_text())["cases"]

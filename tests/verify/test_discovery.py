@@ -21,7 +21,7 @@ from webhook.registry.port import Descriptor
 from webhook.verify import discovery
 from webhook.verify.discovery import BUNDLE_ARTIFACT_TYPE, discover
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 def test_nothing_stored_finds_nothing(world: World) -> None:

@@ -14,7 +14,7 @@ from webhook.policy.model import Policy, Trust, TrustKey, TrustRoot
 from webhook.verify.identity import EXTENSIONS, CertIdentity, SignerPolicy
 from webhook.verify.trust import TrustMaterial
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from webhook.policy.model import Rule
 from webhook.verify.cached import CachedVerifier, rule_fingerprint
 from webhook.verify.verifier import ImageVerifier
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 def _cached(world: World, **options: float) -> CachedVerifier:

@@ -44,7 +44,7 @@ from tests.support.verify_world import (
 )
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 # --- signatures: positives ---------------------------------------------------------------------

@@ -39,7 +39,7 @@ from tests.support.verify_world import (
 )
 from webhook.policy.model import VulnerabilityCheck
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 HUGE_INTEGER = "1" * 5000  # more digits than Python converts to int by default
 

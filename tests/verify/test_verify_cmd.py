@@ -25,6 +25,8 @@ from tests.support.registry import RegistryServer
 from tests.support.verify_world import GITHUB_ISSUER, WORKFLOW
 from webhook.cli import main
 
+pytestmark = [pytest.mark.sigstore, pytest.mark.registry]
+
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
