@@ -37,7 +37,7 @@ from webhook.cli import main
 from webhook.decision import ALLOWED_OUTCOMES
 from webhook.policy.loader import lint_file, load_policy
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "policies" / "README.md"
 SCHEMAS = {
     "imagepolicy.schema.json": "The policy file",

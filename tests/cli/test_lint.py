@@ -12,8 +12,8 @@ import pytest
 
 from webhook.cli import lint
 
-REPO = Path(__file__).resolve().parents[3]
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parents[1] / "policy" / "fixtures"
 LINE = re.compile(
     r"^(?P<file>[^:]+):(?P<line>[0-9]+): (?P<pointer>/[^:]*): (?P<message>.+) \(fix: (?P<hint>.+)\)$"
 )

@@ -11,7 +11,7 @@ import pytest
 
 from webhook.cli import lint
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
 QUARANTINE = "apiVersion: imagegate.dev/v1alpha1\nkind: Quarantine\nentries: []\n"
 

@@ -13,7 +13,7 @@ import yaml
 
 from webhook.cli import policy_test
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = {
     "ImagePolicy": REPO / "policies" / "imagepolicy.schema.json",
     "Quarantine": REPO / "policies" / "quarantine.schema.json",

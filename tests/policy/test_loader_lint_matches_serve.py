@@ -27,7 +27,7 @@ from webhook.policy.loader import lint_file, load_policy
 from webhook.runtime import build_services, lint_policy_file, trust_root_problems
 from webhook.settings import Settings
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFORMANCE = REPO / "tests" / "verify" / "data" / "conformance"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

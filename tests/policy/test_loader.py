@@ -30,7 +30,7 @@ from webhook.policy.loader import (
 )
 from webhook.policy.model import KeylessSigner, KeySigner
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HEAD = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: t}\n"
