@@ -24,7 +24,7 @@ import trustme
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 THREADS = 2
 FAILURE_BOUND = 25.0  # seconds; the worker's own timeouts are 5 s, stock gthread waits forever
 
