@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.test_cli import cli, write_policy
+from tests.cli.test_registry_cmds import cli, write_policy
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, OciPusher, Pushed
 from tests.support.registry import RegistryServer, refused_address
 from webhook.deadline import Deadline
