@@ -24,11 +24,11 @@ import pytest
 import requests
 import yaml
 
-from tests.e2e.test_registry_http import cli, denied_message, fresh, line, unique, write_policy
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
+from tests.test_app_registry import cli, denied_message, fresh, line, unique, write_policy
 from webhook.policy.loader import load_quarantine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]

@@ -25,7 +25,7 @@ from webhook.dryrun import DryRun
 pytestmark = [pytest.mark.registry, pytest.mark.sigstore]
 
 CASE = (
-    Path(__file__).resolve().parents[1] / "verify" / "data" / "conformance" / "sigstore-go" / "testing-data"
+    Path(__file__).resolve().parents[0] / "verify" / "data" / "conformance" / "sigstore-go" / "testing-data"
 )
 BUNDLE = CASE / "bundles" / "public-key-validity.sigstore.json"
 KEY = CASE / "public-keys" / "public-key-validity.pem"

@@ -38,7 +38,7 @@ from tests.support.server import Server, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 K8S_VERSION = "1.33.0"
 QUARANTINE_REASON = "CVE-2026-0001 in base layer"
 NOT_PINNED = (

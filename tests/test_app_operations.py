@@ -357,7 +357,7 @@ spec:
   rules:
     - {name: all, images: ["ghcr.io/**"]}
 """
-_FIXTURE_ROOT = Path(__file__).parents[1] / "policy" / "fixtures" / "trust" / "trusted_root.json"
+_FIXTURE_ROOT = Path(__file__).parents[0] / "policy" / "fixtures" / "trust" / "trusted_root.json"
 
 
 def test_trust_root_that_only_the_workers_reject_does_not_bring_the_server_down(tmp_path: Path) -> None:
