@@ -21,7 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.test_deploy_containerfile import parse_containerfile
+from tests.shipped.deploy.test_containerfile import parse_containerfile
 from tests.support.deploy import DEPLOY, REPO
 
 LOCKS = {"runtime": DEPLOY / "requirements.txt", "build": DEPLOY / "build-requirements.txt"}
