@@ -2,7 +2,7 @@
 
 These policies need no registry: images are digest-pinned or denied before any network access. (They
 have no quarantine list: with one, every governed digest is read to see whether it is an index whose
-manifests are quarantined; tests/e2e/test_quarantine_http.py covers quarantine.)
+manifests are quarantined; tests/test_app_quarantine.py covers quarantine.)
 """
 
 from __future__ import annotations

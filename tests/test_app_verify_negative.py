@@ -1,6 +1,6 @@
 """End to end over real HTTPS: images whose signatures or attestations do not satisfy the policy are denied.
 
-Same world as ``test_verify_http``: a real docker-registry, a trusted test Sigstore (``acme``), an
+Same world as ``test_app_verify``: a real docker-registry, a trusted test Sigstore (``acme``), an
 untrusted one (``rogue``), key ``release``, and ``imagegate serve`` under gunicorn. Each case admits a
 Deployment by tag through ``/mutate`` and the digest-pinned reference through ``/validate``; both must
 deny with the stated reason code and a message naming what was expected and what was found.

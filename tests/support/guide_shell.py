@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.support.deploy import DEPLOY, require_kubectl
 
 # A helm that records each call (one JSON array of its arguments per line); tests replay the calls through
-# Helm's engine (tests/deploy/test_deploy_guide_recipes.py).
+# Helm's engine (tests/shipped/deploy/test_guide_recipes.py).
 HELM_SHIM = f"""#!{sys.executable}
 import json, os, sys
 with open(os.environ["HELM_LOG"], "a") as log:

@@ -1,6 +1,6 @@
 """Shared set-up of the end-to-end verification tests: test Sigstores, keys, the policy, a running server.
 
-Imported by ``tests/e2e/test_verify*_http.py`` (not a ``conftest.py``, so that it stays private to them):
+Used by ``tests/test_app_verify*.py``, whose module-scoped ``env`` fixture starts one :class:`VerifyEnv`:
 
 * ``acme``: the FakeSigstore whose ``trusted_root.json`` the policy trusts (root ``acme``); its
   ``workflow`` identity is the acme release workflow signing from tag ``v1.0.0`` on GitHub Actions;

@@ -1,8 +1,8 @@
 """The Helm chart (deploy/chart/imagegate), rendered by Helm's own engine offline.
 
 Its default render is the kustomize cert-manager overlay, object for object (Helm's conventional labels
-aside), and with a provided TLS Secret it is the static-certs overlay: the invariants tests/deploy checks
-on the kustomizations therefore hold for the chart, and the two installs cannot drift. Every toggle's
+aside), and with a provided TLS Secret it is the static-certs overlay: the invariants tests/shipped/deploy
+checks on the kustomizations therefore hold for the chart, and the two installs cannot drift. Every toggle's
 render is valid for Kubernetes 1.29-1.33.
 """
 
