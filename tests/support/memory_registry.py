@@ -2,25 +2,43 @@
 
 It stores manifests and blobs per repository, answers referrers from the stored manifests' ``subject``
 (as the OCI 1.1 API does), and can inject failures. It is a stand-in for the real registry that
-tests/support/registry.py starts; it must behave as the port documents, nothing more.
+tests/support/registry.py starts; it must behave as the port documents, nothing more:
+tests/registry/test_port_contract.py runs the same checks against it and against RegistryClient on
+docker-registry. The ``put_*``/``push_image``/``push_index`` helpers set content up without those
+checks, so that tests can store what no well-behaved client would push.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
-from webhook.registry.port import Descriptor, Manifest
+from webhook.registry.port import Descriptor, Manifest, is_digest
+from webhook.registry.settings import RegistrySettings
 
 __all__ = ["InMemoryRegistry", "PushedImage"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+# What RegistryClient refuses to push or read, as distribution itself does.
+MANIFEST_MAX_BYTES = RegistrySettings().manifest_max_bytes
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the distribution tag grammar
+
+
+def _check_reference(reference: str) -> None:
+    if not (is_digest(reference) or _TAG.fullmatch(reference)):
+        raise RegistryError(f"invalid tag or digest {reference[:140]!r}")
+
+
+def _check_digest(digest: str) -> None:
+    if not is_digest(digest):
+        raise RegistryError(f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)")
 
 
 def _digest(data: bytes) -> str:
@@ -145,16 +163,20 @@ class InMemoryRegistry:
 
     def manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
         self._check("manifest", tag)
+        _check_reference(tag)
         deadline.timeout(5.0)
         stored = self.repo(repo)
-        digest = tag if tag.startswith("sha256:") else stored.tags.get(tag)
+        digest = tag if is_digest(tag) else stored.tags.get(tag)
         if digest is None or digest not in stored.manifests:
             return None
         media_type, body = stored.manifests[digest]
+        if len(body) > MANIFEST_MAX_BYTES:
+            raise RegistryError(f"{repo.name}:{tag}: manifest over {MANIFEST_MAX_BYTES} bytes")
         return Manifest(digest=digest, media_type=media_type, body=body)
 
     def blob(self, repo: ImageRef, digest: str, *, deadline: Deadline, max_bytes: int) -> bytes:
         self._check("blob", digest)
+        _check_digest(digest)
         deadline.timeout(5.0)
         data = self.repo(repo).blobs.get(digest)
         if data is None:
@@ -167,6 +189,7 @@ class InMemoryRegistry:
         self, repo: ImageRef, digest: str, *, deadline: Deadline, artifact_type: str | None = None
     ) -> tuple[Descriptor, ...]:
         self._check("referrers", digest)
+        _check_digest(digest)
         deadline.timeout(5.0)
         found = []
         for manifest_digest, (media_type, body) in sorted(self.repo(repo).manifests.items()):
@@ -192,13 +215,20 @@ class InMemoryRegistry:
         return tuple(found)
 
     def push_blob(self, repo: ImageRef, data: bytes, *, deadline: Deadline) -> Descriptor:
+        deadline.timeout(5.0)
         digest = self.put_blob(repo, data)
         return Descriptor(media_type="application/octet-stream", digest=digest, size=len(data))
 
     def push_manifest(
         self, repo: ImageRef, body: bytes, media_type: str, *, deadline: Deadline, tag: str | None = None
     ) -> str:
+        if len(body) > MANIFEST_MAX_BYTES:
+            raise RegistryError(f"manifest of {len(body)} bytes exceeds the limit of {MANIFEST_MAX_BYTES}")
+        _check_reference(tag if tag is not None else _digest(body))
+        deadline.timeout(5.0)
         return self.put_manifest(repo, body, media_type, tag)
 
     def delete_manifest(self, repo: ImageRef, digest: str, *, deadline: Deadline) -> None:
+        _check_digest(digest)
+        deadline.timeout(5.0)
         self.repo(repo).manifests.pop(digest, None)
