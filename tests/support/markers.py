@@ -2,12 +2,13 @@
 
 * ``registry``: starts Debian's ``docker-registry`` (tests.support.registry);
 * ``e2e``: starts imagegate under gunicorn, serving over HTTPS (tests.support.server, or gunicorn itself);
-* ``sigstore``: signs or verifies with the local test Sigstore (tests.support.fake_sigstore).
+* ``sigstore``: signs or verifies with the local test Sigstore (tests.support.fake_sigstore) or runs the
+  third-party Sigstore conformance cases (tests.support.conformance).
 
 A marker that is missing is an error, not a silent pass, checked twice: before a test is set up, against
 the fixtures it requests (``FIXTURE_MARKERS``, the whole fixture closure); and whenever the
-infrastructure starts (:func:`require`, called by ``start_registry``, ``running_server`` and
-``FakeSigstore.create``), against the test running. Outside a pytest run
+infrastructure starts (:func:`require`, called by ``start_registry``, ``running_server``,
+``FakeSigstore.create`` and ``conformance.admit``), against the test running. Outside a pytest run
 (the benchmarks reuse these modules) :func:`require` does nothing.
 
 A test marked ``registry`` fails when ``docker-registry`` is missing (the message says how to install
