@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.deadline import Deadline
-from webhook.errors import RegistryError
+from webhook.errors import InvalidReference, RegistryError
 from webhook.images.reference import ImageRef
 from webhook.registry.port import Descriptor, Manifest, is_digest
 from webhook.registry.settings import RegistrySettings
@@ -28,17 +27,21 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 # What RegistryClient refuses to push or read, as distribution itself does.
 MANIFEST_MAX_BYTES = RegistrySettings().manifest_max_bytes
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the distribution tag grammar
 
 
-def _check_reference(reference: str) -> None:
-    if not (is_digest(reference) or _TAG.fullmatch(reference)):
-        raise RegistryError(f"invalid tag or digest {reference[:140]!r}")
+def _check_reference(repo: ImageRef, reference: str) -> None:
+    """A tag (the image reference grammar's) or a sha256 digest, as the client demands."""
+    if is_digest(reference):
+        return
+    try:
+        repo.with_tag(reference)
+    except InvalidReference:
+        raise RegistryError(f"invalid tag or digest {reference[:140]!r}") from None
 
 
 def _check_digest(digest: str) -> None:
     if not is_digest(digest):
-        raise RegistryError(f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)")
+        raise RegistryError(f"invalid digest {digest[:140]!r}")
 
 
 def _digest(data: bytes) -> str:
@@ -163,7 +166,7 @@ class InMemoryRegistry:
 
     def manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
         self._check("manifest", tag)
-        _check_reference(tag)
+        _check_reference(repo, tag)
         deadline.timeout(5.0)
         stored = self.repo(repo)
         digest = tag if is_digest(tag) else stored.tags.get(tag)
@@ -224,7 +227,7 @@ class InMemoryRegistry:
     ) -> str:
         if len(body) > MANIFEST_MAX_BYTES:
             raise RegistryError(f"manifest of {len(body)} bytes exceeds the limit of {MANIFEST_MAX_BYTES}")
-        _check_reference(tag if tag is not None else _digest(body))
+        _check_reference(repo, tag if tag is not None else _digest(body))
         deadline.timeout(5.0)
         return self.put_manifest(repo, body, media_type, tag)
 
