@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.oci import Pushed as PushedImage
 from webhook.deadline import Deadline
 from webhook.errors import InvalidReference, RegistryError
 from webhook.images.reference import ImageRef
@@ -50,17 +51,6 @@ def _digest(data: bytes) -> str:
 
 def _dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-@dataclass(frozen=True)
-class PushedImage:
-    digest: str
-    media_type: str
-    body: bytes
-
-    @property
-    def size(self) -> int:
-        return len(self.body)
 
 
 @dataclass
