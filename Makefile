@@ -42,7 +42,8 @@ pytest: $(STAMP) system-deps
 test: lint pytest
 
 bench: $(STAMP) system-deps
-	$(BIN)/python -m bench --out bench/results.json
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench --out bench/results.json --png bench/latency.png
 
 # The image's hash-locked dependencies (deploy/Containerfile installs them with --require-hashes), for
 # the Python the image runs (Debian 12's 3.11.2, Linux): runtime from pyproject's dependencies, build from

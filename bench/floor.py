@@ -1,18 +1,20 @@
-"""The live Python floor: a trivial Flask admission app under imagegate's own gunicorn settings, over TLS.
+"""The live Python floor: a bare Flask admission app under gunicorn gthread (2 workers x 4 threads), TLS.
 
-It does what the app of the published floor (notes/infra.md §5) did: parse the ~8 KB AdmissionReview,
-answer ``allowed`` with a 1-op base64 JSONPatch, nothing else. It runs with ``webhook.gunicorn_conf``
-(same worker class, threads, keep-alive and cached SSLContext) and 2 workers. Loading it next to
-imagegate, interleaved,
-gives the floor *under the same machine conditions*, which the published floor cannot: on a shared
-2-core machine the absolute numbers move with everything else that runs.
+It does what the app of the published floor did: parse the ~8 KB AdmissionReview, answer ``allowed``
+with a 1-op base64 JSONPatch, nothing else. Settings in ``bench/floor_conf.py`` (gthread 2 x 4,
+keep-alive 30 s, one cached SSLContext per worker) plus ``--reuse-port``, so that its keep-alive
+connections spread over both workers as imagegate's do: a floor that sometimes runs on one worker
+would flatter every ratio to it. Loading it next to imagegate, interleaved, gives the floor *under the
+same machine conditions*: on a shared 2-core machine absolute numbers move with everything else.
 
-    gunicorn -c python:webhook.gunicorn_conf bench.floor:app
+    gunicorn -c bench/floor_conf.py --reuse-port bench.floor:app
+
+``asgi_app`` is the same app behind ``a2wsgi`` (for ASGI workers in ``bench/serving_models.py``).
 """
 
 from __future__ import annotations
 
-__all__ = ["app", "running_floor"]
+__all__ = ["app", "running_floor", "stop", "wait_ready"]
 
 import base64
 import json
@@ -51,14 +53,22 @@ def mutate() -> Response:
     return Response(json.dumps(answer), mimetype="application/json")
 
 
+def __getattr__(name: str) -> Any:
+    if name == "asgi_app":  # built on demand: a2wsgi is needed only by the ASGI workers compared
+        from a2wsgi import WSGIMiddleware
+
+        return WSGIMiddleware(app)  # type: ignore[arg-type]
+    raise AttributeError(name)
+
+
 @app.get("/healthz")
 def healthz() -> Response:
     return Response('{"status":"ok"}', mimetype="application/json")
 
 
 @contextmanager
-def running_floor(directory: Path, *, port: int, workers: int = 2) -> Iterator[str]:
-    """Serve the floor app on ``https://127.0.0.1:<port>``; yields the base URL."""
+def running_floor(directory: Path, *, port: int, workers: int = 2) -> Iterator[tuple[str, int]]:
+    """Serve the floor app on ``https://127.0.0.1:<port>``; yields the base URL and the master's pid."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
@@ -74,7 +84,8 @@ def running_floor(directory: Path, *, port: int, workers: int = 2) -> Iterator[s
         "-m",
         "gunicorn",
         "-c",
-        "python:webhook.gunicorn_conf",
+        str(repo / "bench" / "floor_conf.py"),
+        "--reuse-port",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -83,25 +94,29 @@ def running_floor(directory: Path, *, port: int, workers: int = 2) -> Iterator[s
         str(cert_file),
         "--keyfile",
         str(key_file),
-        "--no-control-socket",
         "bench.floor:app",
     ]
     with (directory / "floor.err").open("wb") as errors:
         process = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     url = f"https://127.0.0.1:{port}"
     try:
-        _wait_ready(url, ca_file=ca_file, process=process, log=directory / "floor.err")
-        yield url
+        wait_ready(url, ca_file=ca_file, process=process, log=directory / "floor.err")
+        yield url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
-def _wait_ready(url: str, *, ca_file: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (gunicorn's graceful stop), then SIGKILL after 25 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=25)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_ready(url: str, *, ca_file: Path, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     with requests.Session() as session:
         session.trust_env = False

@@ -27,6 +27,9 @@ _logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 5
 _MARK = "BENCH-JSON "
 
+# Percentiles drawn as the latency distribution (bench/plot.py).
+CURVE_PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)  # then the max
+
 # The body is loaded once; done() prints exact percentiles as one JSON line (microseconds).
 _LUA = """\
 wrk.method = "POST"
@@ -44,6 +47,9 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     latency.min, latency.max, latency.mean, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency:percentile(99.9)))
+  local curve = {}
+  for _, p in ipairs({%(curve)s}) do curve[#curve + 1] = string.format("%%d", latency:percentile(p)) end
+  io.write('%(mark)s{"curve_us":[' .. table.concat(curve, ",") .. ']}\\n')
 end
 """
 
@@ -65,6 +71,8 @@ class LoadRun:
     non_2xx: int
     timeouts: int
     error_sample: str | None = None
+    # (percentile, ms) points of the latency distribution, for the plot
+    curve: tuple[tuple[float, float], ...] = ()
 
     @property
     def failed(self) -> int:
@@ -99,7 +107,9 @@ def run_wrk(
     """``wrk -t1 -cN -dS`` POSTing ``body``; one client thread leaves the other core to the server."""
     check_local(url)
     script = workdir / "post.lua"
-    script.write_text(_LUA % {"body": json.dumps(str(body)), "mark": _MARK})
+    script.write_text(
+        _LUA % {"body": json.dumps(str(body)), "mark": _MARK, "curve": ",".join(map(str, CURVE_PERCENTILES))}
+    )
     argv = [
         _tool("wrk"),
         "-t1",
@@ -112,10 +122,11 @@ def run_wrk(
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     _keep(log, argv=argv, done=done)
-    line = next((x for x in done.stdout.splitlines() if x.startswith(_MARK)), None)
-    if done.returncode != 0 or line is None:
+    lines = [x for x in done.stdout.splitlines() if x.startswith(_MARK)]
+    if done.returncode != 0 or len(lines) != 2:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-800:]} {done.stderr[-800:]}")
-    raw = json.loads(line[len(_MARK) :])
+    raw = json.loads(lines[0][len(_MARK) :])
+    curve = json.loads(lines[1][len(_MARK) :])["curve_us"]
     duration = raw["duration_us"] / 1e6
     errors = {k: int(raw[k]) for k in ("connect", "read", "write", "timeout") if raw[k]}
     return LoadRun(
@@ -131,6 +142,10 @@ def run_wrk(
         errors=errors,
         non_2xx=int(raw["status"]),
         timeouts=int(raw["timeout"]),
+        curve=(
+            *((p, us / 1000) for p, us in zip(CURVE_PERCENTILES, curve, strict=True)),
+            (100, raw["max_us"] / 1000),
+        ),
     )
 
 
@@ -139,8 +154,19 @@ _HEY_STATUS = re.compile(r"^\s*\[(\d{3})\]\s+(\d+) responses", re.MULTILINE)
 _HEY_ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.MULTILINE)
 
 
-def run_hey(url: str, *, body: Path, connections: int, seconds: float, log: Path | None = None) -> LoadRun:
-    """``hey -z S -c N -t 5``: latency includes each connection's TLS handshake; reports timeouts."""
+def run_hey(
+    url: str,
+    *,
+    body: Path,
+    connections: int,
+    seconds: float,
+    rate: int | None = None,
+    log: Path | None = None,
+) -> LoadRun:
+    """``hey -z S -c N -t 5``: latency includes each connection's TLS handshake; reports timeouts.
+
+    ``rate``: requests per second per connection (``-q``): ``-q 25 -c 8`` offers 200 req/s.
+    """
     check_local(url)
     argv = [
         _tool("hey"),
@@ -148,6 +174,7 @@ def run_hey(url: str, *, body: Path, connections: int, seconds: float, log: Path
         f"{seconds:g}s",
         "-c",
         str(connections),
+        *(["-q", str(rate)] if rate else []),
         "-t",
         str(REQUEST_TIMEOUT),
         "-m",
@@ -165,7 +192,7 @@ def run_hey(url: str, *, body: Path, connections: int, seconds: float, log: Path
         raise RuntimeError(f"hey failed ({done.returncode}): {out[-800:]} {done.stderr[-800:]}")
     total = float(re.search(r"Total:\s+([0-9.]+) secs", out).group(1))  # type: ignore[union-attr]
     slowest = float(re.search(r"Slowest:\s+([0-9.]+) secs", out).group(1))  # type: ignore[union-attr]
-    percentiles = {int(p): float(s) * 1000 for p, s in _HEY_PERCENTILE.findall(out)}
+    percentiles: dict[float, float] = {int(p): float(s) * 1000 for p, s in _HEY_PERCENTILE.findall(out)}
     # hey leaves out percentiles it has too few answers for (a stalled run): the slowest bounds them.
     for p in (50, 90, 99):
         percentiles.setdefault(p, slowest * 1000)
@@ -194,4 +221,5 @@ def run_hey(url: str, *, body: Path, connections: int, seconds: float, log: Path
         non_2xx=answered - ok,
         timeouts=errors.get("timeout", 0),
         error_sample=sample,
+        curve=(*sorted(percentiles.items()), (100, slowest * 1000)),
     )

@@ -22,20 +22,38 @@ def _cell(metric: Mapping[str, Any]) -> str:
     return f"{format_number(metric['median'])} ({low}-{high})"
 
 
+def _ratio(metric: Mapping[str, Any] | None) -> str:
+    return "-" if metric is None else _cell(metric) + "x"
+
+
 def _admission(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = [
-        "| scenario | tool | c | req/s | p50 ms | p99 ms | max ms | failed (timeouts) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | tool | c | req/s | vs floor | p50 ms | p99 ms | p99 vs floor | CPU ms/req "
+        "| CPU vs floor | worker balance | failed (timeouts) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         m = e["metrics"]
+        if "requests_per_second" not in m:
+            continue
         failed = int(sum(m["failed"]["runs"]))
         timeouts = int(sum(m["timeouts"]["runs"]))
+        rate = e["parameters"].get("rate_per_connection")
+        c = e["parameters"]["connections"]
         lines.append(
-            f"| {e['name']} | {e['parameters']['tool']} | {e['parameters']['connections']} "
-            f"| {_cell(m['requests_per_second'])} | {_cell(m['p50'])} | {_cell(m['p99'])} "
-            f"| {_cell(m['max'])} | {failed} ({timeouts}) |"
+            f"| {e['name']} | {e['parameters']['tool']} | {c}{f' @ {rate * c}/s' if rate else ''} "
+            f"| {_cell(m['requests_per_second'])} | {_ratio(m.get('throughput_vs_floor'))} "
+            f"| {_cell(m['p50'])} | {_cell(m['p99'])} | {_ratio(m.get('p99_vs_floor'))} "
+            f"| {_cell(m['cpu_per_request'])} | {_ratio(m.get('cpu_vs_floor'))} "
+            f"| {', '.join(f'{v:.2f}' for v in m['worker_balance']['runs'])} "
+            f"| {failed} ({timeouts}) |"
         )
+    return lines
+
+
+def _targets(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["| target | limit | measured | status |", "|---|---|---|---|"]
+    lines += [f"| {c['target']} | {c['limit']} | {c['measured']} | **{c['status']}** |" for c in checks]
     return lines
 
 
@@ -61,9 +79,13 @@ def markdown(document: Mapping[str, Any]) -> str:
         f"{machine['load_average_at_start'][0]:.1f}, at end {machine['load_average_at_end'][0]:.1f}; "
         f"wall time {machine['wall_seconds']} s."
     )
-    admission = [b for b in benchmarks if b["group"].startswith("1.")]
-    rest = [b for b in benchmarks if not b["group"].startswith("1.")]
+    admission = [
+        b for b in benchmarks if b["group"].startswith("1.") and "requests_per_second" in b["metrics"]
+    ]
+    rest = [b for b in benchmarks if b not in admission]
     out = [head, ""]
+    if document.get("targets"):
+        out += [*_targets(document["targets"]), ""]
     if admission:
         out += [*_admission(admission), ""]
     if rest:

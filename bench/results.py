@@ -206,12 +206,18 @@ def machine_facts(repo: Path) -> dict[str, Any]:
 
 
 def write_results(
-    path: Path, *, machine: Mapping[str, Any], results: Sequence[Result], settings: Mapping[str, Any]
+    path: Path,
+    *,
+    machine: Mapping[str, Any],
+    results: Sequence[Result],
+    settings: Mapping[str, Any],
+    targets: Sequence[Any] = (),
 ) -> None:
     document = {
-        "schema": "imagegate-bench/1",
+        "schema": "imagegate-bench/2",
         "machine": dict(machine),
         "settings": dict(settings),
+        "targets": [check.to_json() for check in targets],
         "benchmarks": [result.to_json() for result in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

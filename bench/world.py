@@ -17,6 +17,7 @@ __all__ = [
     "World",
     "pinned_images",
     "pod_review",
+    "workload_review",
     "write_body",
 ]
 
@@ -62,8 +63,21 @@ def pod_review(images: Sequence[str], *, target_bytes: int = 8192, uid: str | No
     The padding is what real pods carry (env vars, resources, probes, mounts), so the JSON parser
     and the pod-spec walk see a realistic object, not just a short image list.
     """
-    body = review("Pod", list(images), name="bench", namespace="prod", uid=uid)
-    containers = body["request"]["object"]["spec"]["containers"]
+    return workload_review("Pod", images, target_bytes=target_bytes, uid=uid)
+
+
+def workload_review(
+    kind: str, images: Sequence[str], *, target_bytes: int | None = None, uid: str | None = None
+) -> dict[str, Any]:
+    """A CREATE AdmissionReview of ``kind`` (Pod, Deployment, ...) with one container per image, padded.
+
+    Without ``target_bytes``: 800 bytes per container (a Deployment of 10 containers is about 8 KB).
+    """
+    body = review(kind, list(images), name="bench", namespace="prod", uid=uid)
+    obj = body["request"]["object"]
+    spec = obj["spec"] if kind == "Pod" else obj["spec"]["template"]["spec"]
+    target_bytes = target_bytes if target_bytes is not None else 800 * len(images)
+    containers = spec["containers"]
     for index, container in enumerate(containers):
         container["resources"] = {
             "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -73,7 +87,6 @@ def pod_review(images: Sequence[str], *, target_bytes: int = 8192, uid: str | No
         container["readinessProbe"] = {"httpGet": {"path": "/readyz", "port": 8080 + index}}
         container["volumeMounts"] = [{"name": "config", "mountPath": "/etc/app", "readOnly": True}]
         container["env"] = []
-    spec = body["request"]["object"]["spec"]
     spec["volumes"] = [{"name": "config", "configMap": {"name": "bench-config"}}]
     counter = 0
     while len(json.dumps(body)) < target_bytes:

@@ -319,7 +319,7 @@ def test_metrics_and_audit_log(server: Server) -> None:
     text = server.get("/metrics").text
     assert 'imagegate_image_decisions_total{outcome="tag-denied"}' in text
     assert "imagegate_policy_info{fingerprint=" in text
-    records = [r for r in server.audit_lines() if r.get("uid") == "audit-me"]
+    records = server.audit_lines(uid="audit-me")
     assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
 
 

@@ -242,7 +242,7 @@ spec:
         image = tls_registry.ref("private/app", "1.0")
         response = server.admit("/mutate", review("Pod", [image], uid="audit-1"))
         assert response["allowed"] is True, response
-        records = [r for r in server.audit_lines() if r.get("uid") == "audit-1"]
+        records = server.audit_lines(uid="audit-1")
         assert len(records) == 1
         record = records[0]
         assert record["operation"] == "CREATE" and record["kind"] == "Pod"
@@ -405,6 +405,7 @@ def test_trust_root_that_only_the_workers_reject_does_not_bring_the_server_down(
         ("IMAGEGATE_WORKERS", "abc"),
         ("IMAGEGATE_THREADS", "0"),
         ("IMAGEGATE_LOG_LEVEL", "chatty"),
+        ("IMAGEGATE_ACCESS_LOG", "sometimes"),
     ],
 )
 def test_serve_refuses_invalid_settings_with_exit_2(tmp_path: Path, variable: str, value: str) -> None:

@@ -6,10 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from webhook.admission.workloads import ImageSlot
 from webhook.decision import ALLOWED_OUTCOMES, evaluate, plan_image, running_slots
 from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.policy.material import KeyMaterial
 from webhook.policy.model import (
     Exemption,
     KeySigner,
@@ -20,12 +23,22 @@ from webhook.policy.model import (
     Rule,
     SignatureRequirement,
     Tags,
+    Trust,
+    TrustKey,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 SIGNED = SignatureRequirement(signers=(KeySigner("release"),))
+# A policy's signers name its trust keys (the decision core never reads the key itself).
+RELEASE = ec.generate_private_key(ec.SECP256R1()).public_key()
+RELEASE_KEY = TrustKey(
+    "release",
+    KeyMaterial.parse(
+        RELEASE.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ),
+)
 
 POLICY = Policy(
     name="test",
@@ -34,6 +47,7 @@ POLICY = Policy(
     unmatched="deny",
     registries=Registries(allow=("ghcr.io", "docker.io", "127.0.0.1:5000")),
     tags=Tags(resolve=True, deny=("latest",)),
+    trust=Trust(keys=(RELEASE_KEY,)),
     quarantine=QuarantineSettings(registry_markers=True),
     exemptions=(
         Exemption(

@@ -127,7 +127,8 @@ def check_services(policy: Policy, *, settings: Settings) -> None:
 
 
 def trust_root_problems(policy: Policy) -> Iterator[tuple[str, str, str]]:
-    """Each trusted root loaded as the server loads it (with sigstore, which the pure loader cannot use)."""
+    """Each trusted root as sigstore reads it, from the bytes the policy carries (the pure loader judged
+    the rest of it already: CAs, CT and Rekor keys)."""
     for index, root in enumerate(policy.trust.roots):
         try:
             load_root(root)
@@ -143,8 +144,8 @@ def serving_problems(policy: Policy) -> Iterator[tuple[str, str, str]]:
     """What the serving path refuses in a policy the loader accepted: ``(pointer, message, hint)``.
 
     The trusted roots (:func:`trust_root_problems`), then the adapters built as ``serve`` builds them,
-    so ``imagegate lint`` never passes a policy that would not load. Keys, CA and credentials files are
-    judged by the loader already, with the validators the adapters use (webhook.policy.material).
+    so ``imagegate lint`` never passes a policy that would not load. Every file the policy names was
+    read and checked by the loader already (webhook.policy.material); the adapters use what it carries.
     """
     problems = list(trust_root_problems(policy))
     if problems:

@@ -93,7 +93,13 @@ def _check_range(name: str, value: object) -> None:
 
 # Read by webhook/gunicorn_conf.py rather than Settings.
 _SERVER_VARIABLES = frozenset(
-    {"IMAGEGATE_WORKERS", "IMAGEGATE_THREADS", "IMAGEGATE_LOG_LEVEL", "IMAGEGATE_BIND"}
+    {
+        "IMAGEGATE_WORKERS",
+        "IMAGEGATE_THREADS",
+        "IMAGEGATE_LOG_LEVEL",
+        "IMAGEGATE_BIND",
+        "IMAGEGATE_ACCESS_LOG",
+    }
 )
 
 
@@ -102,7 +108,8 @@ def check_server_env(env: Mapping[str, str] | None = None) -> None:
 
     Raises:
         ConfigError: ``IMAGEGATE_WORKERS`` or ``IMAGEGATE_THREADS`` is not a positive integer, or
-            ``IMAGEGATE_LOG_LEVEL`` is not a logging level name.
+            ``IMAGEGATE_LOG_LEVEL`` is not a logging level name, or ``IMAGEGATE_ACCESS_LOG`` is not a
+            boolean.
     """
     env = os.environ if env is None else env
     for name in ("IMAGEGATE_WORKERS", "IMAGEGATE_THREADS"):
@@ -120,6 +127,12 @@ def check_server_env(env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(
             f"IMAGEGATE_LOG_LEVEL={level!r} is not valid: expected debug, info, warning, error or critical"
         )
+    access_log = env.get("IMAGEGATE_ACCESS_LOG")
+    if access_log is not None:
+        try:
+            _convert("bool", access_log)
+        except ValueError as error:
+            raise ConfigError(f"IMAGEGATE_ACCESS_LOG={access_log!r} is not valid: {error}") from error
     known = {f"IMAGEGATE_{f.name.upper()}" for f in fields(Settings)} | _SERVER_VARIABLES
     for name in sorted(n for n in env if n.startswith("IMAGEGATE_") and n not in known):
         # A misspelt knob silently keeps its default: say so (it is not fatal: newer or older variables).

@@ -53,8 +53,8 @@ def create_from_env(settings: Settings | None = None, *, last_good: Policy | Non
 
 
 def _adopt(store: PolicyStore[Services], last_good: Policy, metrics: Metrics) -> None:
-    # Building the adapters re-reads the trust files; when they are the broken part, the worker stays
-    # unready (and denies) instead of failing to boot, which would make gunicorn stop every worker.
+    # Building the adapters can still refuse it (sigstore's reading of a trusted root it carries); then
+    # the worker stays unready (and denies) instead of failing to boot, which would stop every worker.
     try:
         store.adopt(last_good)
     except ConfigError as error:

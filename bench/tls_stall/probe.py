@@ -1,4 +1,4 @@
-"""Deterministic probes: what holds a gthread thread, stock worker against webhook.gunicorn_worker.
+"""Deterministic probes: what holds a gthread thread, stock worker against webhook.serving.worker.FrontWorker.
 
 One worker with 2 threads, keep-alive 30 s. Each scenario first opens ``threads`` troublesome connections,
 then times one ordinary POST on a fresh connection (client timeout 40 s):
@@ -32,7 +32,7 @@ __all__ = ["main"]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 THREADS = 2
-WORKERS = {"stock": "gthread", "fixed": "webhook.gunicorn_worker.ThreadWorker"}
+WORKERS = {"stock": "gthread", "front": "webhook.serving.worker.FrontWorker"}
 
 
 def request_bytes(body: bytes, *, total: int | None = None, close: bool = False) -> bytes:

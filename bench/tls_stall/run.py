@@ -5,7 +5,7 @@ configuration, drives it with ``hey`` (or ``wrk``) for a bounded time, and recor
 client timeouts/errors, slowest request, wall time, and how many connections the client had open.
 Configurations are interleaved run by run so drift on the shared 2-core box hits all of them alike.
 
-    python bench/tls_stall/run.py --runs 8 --configs stock-tls,fixed-tls,http --out results.json
+    python bench/tls_stall/run.py --runs 8 --configs stock-tls,front-tls,http --out results.json
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CONFIGS: dict[str, tuple[str, bool]] = {
     "stock-tls": ("gthread", True),
-    "fixed-tls": ("webhook.gunicorn_worker.ThreadWorker", True),
+    "front-tls": ("webhook.serving.worker.FrontWorker", True),
     "http": ("gthread", False),
-    "fixed-http": ("webhook.gunicorn_worker.ThreadWorker", False),
+    "front-http": ("webhook.serving.worker.FrontWorker", False),
     "diag-tls": ("diag_worker.DiagThreadWorker", True),
     "diag-http": ("diag_worker.DiagThreadWorker", False),
 }
@@ -184,7 +184,7 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--configs", default="stock-tls,fixed-tls,http")
+    parser.add_argument("--configs", default="stock-tls,front-tls,http")
     parser.add_argument("--tool", choices=["hey", "wrk"], default="hey")
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("-z", "--duration", type=int, default=8)

@@ -20,6 +20,7 @@ from tests.support.trust_roots import (
     refused_by_serve,
 )
 from tests.support.tuf_repository import Fault, TufRepository
+from webhook.policy.material import TrustedRootMaterial
 from webhook.policy.model import TrustRoot
 from webhook.trust_refresh.repository import INSTANCES
 from webhook.verify.trust import load_root
@@ -76,7 +77,8 @@ def test_first_refresh_creates_the_file_from_the_initial_root(world: RefreshWorl
     assert f"/targets/{target_hash}.{TARGET}" in world.server.requests
     assert "/2.root.json" in world.server.requests
     # What was installed loads as a policy trust root does.
-    assert len(load_root(TrustRoot(name="public-good", file=world.out)).tlog_keys) == 1
+    installed = TrustedRootMaterial.read(world.out)
+    assert len(load_root(TrustRoot(name="public-good", material=installed)).tlog_keys) == 1
 
 
 def test_a_changed_trusted_root_is_reported_and_replaced_atomically(world: RefreshWorld) -> None:

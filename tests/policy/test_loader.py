@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from webhook.errors import ConfigError
-from webhook.policy import loader
+from webhook.policy import schema
 from webhook.policy.loader import (
     FULCIO_EXTENSIONS,
     lint_file,
@@ -339,11 +339,11 @@ def test_lint_dispatches_on_kind() -> None:
 def test_the_schema_validator_is_built_once(tmp_path: Path) -> None:
     path = _write(tmp_path / "p.yaml", HEAD + "spec: {registries: {allow: [ghcr.io]}}\n")
     lint_file(path, now=NOW)
-    built = loader._validator.cache_info().misses
+    built = schema.validator.cache_info().misses
     for _ in range(3):
         lint_file(path, now=NOW)
         load_policy(path, now=NOW)
-    assert loader._validator.cache_info().misses == built
+    assert schema.validator.cache_info().misses == built
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.support.registry import FaultRequest, FaultServer, http_response
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, RegistryError
 from webhook.images.reference import ImageRef
-from webhook.policy.model import Policy, Registries
+from webhook.policy.loader import load_policy
 from webhook.registry import Descriptor, DockerCredentials, Manifest, RegistryClient, RegistrySettings
 from webhook.registry.auth import parse_challenge
 from webhook.registry.credentials import normalise_registry_key
@@ -94,33 +96,30 @@ def test_dockerconfig_file_errors_do_not_quote_the_file(tmp_path: Path) -> None:
         DockerCredentials.from_file(tmp_path / "missing.json")
 
 
-def test_settings_from_policy_resolve_relative_paths(tmp_path: Path) -> None:
+def test_settings_from_policy_carry_what_the_policy_read(tmp_path: Path) -> None:
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     (tmp_path / "creds.json").write_text(
         json.dumps({"auths": {"r.example": {"username": "u", "password": "p"}}})
     )
-    (tmp_path / "ca.pem").write_text("not read until a client is built")
-    policy = Policy(
-        name="p",
-        source=str(tmp_path / "policy.yaml"),
-        registries=Registries(
-            allow=("r.example", "Docker.io"),
-            insecure=("127.0.0.1:5000",),
-            ca_file=Path("ca.pem"),
-            credentials_file=Path("creds.json"),
-        ),
+    (tmp_path / "policy.yaml").write_text(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\nspec:\n"
+        "  registries: {allow: [r.example, Docker.io, '127.0.0.1:5000'], insecure: ['127.0.0.1:5000'],\n"
+        "               caFile: ca.pem, credentialsFile: creds.json}\n"
     )
+    policy = load_policy(tmp_path / "policy.yaml", now=datetime.now(UTC)).policy
+    ca = (tmp_path / "ca.pem").read_bytes()
+    # The policy carries the files as it read them: settings and clients never open them again.
+    (tmp_path / "ca.pem").unlink()
+    (tmp_path / "creds.json").unlink()
     settings = RegistrySettings.from_policy(policy)
-    assert settings.allow == frozenset({"r.example", "docker.io"})
+    assert settings.allow == frozenset({"r.example", "docker.io", "127.0.0.1:5000"})
     assert settings.insecure == frozenset({"127.0.0.1:5000"})
     assert settings.ca_file == tmp_path / "ca.pem"
+    assert settings.ca is not None and settings.ca.data == ca
     assert settings.credentials.for_registry("r.example") is not None
     assert (settings.connect_timeout, settings.read_timeout) == (2.0, 5.0)
     assert (settings.manifest_max_bytes, settings.blob_max_bytes) == (4 * 1024 * 1024, 8 * 1024 * 1024)
-    missing = Policy(
-        name="p", source=str(tmp_path / "p.yaml"), registries=Registries(ca_file=Path("nope.pem"))
-    )
-    with pytest.raises(ConfigError, match="caFile"):
-        RegistrySettings.from_policy(missing)
+    RegistryClient(settings).close()
 
 
 @pytest.mark.parametrize("bad", [["ghcr.io/acme"], ["user@ghcr.io"], [""], "ghcr.io"])

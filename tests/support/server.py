@@ -57,9 +57,21 @@ class Server:
         assert payload["response"]["uid"] == review["request"]["uid"]
         return payload["response"]  # type: ignore[no-any-return]
 
-    def audit_lines(self) -> list[dict[str, Any]]:
-        lines = self.stdout.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+    def audit_lines(self, *, uid: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The audit records on stdout; with ``uid``, those of that admission, waiting (bounded) for one.
+
+        The server writes audit lines from a writer thread: a line may land just after its answer.
+        """
+        end = time.monotonic() + timeout
+        while True:
+            lines = self.stdout.read_text().splitlines()
+            records = [json.loads(line) for line in lines if line.startswith("{")]
+            if uid is None:
+                return records
+            mine = [record for record in records if record.get("uid") == uid]
+            if mine or time.monotonic() > end:
+                return mine
+            time.sleep(0.05)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from tests.support.memory_registry import InMemoryRegistry, PushedImage
 from webhook.deadline import Deadline
 from webhook.facts import RuleVerification
 from webhook.images.reference import ImageRef
+from webhook.policy.material import KeyMaterial, TrustedRootMaterial
 from webhook.policy.model import (
     AttestationRequirement,
     KeylessSigner,
@@ -172,13 +173,15 @@ class World:
         for name, key in self.keys.items():
             path = key_dir / f"{name}.pub"
             path.write_bytes(key.public_pem)
-            trust_keys.append(TrustKey(name=name, file=path))
+            trust_keys.append(TrustKey(name=name, material=KeyMaterial.read(path)))
         all_roots = {"test": self.sigstore.trusted_root_path, **self.extra_roots, **(roots or {})}
         return Policy(
             name="test",
             source=str(self.tmp / "policy.yaml"),
             trust=Trust(
-                roots=tuple(TrustRoot(name=n, file=p) for n, p in all_roots.items()),
+                roots=tuple(
+                    TrustRoot(name=n, material=TrustedRootMaterial.read(p)) for n, p in all_roots.items()
+                ),
                 keys=tuple(trust_keys),
             ),
             fingerprint="fp-" + ",".join(sorted(self.keys)),

@@ -29,6 +29,7 @@ from tests.support.registry import RegistryServer
 from webhook.deadline import Deadline
 from webhook.errors import VerificationFailed
 from webhook.images.reference import ImageRef
+from webhook.policy.material import TrustedRootMaterial
 from webhook.policy.model import (
     AttestationRequirement,
     KeylessSigner,
@@ -248,7 +249,11 @@ def _legacy_layers(annotations_patch: dict[str, str] | None = None) -> list[Lega
 
 def _root(file: Path) -> Any:
     trust = TrustMaterial.from_policy(
-        Policy(name="legacy", source="cases.json", trust=Trust(roots=(TrustRoot(name="case", file=file),)))
+        Policy(
+            name="legacy",
+            source="cases.json",
+            trust=Trust(roots=(TrustRoot(name="case", material=TrustedRootMaterial.read(file)),)),
+        )
     )
     root = trust.root("case")
     assert root is not None
@@ -330,7 +335,9 @@ def test_real_legacy_attestation_through_discovery_and_the_verifier() -> None:
         Policy(
             name="real",
             source="x",
-            trust=Trust(roots=(TrustRoot("public-good", DATA / LEGACY["trusted_root"]),)),
+            trust=Trust(
+                roots=(TrustRoot("public-good", TrustedRootMaterial.read(DATA / LEGACY["trusted_root"])),)
+            ),
         )
     )
     signer = KeylessSigner(root="public-good", issuer=LEGACY["issuer"], subject=LEGACY["identity"])

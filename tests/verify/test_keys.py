@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from webhook.verify.keys import (
     PublicKey,
     load_public_key,
     pae,
-    tlog_keys_from_trusted_root,
     verify_dsse_envelope,
     verify_signature,
 )
@@ -302,70 +300,3 @@ def test_real_google_vsa_envelope_signed_with_a_raw_p256_signature() -> None:
         verify_dsse_envelope(forged, key)
     with pytest.raises(VerificationFailed):
         verify_dsse_envelope(envelope, load_public_key(read_data("managed-key.pub"), name="other"))
-
-
-# -- trusted roots -----------------------------------------------------------------------------------
-
-
-def test_production_trusted_root_yields_both_rekor_keys() -> None:
-    keys = tlog_keys_from_trusted_root(DATA / "trusted_root.production.json")
-    rekor = keys["c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"]
-    assert rekor.name == "tlog https://rekor.sigstore.dev"
-    assert rekor.algorithm == "ecdsa-p256"
-    assert rekor.key_id == "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
-    assert rekor.valid_from is not None
-    assert rekor.valid_from.isoformat() == "2021-01-12T11:53:27+00:00"
-    assert rekor.valid_until is None
-    rekor_v2 = keys["cf1199155bddd051268d1f16ac5c0c75c009f6fb5a63f4177f8e18d7051e3fa0"]
-    assert rekor_v2.algorithm == "ed25519"
-    assert len(keys) == 2
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (None, "cannot be read"),
-        ("{", "cannot be read as JSON"),
-        ('{"mediaType": "application/json", "tlogs": []}', "mediaType"),
-        ('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}', "no tlogs"),
-        (
-            '{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",'
-            ' "tlogs": [{"publicKey": {"rawBytes": "!!"}, "logId": {"keyId": "AA=="}}]}',
-            "not base64",
-        ),
-        (
-            '{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",'
-            ' "tlogs": [{"publicKey": {}, "logId": {"keyId": "AA=="}}]}',
-            "missing",
-        ),
-    ],
-)
-def test_broken_trusted_roots_are_configuration_errors(
-    tmp_path: Path, content: str | None, expected: str
-) -> None:
-    path = tmp_path / "trusted_root.json"
-    if content is not None:
-        path.write_text(content)
-    with pytest.raises(ConfigError, match=expected):
-        tlog_keys_from_trusted_root(path)
-
-
-def test_trusted_root_keys_of_unaccepted_types_are_skipped(tmp_path: Path) -> None:
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505 (must be skipped)
-    der = weak.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    root = json.loads(read_data("trusted_root.production.json"))
-    root["tlogs"].append(
-        {
-            "baseUrl": "https://weak.example",
-            "publicKey": {
-                "rawBytes": base64.b64encode(der).decode(),
-                "validFor": {"start": "2020-01-01T00:00:00Z"},
-            },
-            "logId": {"keyId": base64.b64encode(b"\x01" * 32).decode()},
-        }
-    )
-    path = tmp_path / "root.json"
-    path.write_text(json.dumps(root))
-    keys = tlog_keys_from_trusted_root(path)
-    assert len(keys) == 2
-    assert ("01" * 32) not in keys

@@ -17,20 +17,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 
 from webhook.errors import VerificationFailed
+from webhook.policy.material import TrustedRootMaterial
 from webhook.verify.keys import (
     PublicKey,
     TlogExpectation,
     load_public_key,
     pae,
-    tlog_keys_from_trusted_root,
     verify_key_bundle,
     verify_legacy_set,
 )
+from webhook.verify.trust import tlog_keys
 
 from ._data import DATA, read_data
 
-PROD = tlog_keys_from_trusted_root(DATA / "trusted_root.production.json")
-STAGING = tlog_keys_from_trusted_root(DATA / "trusted_root.managed-key-staging.json")
+PROD = dict(tlog_keys(TrustedRootMaterial.read(DATA / "trusted_root.production.json")))
+STAGING = dict(tlog_keys(TrustedRootMaterial.read(DATA / "trusted_root.managed-key-staging.json")))
 A_TXT_SHA256 = hashlib.sha256(read_data("a.txt")).digest()
 IN_TOTO = "application/vnd.in-toto+json"
 

@@ -105,11 +105,12 @@ def test_message_lists_the_worst_findings_first_and_counts_the_rest() -> None:
     assert "CVE-ok" not in finding.message
 
 
-def test_lower_case_max_severity_is_accepted_and_unknown_ones_are_refused() -> None:
+def test_a_max_severity_the_policy_schema_refuses_cannot_be_required() -> None:
     statement = _scan([_vuln("CVE-1", ("nvd", "high"))])
-    assert _codes(statement, "high") == []
-    with pytest.raises(ValueError, match="maxSeverity 'SEVERE'"):
-        _codes(statement, "SEVERE")
+    assert _codes(statement, "HIGH") == []
+    for refused in ("SEVERE", "high"):
+        with pytest.raises(ValueError, match=f"maxSeverity '{refused}'"):
+            VulnerabilityCheck(refused)
 
 
 @pytest.mark.parametrize(

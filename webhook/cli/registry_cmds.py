@@ -6,8 +6,8 @@ given. Without a policy exactly the registries of the given images are allowed, 
 the system trust store, anonymously, unless ``--insecure-registry``, ``--ca-file`` or
 ``--credentials`` say otherwise (those options are refused together with ``--policy``).
 
-``imagegate quarantine add|remove|list`` edits a Quarantine list (``--file FILE``; comments in the
-file are not kept) or the quarantine markers in a registry (``--registry``, targets
+``imagegate quarantine add|remove|list`` edits a Quarantine list (``--file FILE``, with
+:mod:`webhook.policy.quarantine_editor`) or the quarantine markers in a registry (``--registry``, targets
 ``IMAGE@DIGEST``, settings as for ``resolve``). A node pulls one manifest of a multi-arch image, so
 ``add IMAGE@DIGEST`` of an index also records (or marks) every manifest the index lists, noting the
 index (``indexes``/``platform`` in the list, ``dev.imagegate.quarantine/index``/``platform`` marker
@@ -22,31 +22,26 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, ImagegateError, InvalidReference, RegistryError
 from webhook.facts import ListedManifest
 from webhook.images.reference import ImageRef, pin_image_text
+from webhook.policy.loader import load_policy, load_quarantine
 from webhook.policy.model import QuarantineEntry
+from webhook.policy.quarantine_editor import Listed, Notice, QuarantineListEditor, lifted_warning
 from webhook.registry.client import RegistryClient
 from webhook.registry.credentials import DockerCredentials
 from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import add_marker, list_markers, remove_marker
 from webhook.registry.port import is_digest
 from webhook.registry.settings import RegistrySettings
+from webhook.trust_refresh.files import replace_file
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
-_API_VERSION = "imagegate.dev/v1alpha1"
 
 
 class _UsageError(Exception):
@@ -179,8 +174,6 @@ def _settings(args: argparse.Namespace, refs: list[ImageRef]) -> RegistrySetting
             raise _UsageError(
                 "--insecure-registry, --ca-file and --credentials cannot be combined with --policy"
             )
-        from webhook.policy.loader import load_policy
-
         loaded = load_policy(args.policy, now=datetime.now(UTC))
         return RegistrySettings.from_policy(loaded.policy)
     credentials = DockerCredentials.from_file(args.credentials) if args.credentials is not None else None
@@ -290,7 +283,9 @@ def _remove_markers(
     removed = remove_marker(client, ref, digest, deadline=Deadline.after(args.timeout))
     for marker in removed:
         print(f"{text}: quarantine marker {marker} removed")
-    _warn_lifted(text, [index for found in own for index in found.entry.indexes])
+    lifted = [index for found in own for index in found.entry.indexes]
+    if lifted:
+        print(lifted_warning(text, lifted).text, file=sys.stderr)
     count = len(removed)
     for manifest in listed:
         for found in list_markers(client, ref, manifest.digest, deadline=Deadline.after(args.timeout)):
@@ -339,22 +334,6 @@ def _relation(manifest: ListedManifest, index: str) -> str:
 
 
 # --- quarantine --file ---------------------------------------------------------------------------
-
-
-class _PlainTimestampLoader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as the strings written, so rewriting keeps their form."""
-
-
-_PlainTimestampLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-@dataclass(slots=True)
-class _Document:
-    data: dict[str, Any]
-    entries: list[Any]
 
 
 def _file_targets(targets: list[str]) -> list[tuple[str, ImageRef | None, str]]:
@@ -413,168 +392,46 @@ def _quarantine_file(args: argparse.Namespace) -> int:
     if args.quarantine_action == "list":
         if args.targets:
             raise _UsageError("list --file takes no targets")
-        for listed in _load_quarantine(path):
+        for entry in load_quarantine(path):
             print(
-                f"{listed.digest}\t{_format_time(listed.since)}\t{listed.by or '-'}\t"
-                f"{listed.relation or '-'}\t{listed.reason}"
+                f"{entry.digest}\t{_format_time(entry.since)}\t{entry.by or '-'}\t"
+                f"{entry.relation or '-'}\t{entry.reason}"
             )
         return _EXIT_OK
     targets = _file_targets(args.targets)
     if args.quarantine_action == "add" and not args.reason.strip():
         raise _UsageError("--reason must not be empty")
-    document = _read_document(path, create=args.quarantine_action == "add")
+    editor = QuarantineListEditor.open(path, create=args.quarantine_action == "add")
+    notices: list[Notice] = []
+    status = _EXIT_OK
     if args.quarantine_action == "add":
         listings = _file_listings(args, targets)
         if listings is None:
             return _EXIT_FAILED
-        _add_entries(document, args, targets=targets, listings=listings, path=path)
-        status = _EXIT_OK
+        now = datetime.now(UTC)
+        for _, _, digest in targets:
+            listed = [Listed(m.digest, m.platform) for m in listings.get(digest, ())]
+            notices += editor.add(digest, reason=args.reason, by=args.by, now=now, listed=listed)
     else:
-        status = _remove_entries(document, [digest for _, _, digest in targets], path=path)
-    _write_document(path, document)
+        for _, _, digest in targets:
+            found = editor.remove(digest)
+            if not found:
+                found = [Notice(f"{digest}: not in {path}", warning=True)]
+                status = _EXIT_FAILED
+            notices += found
+    _write_list(path, editor.render())
+    for notice in notices:
+        print(notice.text, file=sys.stderr if notice.warning else sys.stdout)
     return status
 
 
-def _add_entries(
-    document: _Document,
-    args: argparse.Namespace,
-    *,
-    targets: list[tuple[str, ImageRef | None, str]],
-    listings: dict[str, tuple[ListedManifest, ...]],
-    path: Path,
-) -> None:
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    common: dict[str, Any] = {"reason": args.reason, **({"by": args.by} if args.by else {}), "since": since}
-    for _, _, digest in targets:
-        # Named itself, the digest is quarantined on its own (no `indexes`): no index removal lifts it.
-        replaced = _put(document, {"digest": digest, **common})
-        print(f"{digest}: {'updated' if replaced else 'added'} in {path}")
-        for manifest in listings.get(digest, ()):
-            relation = _relation(manifest, digest)
-            existing = _find(document, manifest.digest)
-            if existing is not None and not isinstance(existing.get("indexes"), list):
-                print(f"{manifest.digest}: already quarantined on its own in {path}, kept ({relation})")
-                continue
-            indexes = list(existing["indexes"]) if existing is not None else []
-            entry = {
-                "digest": manifest.digest,
-                **common,
-                "indexes": [*indexes, digest] if digest not in indexes else indexes,
-            }
-            if manifest.platform:
-                entry["platform"] = manifest.platform
-            replaced = _put(document, entry)
-            print(f"{manifest.digest}: {'updated' if replaced else 'added'} in {path} ({relation})")
-
-
-def _remove_entries(document: _Document, digests: list[str], *, path: Path) -> int:
-    status = _EXIT_OK
-    for digest in digests:
-        found = False
-        existing = _find(document, digest)
-        if existing is not None:
-            found = True
-            document.entries.remove(existing)
-            print(f"{digest}: removed from {path}")
-            if isinstance(existing.get("indexes"), list):
-                _warn_lifted(digest, existing["indexes"])
-        for entry in list(document.entries):
-            indexes = entry.get("indexes") if isinstance(entry, dict) else None
-            if not isinstance(indexes, list) or digest not in indexes:
-                continue
-            found = True
-            relation = QuarantineEntry(
-                str(entry.get("digest")), "", indexes=(digest,), platform=str(entry.get("platform") or "")
-            ).relation
-            indexes.remove(digest)
-            if indexes:
-                print(
-                    f"{entry.get('digest')}: kept in {path}, still recorded for index {indexes[0]} "
-                    f"({relation})"
-                )
-            else:
-                document.entries.remove(entry)
-                print(f"{entry.get('digest')}: removed from {path} ({relation})")
-        if not found:
-            print(f"{digest}: not in {path}", file=sys.stderr)
-            status = _EXIT_FAILED
-    return status
-
-
-def _warn_lifted(text: str, indexes: list[Any]) -> None:
-    """Lifting a manifest recorded for an index: the index stays quarantined, pods pinned to it do not."""
-    if indexes:
-        print(
-            f"{text}: warning: it was quarantined as a manifest of index {', '.join(map(str, indexes))}; "
-            "pods pinned to this manifest are admitted again, while that index stays quarantined",
-            file=sys.stderr,
-        )
-
-
-def _find(document: _Document, digest: str) -> dict[str, Any] | None:
-    return next((e for e in document.entries if isinstance(e, dict) and e.get("digest") == digest), None)
-
-
-def _put(document: _Document, entry: dict[str, Any]) -> bool:
-    """Replace the entry of the same digest (True) or append ``entry`` (False)."""
-    existing = _find(document, entry["digest"])
-    if existing is None:
-        document.entries.append(entry)
-        return False
-    document.entries[document.entries.index(existing)] = entry
-    return True
-
-
-def _load_quarantine(path: Path) -> tuple[Any, ...]:
-    from webhook.policy.loader import load_quarantine
-
-    return load_quarantine(path)
-
-
-def _read_document(path: Path, *, create: bool) -> _Document:
-    if not path.exists():
-        if not create:
-            raise ConfigError(f"quarantine list {path} does not exist")
-        data: dict[str, Any] = {"apiVersion": _API_VERSION, "kind": "Quarantine", "entries": []}
-        return _Document(data=data, entries=data["entries"])
-    # Refuse to edit a file that is already invalid: the edit would hide what was wrong with it.
-    _load_quarantine(path)
+def _write_list(path: Path, data: bytes) -> None:
+    """Replace the list atomically, creating its directory when it is missing."""
     try:
-        with path.open("rb") as handle:
-            loaded = yaml.load(handle, Loader=_PlainTimestampLoader)  # noqa: S506 - a SafeLoader subclass
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read quarantine list {path}: {error}") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"quarantine list {path} is not a YAML mapping")
-    entries = loaded.get("entries")
-    if entries is None:
-        entries = loaded["entries"] = []
-    if not isinstance(entries, list):
-        raise ConfigError(f"quarantine list {path}: /entries must be a list")
-    return _Document(data=loaded, entries=entries)
-
-
-def _write_document(path: Path, document: _Document) -> None:
-    text = yaml.safe_dump(document.data, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    directory = path.parent if str(path.parent) else Path()
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        # Validate what we are about to install with the same loader the webhook uses.
-        try:
-            _load_quarantine(Path(temporary))
-        except ConfigError as error:
-            raise ConfigError(
-                f"refusing to write {path}: the edited list would be invalid", problems=error.problems
-            ) from None
-        with contextlib.suppress(OSError):
-            os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, data)
+    except OSError as error:
+        raise ConfigError(f"cannot write quarantine list {path}: {error.strerror or error}") from None
 
 
 def _format_time(value: datetime | None) -> str:

@@ -7,6 +7,7 @@ __all__ = ["register", "run"]
 import argparse
 import ipaddress
 import os
+import socket
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         for path in (cert, key):
             if not path.is_file():
                 raise ConfigError(f"TLS file {path} does not exist")
+    _check_port_free(args.host, args.port)
     os.environ["IMAGEGATE_POLICY_PATH"] = str(policy_path)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imagegate-metrics-")
@@ -103,6 +105,26 @@ def _check_writable(directory: Path, name: str) -> None:
         raise ConfigError(f"{name}={directory}: cannot create the directory: {error.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ConfigError(f"{name}={directory}: the directory is not writable")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on.
+
+    Each worker binds its own ``SO_REUSEPORT`` listener (``reuse_port``), so the master never binds:
+    without this check a busy port would make every worker fail to boot and gunicorn restart them
+    forever. ``SO_REUSEADDR`` lets connections of an earlier run in TIME_WAIT pass.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
 
 
 def _dev_certificate(host: str) -> tuple[Path, Path]:

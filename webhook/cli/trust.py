@@ -26,7 +26,6 @@ __all__ = ["register", "run_refresh"]
 import argparse
 import hashlib
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -243,20 +242,19 @@ class _ConfigMapDestination:
 
 
 def _check_loads(refreshed: Refreshed, *, url: str) -> None:
-    """Load the new root as ``serve`` loads a policy's trust root; a refusal fails the refresh."""
+    """Judge the new root as ``serve`` judges a policy's trust root; a refusal fails the refresh."""
+    from webhook.policy.material import MaterialError, TrustedRootMaterial
     from webhook.policy.model import TrustRoot
     from webhook.verify.trust import load_root
 
-    with tempfile.TemporaryDirectory(prefix="imagegate-trust-check-") as work:
-        candidate = Path(work) / TRUSTED_ROOT_TARGET
-        candidate.write_bytes(refreshed.data)
-        try:
-            load_root(TrustRoot(name="refreshed", file=candidate))
-        except ConfigError as error:
-            raise TrustRefreshFailed(
-                f"{url} serves a {TRUSTED_ROOT_TARGET} that imagegate serve would refuse "
-                f"({error.user_message.replace(str(candidate), TRUSTED_ROOT_TARGET)})"
-            ) from None
+    refused = f"{url} serves a {TRUSTED_ROOT_TARGET} that imagegate serve would refuse"
+    try:
+        checked = TrustedRootMaterial.parse(refreshed.data, path=Path(TRUSTED_ROOT_TARGET))
+        load_root(TrustRoot(name="refreshed", material=checked))
+    except MaterialError as error:
+        raise TrustRefreshFailed(f"{refused} (it {error.message})") from None
+    except ConfigError as error:
+        raise TrustRefreshFailed(f"{refused} ({error.user_message})") from None
 
 
 def _report(shown: str, *, previous: bytes | None, new: bytes, source: str) -> None:

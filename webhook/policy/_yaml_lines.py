@@ -13,10 +13,11 @@ Differences from ``yaml.safe_load``, all in the direction of clearer errors:
 
 from __future__ import annotations
 
-__all__ = ["YamlDocument", "YamlIssue", "escape_pointer", "parse_yaml"]
+__all__ = ["YamlDocument", "YamlIssue", "escape_pointer", "items", "obj", "parse_yaml", "strings"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
@@ -71,6 +72,21 @@ class YamlDocument:
 def escape_pointer(token: str | int) -> str:
     """One RFC 6901 reference token."""
     return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def obj(value: object) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one (data that failed the schema is walked too)."""
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: object, pointer: str) -> list[tuple[str, Any]]:
+    """``(pointer of the item, item)`` for each item of ``value`` when it is a list, else none."""
+    return [(f"{pointer}/{i}", item) for i, item in enumerate(value)] if isinstance(value, list) else []
+
+
+def strings(value: object, pointer: str) -> list[tuple[str, str]]:
+    """:func:`items` that are strings."""
+    return [(p, item) for p, item in items(value, pointer) if isinstance(item, str)]
 
 
 def parse_yaml(text: str) -> tuple[YamlDocument | None, tuple[YamlIssue, ...]]:

@@ -72,20 +72,23 @@ class DockerCredentials:
         """Read a dockerconfigjson file (``{"auths": {...}}``, as a Kubernetes pull secret holds).
 
         The file is judged by :func:`webhook.policy.material.docker_config`, as ``imagegate lint`` does.
+        (A policy's ``credentialsFile`` is read by the policy loader: :meth:`from_material`.)
 
         Raises:
             ConfigError: unreadable or malformed; the message names the file and entry, never a secret.
         """
         try:
-            with path.open("rb") as handle:
-                raw = handle.read(material.MAX_CREDENTIALS_BYTES + 1)
+            checked = material.CredentialsMaterial.read(path)
         except OSError as error:
             raise ConfigError(f"cannot read registry credentials file {path}: {error.strerror}") from None
-        try:
-            entries = material.docker_config(raw)
         except material.MaterialError as error:
             raise ConfigError(f"registry credentials file {path} {error.message}") from None
-        return cls._from_entries(entries, source=str(path))
+        return cls.from_material(checked)
+
+    @classmethod
+    def from_material(cls, checked: material.CredentialsMaterial) -> DockerCredentials:
+        """The credentials of a dockerconfigjson file the policy loader read and checked."""
+        return cls._from_entries(checked.entries, source=str(checked.path or "<dockerconfigjson>"))
 
     @classmethod
     def from_json(cls, document: object, *, source: str = "<dockerconfigjson>") -> DockerCredentials:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from webhook.errors import ConfigError
+from webhook.policy.material import CaMaterial, MaterialError
 from webhook.registry.credentials import DockerCredentials
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ class RegistrySettings:
             ``registry-1.docker.io``, ``index.docker.io`` and ``auth.docker.io``). Token realms must be
             in it too. Blob redirect targets need not be: blob content is verified against its digest.
         insecure: hosts reached over plain HTTP (every other host over verified HTTPS).
-        ca_file: PEM CA certificates trusted in addition to the system trust store.
+        ca: PEM CA certificates trusted in addition to the system trust store, as read and checked
+            (a policy's ``caFile``); ``ca_file`` names their file. Given only ``ca_file`` (the command
+            line's ``--ca-file``), the file is read once, here.
         credentials: parsed dockerconfigjson; registries without an entry are accessed anonymously.
         connect_timeout, read_timeout: per network operation, always capped by the caller's deadline.
         manifest_max_bytes: cap for manifests, indexes and each referrers page (4 MiB as in distribution).
@@ -67,6 +70,7 @@ class RegistrySettings:
     allow: frozenset[str] = frozenset()
     insecure: frozenset[str] = frozenset()
     ca_file: Path | None = None
+    ca: CaMaterial | None = None
     credentials: DockerCredentials = field(default_factory=DockerCredentials)
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
@@ -89,6 +93,10 @@ class RegistrySettings:
             raise ConfigError("registry byte caps must be positive")
         if self.max_attempts < 1:
             raise ConfigError("registry max_attempts must be at least 1")
+        if self.ca is not None:
+            object.__setattr__(self, "ca_file", self.ca.path)
+        elif self.ca_file is not None:
+            object.__setattr__(self, "ca", _read_ca(self.ca_file))
 
     def host_allowed(self, netloc: str) -> bool:
         """Whether ``netloc`` (``host[:port]``, already normalised) may be contacted."""
@@ -113,33 +121,25 @@ class RegistrySettings:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> RegistrySettings:
-        """Settings from ``policy.registries`` (allow, insecure, caFile, credentialsFile).
-
-        Relative paths are taken relative to the policy file's directory.
-
-        Raises:
-            ConfigError: the CA or credentials file cannot be read or parsed.
-        """
+        """Settings from ``policy.registries``: allow, insecure, and the CA and credentials the policy
+        carries as it read and checked them (no file is opened here)."""
         registries = policy.registries
-        base = Path(policy.source).parent if policy.source else Path()
-        ca_file = _resolve(registries.ca_file, base)
-        if ca_file is not None and not ca_file.is_file():
-            raise ConfigError(f"registries.caFile {ca_file} does not exist or is not a file")
-        credentials_file = _resolve(registries.credentials_file, base)
-        credentials = (
-            DockerCredentials.from_file(credentials_file)
-            if credentials_file is not None
-            else DockerCredentials()
-        )
         return cls(
             allow=frozenset(registries.allow),
             insecure=frozenset(registries.insecure),
-            ca_file=ca_file,
-            credentials=credentials,
+            ca=registries.ca,
+            credentials=(
+                DockerCredentials.from_material(registries.credentials)
+                if registries.credentials is not None
+                else DockerCredentials()
+            ),
         )
 
 
-def _resolve(path: Path | None, base: Path) -> Path | None:
-    if path is None:
-        return None
-    return path if path.is_absolute() else base / path
+def _read_ca(path: Path) -> CaMaterial:
+    try:
+        return CaMaterial.read(path)
+    except OSError as error:
+        raise ConfigError(f"cannot load registry CA file {path}: {error.strerror or error}") from None
+    except MaterialError as error:
+        raise ConfigError(f"cannot load registry CA file {path}: it {error.message}") from None

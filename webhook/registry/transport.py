@@ -45,8 +45,7 @@ import urllib3.exceptions
 import urllib3.response
 
 from webhook.deadline import Deadline
-from webhook.errors import ConfigError, RegistryError
-from webhook.policy import material
+from webhook.errors import RegistryError
 from webhook.registry.settings import RegistrySettings, normalise_netloc
 
 _logger = logging.getLogger(__name__)
@@ -211,16 +210,8 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
 
 def _ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
-    if settings.ca_file is None:
-        return ssl.create_default_context()
-    try:
-        # As `imagegate lint` judges the file: webhook.policy.material.registry_ca.
-        return material.registry_ca(settings.ca_file.read_bytes())
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"cannot load registry CA file {settings.ca_file}: {reason}") from None
-    except material.MaterialError as error:
-        raise ConfigError(f"cannot load registry CA file {settings.ca_file}: it {error.message}") from None
+    # The CA as the policy loader read and checked it (webhook.policy.material): no file is opened here.
+    return settings.ca.context() if settings.ca is not None else ssl.create_default_context()
 
 
 # --- transport ----------------------------------------------------------------------------------

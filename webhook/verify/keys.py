@@ -33,7 +33,6 @@ __all__ = [
     "TlogExpectation",
     "load_public_key",
     "pae",
-    "tlog_keys_from_trusted_root",
     "verify_dsse_envelope",
     "verify_key_bundle",
     "verify_legacy_set",
@@ -49,7 +48,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -313,7 +311,7 @@ def verify_key_bundle(
     Args:
         bundle_json: the bundle document.
         key: the key the policy trusts.
-        tlog_keys: Rekor keys by log id (hex), from :func:`tlog_keys_from_trusted_root`; None when no
+        tlog_keys: Rekor keys by log id (hex), from :func:`webhook.verify.trust.tlog_keys`; None when no
             trusted root is configured.
         require_tlog: demand a verified Rekor inclusion promise for the signature.
         now: when given, an integrated time later than now (plus a little skew) is refused.
@@ -599,71 +597,6 @@ def _entry_verifier_matches(value: object, expect: TlogExpectation) -> bool:
         return False
     der = found.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return der == expect.public_key.spki_der
-
-
-# --------------------------------------------------------------------------------------------------
-# Trusted roots
-
-
-def tlog_keys_from_trusted_root(path: str | Path) -> dict[str, PublicKey]:
-    """Rekor keys of a Sigstore ``trusted_root.json``, by log id (hex of ``logId.keyId``).
-
-    Keys of a type this module does not accept are skipped with a warning.
-
-    Raises:
-        ConfigError: the file cannot be read or is not a trusted root.
-    """
-    source = Path(path)
-    try:
-        document = json.loads(source.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"trusted root {source}: cannot be read as JSON", details=str(exc)) from None
-    if not isinstance(document, dict) or not str(document.get("mediaType", "")).startswith(
-        "application/vnd.dev.sigstore.trustedroot"
-    ):
-        raise ConfigError(f"trusted root {source}: mediaType is not application/vnd.dev.sigstore.trustedroot")
-    tlogs = document.get("tlogs")
-    if not isinstance(tlogs, list):
-        raise ConfigError(f"trusted root {source}: has no tlogs list")
-    keys: dict[str, PublicKey] = {}
-    for index, tlog in enumerate(tlogs):
-        where = f"trusted root {source}: tlogs[{index}]"
-        tlog = _mapping(tlog)
-        public = _mapping(tlog.get("publicKey"))
-        try:
-            der = base64.b64decode(str(public.get("rawBytes", "")), validate=True)
-            log_id = base64.b64decode(str(_mapping(tlog.get("logId")).get("keyId", "")), validate=True).hex()
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{where}: publicKey.rawBytes or logId.keyId is not base64") from None
-        if not der or not log_id:
-            raise ConfigError(f"{where}: publicKey.rawBytes or logId.keyId is missing")
-        name = f"tlog {tlog.get('baseUrl', index)}"
-        try:
-            loaded = load_public_key(der, name=name)
-        except ConfigError as exc:
-            _logger.warning("%s: skipped: %s", where, exc.user_message)
-            continue
-        validity = _mapping(public.get("validFor"))
-        keys[log_id] = PublicKey(
-            name=name,
-            key=loaded.key,
-            spki_der=loaded.spki_der,
-            valid_from=_root_time(validity.get("start"), where),
-            valid_until=_root_time(validity.get("end"), where),
-        )
-    return keys
-
-
-def _root_time(value: object, where: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{where}: validity time {value!r} is not RFC 3339") from None
-    if when.tzinfo is None:
-        raise ConfigError(f"{where}: validity time {value!r} has no time zone")
-    return when
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,73 +1,39 @@
 """Trust material, built once per policy load: pinned Sigstore trusted roots and public keys.
 
-Every ``trust.roots`` entry is read from its ``trusted_root.json`` with ``TrustedRoot.from_file`` and gets
-one sigstore ``Verifier``; TUF and the network are never used, so admission never depends on them and
-a key rotation reaches the webhook only when operators update the file. The root's Fulcio CA chains,
-CT log keys and Rekor keys are also kept for the legacy cosign path, which verifies offline without
-sigstore's ``Verifier``. Every ``trust.keys`` entry becomes a public key.
+The policy carries every ``trust.roots`` file and ``trust.keys`` key as it was read and checked
+(:mod:`webhook.policy.material`: the bytes, the Fulcio CA chains, CT and Rekor keys, the key objects);
+nothing here opens a file. What the pure core may not do happens here: sigstore's own model of each
+trusted root is built from the carried bytes, with one sigstore ``Verifier`` per root; TUF and the
+network are never used, so admission never depends on them and a key rotation reaches the webhook only
+when operators update the file. The CA chains, CT log keys and Rekor keys the policy carries serve the
+legacy cosign path, which verifies offline without sigstore's ``Verifier``, and key-signed bundles.
 
-Bad trust material is a :class:`~webhook.errors.ConfigError` naming the file and the cause, so a policy
-with an unreadable root never becomes the loaded policy.
+A root sigstore refuses is a :class:`~webhook.errors.ConfigError` naming the root and the cause, so a
+policy with such a root never becomes the loaded policy (``imagegate lint`` reports it too).
 """
 
 from __future__ import annotations
 
-__all__ = ["CertificateAuthority", "LogKey", "RootMaterial", "TrustMaterial", "load_root"]
+__all__ = ["CertificateAuthority", "LogKey", "RootMaterial", "TrustMaterial", "load_root", "tlog_keys"]
 
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import pydantic
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier
+from sigstore_models.trustroot import v1 as trustroot_v1
 
 from webhook.errors import ConfigError
+from webhook.policy.material import CertificateAuthority, LogKey, TrustedRootMaterial
 from webhook.policy.model import Policy, TrustKey, TrustRoot
-from webhook.verify.keys import PublicKey, load_public_key, tlog_keys_from_trusted_root
+from webhook.verify.keys import PublicKey
 
 _logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LogKey:
-    """A transparency-log or CT-log public key of a trusted root, with its validity window."""
-
-    key_id: bytes
-    public_key: PublicKeyTypes
-    valid_from: datetime | None
-    valid_until: datetime | None
-    base_url: str = ""
-
-    def valid_at(self, when: datetime) -> bool:
-        if self.valid_from is not None and when < self.valid_from:
-            return False
-        return self.valid_until is None or when <= self.valid_until
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateAuthority:
-    """One Fulcio CA chain of a trusted root (leaf-most first) and the window it may issue in."""
-
-    certificates: tuple[x509.Certificate, ...]
-    valid_from: datetime | None
-    valid_until: datetime | None
-
-    def valid_at(self, when: datetime) -> bool:
-        if self.valid_from is not None and when < self.valid_from:
-            return False
-        return self.valid_until is None or when <= self.valid_until
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -91,7 +57,7 @@ class RootMaterial:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TrustMaterial:
-    """All trust material of one policy. ``fingerprint`` is the policy's (it covers these files)."""
+    """All trust material of one policy. ``fingerprint`` is the policy's (it covers these files' bytes)."""
 
     roots: Mapping[str, RootMaterial]
     keys: Mapping[str, PublicKey]
@@ -99,14 +65,14 @@ class TrustMaterial:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> TrustMaterial:
-        """Load every trust root and key named in ``policy.trust``.
+        """The trust material of every trust root and key ``policy`` carries.
 
         Raises:
-            ConfigError: a file is missing or unreadable, or is not valid trust material.
+            ConfigError: sigstore refuses a trusted root.
         """
         roots = {root.name: load_root(root) for root in policy.trust.roots}
-        public_keys = {key.name: _load_key(key) for key in policy.trust.keys}
-        _logger.info("trust material loaded: %d root(s), %d key(s)", len(roots), len(public_keys))
+        public_keys = {key.name: _public_key(key) for key in policy.trust.keys}
+        _logger.info("trust material built: %d root(s), %d key(s)", len(roots), len(public_keys))
         return cls(
             roots=MappingProxyType(roots), keys=MappingProxyType(public_keys), fingerprint=policy.fingerprint
         )
@@ -126,99 +92,48 @@ class TrustMaterial:
 
 
 def load_root(root: TrustRoot) -> RootMaterial:
-    """Load one trusted root as the server uses it (``imagegate lint`` checks roots with this too).
+    """One trusted root as the server uses it (``imagegate lint`` and trust refresh check roots with it).
+
+    sigstore's model is built from the bytes the policy carries (``TrustedRoot(inner)`` is the
+    constructor ``TrustedRoot.from_file`` uses after reading the file; sigstore is pinned to 4.5.x).
 
     Raises:
-        ConfigError: the file cannot be read, or is not a trusted root imagegate can verify with.
+        ConfigError: sigstore refuses the root.
     """
-    path = Path(root.file)
     try:
-        trusted_root = TrustedRoot.from_file(str(path))
-        verifier = Verifier(trusted_root=trusted_root)
-        document = json.loads(path.read_bytes())
-        authorities = tuple(_authority(item) for item in document.get("certificateAuthorities") or ())
-        ct_keys = tuple(_log_key(item) for item in document.get("ctlogs") or ())
-        tlog_keys = tlog_keys_from_trusted_root(path)
-    except ConfigError as error:
-        raise ConfigError(f"trust root {root.name!r}: {error.user_message}", details=error.details) from error
-    except OSError as error:
+        verifier = Verifier(trusted_root=TrustedRoot(trustroot_v1.TrustedRoot.from_json(root.material.data)))
+    except (pydantic.ValidationError, SigstoreError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(
-            f"trust root {root.name!r}: cannot read {path}: {error.strerror or error}"
+            f"trust root {root.name!r}: {root.file} is not a valid trusted_root.json: {_first_line(error)}"
         ) from error
-    except (
-        pydantic.ValidationError,
-        SigstoreError,
-        ValueError,
-        KeyError,
-        TypeError,
-        binascii.Error,
-    ) as error:
-        raise ConfigError(
-            f"trust root {root.name!r}: {path} is not a valid trusted_root.json: {_first_line(error)}"
-        ) from error
-    if not authorities:
-        raise ConfigError(f"trust root {root.name!r}: {path} has no Fulcio certificate authorities")
-    if not ct_keys:
-        raise ConfigError(f"trust root {root.name!r}: {path} has no CT log keys")
     return RootMaterial(
         name=root.name,
-        file=path,
+        file=root.file,
         verifier=verifier,
-        authorities=authorities,
-        ct_keys=ct_keys,
-        tlog_keys=MappingProxyType(tlog_keys),
+        authorities=root.material.authorities,
+        ct_keys=root.material.ct_keys,
+        tlog_keys=tlog_keys(root.material),
     )
 
 
-def _load_key(key: TrustKey) -> PublicKey:
-    where = str(key.file) if key.file is not None else "inline pem"
-    try:
-        pem = Path(key.file).read_bytes() if key.file is not None else (key.pem or "").encode()
-        return load_public_key(pem, name=key.name)
-    except OSError as error:
-        raise ConfigError(
-            f"trust key {key.name!r}: cannot read {where}: {error.strerror or error}"
-        ) from error
-    except ConfigError as error:
-        raise ConfigError(f"{error.user_message} ({where})", details=error.details) from error
-
-
-def _authority(item: Mapping[str, Any]) -> CertificateAuthority:
-    certificates = tuple(
-        x509.load_der_x509_certificate(base64.b64decode(cert["rawBytes"], validate=True))
-        for cert in item["certChain"]["certificates"]
-    )
-    start, end = _window(item.get("validFor"))
-    return CertificateAuthority(certificates=certificates, valid_from=start, valid_until=end)
-
-
-def _log_key(item: Mapping[str, Any]) -> LogKey:
-    public_key = item["publicKey"]
-    start, end = _window(public_key.get("validFor"))
-    return LogKey(
-        key_id=base64.b64decode(item["logId"]["keyId"], validate=True),
-        public_key=load_der_public_key(base64.b64decode(public_key["rawBytes"], validate=True)),
-        valid_from=start,
-        valid_until=end,
-        base_url=str(item.get("baseUrl", "")),
+def tlog_keys(root: TrustedRootMaterial) -> Mapping[str, PublicKey]:
+    """The Rekor keys of ``root`` by log id (hex), as :mod:`webhook.verify.keys` takes them."""
+    return MappingProxyType(
+        {
+            key.log_id: PublicKey(
+                name=key.name,
+                key=key.key,
+                spki_der=key.spki_der,
+                valid_from=key.valid_from,
+                valid_until=key.valid_until,
+            )
+            for key in root.rekor_keys
+        }
     )
 
 
-def _window(valid_for: object) -> tuple[datetime | None, datetime | None]:
-    if not isinstance(valid_for, dict):
-        return None, None
-    start = valid_for.get("start")
-    end = valid_for.get("end")
-    return (_timestamp(start) if start else None, _timestamp(end) if end else None)
-
-
-def _timestamp(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"timestamp {value!r} is not a string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed
+def _public_key(key: TrustKey) -> PublicKey:
+    return PublicKey(name=key.name, key=key.material.key, spki_der=key.material.spki_der)
 
 
 def _first_line(error: BaseException) -> str:
