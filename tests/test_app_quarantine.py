@@ -272,6 +272,19 @@ def _recorder_pid(server: Server, digest: str) -> int:
     raise AssertionError(f"no worker logged a marker for {digest}:\n{server.stderr.read_text()[-3000:]}")
 
 
+def _answer_from_a_live_worker(world: World, body: dict[str, Any]) -> requests.Response:
+    """POST ``body`` on fresh connections until one lands on a worker that is not stopped."""
+    for _ in range(40):
+        with requests.Session() as session:
+            session.trust_env = False
+            session.verify = str(world.server.ca_file)
+            try:
+                return session.post(world.server.url + "/mutate", json=fresh(body), timeout=2)
+            except requests.exceptions.Timeout:
+                continue  # this connection went to the stopped worker's listener
+    raise AssertionError("no connection reached the worker that is not stopped")
+
+
 def test_marker_on_one_repository_refuses_the_same_digest_in_a_copy_from_another_worker(
     world: World,
 ) -> None:
@@ -294,7 +307,9 @@ def test_marker_on_one_repository_refuses_the_same_digest_in_a_copy_from_another
     recorder = _recorder_pid(world.server, original.digest)
 
     # Stop the worker that saw the marker: the copy is judged by the other worker, which never read
-    # team/app's markers itself. A new connection goes to whichever worker accepts it.
+    # team/app's markers itself. Each worker has its own SO_REUSEPORT listener and the kernel picks one
+    # per new connection, so a connection that lands on the stopped worker times out and the next
+    # fresh connection is tried.
     expected = line(
         copy_image,
         f'[quarantined] digest is quarantined: "{REASON}" '
@@ -302,11 +317,7 @@ def test_marker_on_one_repository_refuses_the_same_digest_in_a_copy_from_another
     )
     os.kill(recorder, signal.SIGSTOP)
     try:
-        with requests.Session() as session:
-            session.trust_env = False
-            session.verify = str(world.server.ca_file)
-            body = fresh(review("Pod", [copy_image]))
-            answer = session.post(world.server.url + "/mutate", json=body, timeout=15)
+        answer = _answer_from_a_live_worker(world, review("Pod", [copy_image]))
         assert answer.status_code == 200, answer.text
         assert denied_message(answer.json()["response"]) == expected
     finally:

@@ -8,6 +8,7 @@ import pytest
 
 from webhook.cache import SingleFlightCache
 from webhook.errors import RegistryError
+from webhook.reasons import Reason
 
 
 def test_concurrent_callers_share_one_load() -> None:
@@ -65,7 +66,7 @@ def test_cached_failures_are_replayed_without_growing_tracebacks() -> None:
 
     def fail() -> str:
         calls.append(1)
-        raise RegistryError("registry down")
+        raise RegistryError("registry down", code=Reason.REGISTRY_ERROR)
 
     depths = []
     for _ in range(4):

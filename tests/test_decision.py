@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from webhook.admission.workloads import ImageSlot
-from webhook.decision import ALLOWED_OUTCOMES, evaluate, plan_image, running_slots
+from webhook.decision import evaluate, plan_image, running_slots
 from webhook.facts import Finding, ImageFacts, RuleVerification
 from webhook.policy.material import KeyMaterial
 from webhook.policy.model import (
@@ -26,6 +26,7 @@ from webhook.policy.model import (
     Trust,
     TrustKey,
 )
+from webhook.reasons import ALLOWED_OUTCOMES
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 D1 = "sha256:" + "1" * 64
@@ -166,12 +167,12 @@ def test_unpinned_with_resolution_off_is_judged_as_is() -> None:
 
 
 def test_resolution_failure_and_missing_facts_deny() -> None:
-    failed = ImageFacts(resolution=Finding("registry-error", "connection refused"))
+    failed = ImageFacts(gathering_error=Finding("registry-error", "connection refused"))
     decision, d = decide("ghcr.io/acme/app:1.0", facts=failed)
     assert d.outcome == "registry-error" and "connection refused (rule acme)" in decision.denials[0]
     _, missing = decide("ghcr.io/acme/app:1.0")
     assert missing.outcome == "registry-error"
-    mismatch = ImageFacts(resolution=Finding("digest-mismatch", "manifest digest differs"))
+    mismatch = ImageFacts(gathering_error=Finding("digest-mismatch", "manifest digest differs"))
     assert decide("ghcr.io/acme/app:1.0", facts=mismatch)[1].outcome == "digest-mismatch"
 
 
@@ -318,13 +319,13 @@ def test_an_exemption_never_opens_a_registry_the_allowlist_refuses(glob: str) ->
 
 # --- mode precedence: image-wide failures belong to the strictest mode of the governing rules ---------
 
-REFUSED = ImageFacts(resolution=Finding("registry-error", "tag 1.0 not found"))
+REFUSED = ImageFacts(gathering_error=Finding("registry-error", "tag 1.0 not found"))
 IMAGE_WIDE_FAILURES = [
     pytest.param("ghcr.io/acme/app:1.0", REFUSED, "mutate", "registry-error", id="resolution"),
     pytest.param("ghcr.io/acme/app:1.0", ImageFacts(), "mutate", "registry-error", id="no-digest"),
     pytest.param(
         "ghcr.io/acme/app:1.0",
-        ImageFacts(resolution=Finding("digest-mismatch", "content differs")),
+        ImageFacts(gathering_error=Finding("digest-mismatch", "content differs")),
         "mutate",
         "digest-mismatch",
         id="digest-mismatch",

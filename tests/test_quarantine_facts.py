@@ -13,11 +13,12 @@ import pytest
 
 from tests.support.memory_registry import OCI_INDEX, InMemoryRegistry, PushedImage
 from webhook.deadline import Deadline
-from webhook.decision import ImagePlan
+from webhook.decision import ImagePlan, quarantine_finding
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Policy, QuarantineEntry, QuarantineSettings
 from webhook.quarantine_facts import QuarantineFacts, QuarantineReader
+from webhook.reasons import Reason
 from webhook.registry.markers import add_marker, remove_marker
 from webhook.registry.port import Descriptor
 from webhook.seen_markers import SeenMarkers
@@ -40,7 +41,7 @@ class Registry(InMemoryRegistry):
         self, repo: ImageRef, digest: str, *, deadline: Deadline, artifact_type: str | None = None
     ) -> tuple[Descriptor, ...]:
         if repo.repository in self.broken or digest in self.broken:
-            raise RegistryError(f"{repo.name}: HTTP 503 Service Unavailable")
+            raise RegistryError(f"{repo.name}: HTTP 503 Service Unavailable", code=Reason.REGISTRY_ERROR)
         if digest in self.hang:
             self.release.wait(5)
         return super().referrers(repo, digest, deadline=deadline, artifact_type=artifact_type)
@@ -69,6 +70,12 @@ def read(
     quarantine: QuarantineReader, repo: ImageRef, digest: str, *, seconds: float = 5.0
 ) -> QuarantineFacts:
     return quarantine.read(PLAN, repo, digest, deadline=Deadline.after(seconds))
+
+
+def refused(facts: QuarantineFacts, digest: str) -> bool:
+    """Whether the decision refuses ``digest`` (or fails closed) on these facts."""
+    found = facts.image_facts(digest)
+    return quarantine_finding(PLAN, policy=POLICY, digest=digest, facts=found) is not None
 
 
 def multiarch(registry: Registry, repo: ImageRef) -> tuple[str, PushedImage, PushedImage]:
@@ -126,7 +133,7 @@ def test_a_repository_that_can_no_longer_be_read_keeps_the_digest_refused(
         "quarantine markers could not be read: a quarantine marker was seen on ghcr.io/team/app and could "
         "not be checked again: ghcr.io/team/app: HTTP 503 Service Unavailable"
     )
-    assert facts.quarantined
+    assert refused(facts, image.digest)
 
 
 def test_a_marker_on_an_index_refuses_what_it_lists_wherever_it_is_pinned(
@@ -160,7 +167,7 @@ def test_markers_of_every_listed_manifest_are_read(
     marker = facts.listed[1].marker
     assert marker is not None
     assert (marker.reason, marker.indexes, marker.platform) == ("bad build", (index,), "linux/arm64")
-    assert facts.quarantined
+    assert refused(facts, index)
 
 
 def test_a_listed_manifest_whose_markers_cannot_be_read_fails_closed(

@@ -20,6 +20,7 @@ from webhook.errors import RegistryError
 from webhook.facts import ImageFacts
 from webhook.metrics import Metrics
 from webhook.policy.model import Policy, QuarantineSettings, Registries, Rule, Tags
+from webhook.reasons import Reason
 from webhook.service import AdmissionService
 from webhook.settings import Settings
 
@@ -84,7 +85,9 @@ def test_distinct_images_are_gathered_once_each() -> None:
 
 
 def test_registry_error_from_gatherer_is_a_denial() -> None:
-    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    gatherer = FakeGatherer(
+        error=RegistryError("registry ghcr.io: connection refused", code=Reason.REGISTRY_ERROR)
+    )
     response = service(gatherer).admit(review("Pod", ["ghcr.io/a/b:1"]), stage="mutate").review["response"]
     assert response["allowed"] is False
     assert "[registry-error] registry ghcr.io: connection refused" in response["status"]["message"]
@@ -243,7 +246,9 @@ def test_pinned_image_whose_markers_time_out_is_denied() -> None:
     assert "[registry-error] no answer from the registry within the admission deadline" in message
 
 
-@pytest.mark.parametrize("error", [RegistryError("registry ghcr.io: reset"), KeyError("boom")])
+@pytest.mark.parametrize(
+    "error", [RegistryError("registry ghcr.io: reset", code=Reason.REGISTRY_ERROR), KeyError("boom")]
+)
 def test_pinned_image_whose_fact_gathering_fails_is_denied(error: Exception) -> None:
     response = (
         service(FakeGatherer(error=error), policy=MARKERS)
@@ -278,7 +283,9 @@ def test_update_keeps_unchanged_images_as_they_are_but_checks_them() -> None:
 
 
 def test_update_checks_running_images_but_only_warns_about_them() -> None:
-    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    gatherer = FakeGatherer(
+        error=RegistryError("registry ghcr.io: connection refused", code=Reason.REGISTRY_ERROR)
+    )
     body = review("Pod", ["ghcr.io/a/old:1"], operation="UPDATE")
     response = service(gatherer).admit(body, stage="validate").review["response"]
     assert gatherer.calls == ["ghcr.io/a/old:1"]  # checked all the same
@@ -293,7 +300,9 @@ def test_update_checks_running_images_but_only_warns_about_them() -> None:
 
 def test_update_judges_a_container_new_to_an_image_in_full() -> None:
     # The sidecar is switched to the image the app container runs: a new container of it would start.
-    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    gatherer = FakeGatherer(
+        error=RegistryError("registry ghcr.io: connection refused", code=Reason.REGISTRY_ERROR)
+    )
     body = review("Pod", ["ghcr.io/a/old:1", "ghcr.io/a/old:1"], operation="UPDATE")
     body["request"]["oldObject"]["spec"]["containers"][1]["image"] = "ghcr.io/a/side:1"
     response = service(gatherer).admit(body, stage="mutate").review["response"]
@@ -306,7 +315,9 @@ def test_update_judges_a_container_new_to_an_image_in_full() -> None:
 
 
 def test_a_malformed_old_object_grants_nothing() -> None:
-    gatherer = FakeGatherer(error=RegistryError("registry ghcr.io: connection refused"))
+    gatherer = FakeGatherer(
+        error=RegistryError("registry ghcr.io: connection refused", code=Reason.REGISTRY_ERROR)
+    )
     body = review("Pod", ["ghcr.io/a/old:1"], operation="UPDATE")
     body["request"]["oldObject"]["spec"]["containers"] = "not a list"
     response = service(gatherer).admit(body, stage="mutate").review["response"]

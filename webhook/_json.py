@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["json_kind", "json_type"]
+__all__ = ["json_kind", "json_type", "mapping"]
 
 from collections.abc import Mapping
+from typing import Any
 
 
 def json_kind(value: object) -> str:
@@ -30,3 +31,8 @@ def json_type(value: object) -> str:
     if kind == "null":
         return kind
     return f"an {kind}" if kind in ("array", "object") else f"a {kind}"
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: for reading optional nested fields."""
+    return value if isinstance(value, Mapping) else {}

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from webhook.admission.response import error_response
 from webhook.errors import BadRequest
 from webhook.metrics import Metrics
+from webhook.reasons import Reason
 from webhook.service import AdmissionService
 from webhook.settings import Settings
 
@@ -94,7 +95,7 @@ def create_app(
                 200,
                 error_response(
                     uid=_uid_of(request.get_data(cache=True)),
-                    code="internal-error",
+                    code=Reason.INTERNAL_ERROR,
                     message="imagegate could not evaluate this request; see the webhook logs",
                 ),
             )

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from webhook.errors import RegistryError
+from webhook.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,5 +35,5 @@ class Deadline:
         """
         left = self.remaining()
         if left <= 0.05:
-            raise RegistryError("deadline exceeded before the registry answered", code="registry-error")
+            raise RegistryError("deadline exceeded before the registry answered", code=Reason.REGISTRY_ERROR)
         return min(cap, left)

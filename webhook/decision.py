@@ -20,10 +20,10 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
    (``unsigned``, ``signature-invalid``, ``identity-mismatch``, ``attestation-missing``,
    ``attestation-invalid``, ``provenance-mismatch``); without a digest they cannot (``unsigned``).
 
-An image that passes has one of the allowed outcomes (:data:`ALLOWED_OUTCOMES`): ``verified`` (a
-signature or attestation requirement was checked and held), ``admitted`` (governed by rules that ask
+An image that passes has one of the allowed outcomes (:class:`webhook.reasons.Allowed`): ``verified``
+(a signature or attestation requirement was checked and held), ``admitted`` (governed by rules that ask
 for none), ``exempted`` or ``unmatched-allowed``; any other outcome is the reason code of its first
-failure.
+failure (:class:`webhook.reasons.Reason`, whose docstring says where each code is decided).
 
 Each failure belongs to a mode; strictness is enforce > warn > audit:
 
@@ -36,7 +36,8 @@ Each failure belongs to a mode; strictness is enforce > warn > audit:
 * a rule's own signature and attestation failures belong to that rule's mode;
 * an ungoverned image is judged by ``spec.unmatched`` (its quarantine-list check by ``spec.mode``).
 
-``enforce`` failures deny, ``warn`` failures become warnings, ``audit`` failures are only recorded.
+``enforce`` failures deny, ``warn`` failures become warnings, ``audit`` failures are only recorded
+(:func:`status_of`: the one mapping from modes to ``denied`` / ``warned`` / ``allowed``).
 
 UPDATE: an image the object already runs is never newly denied. A slot is running when the old object
 had exactly the same image string in the same container (or image volume) of the same list
@@ -49,21 +50,23 @@ changed container is judged in full and pinned, even when another container runs
 from __future__ import annotations
 
 __all__ = [
-    "ALLOWED_OUTCOMES",
     "RUNNING_NOTE",
     "Decision",
     "ImageDecision",
     "ImagePlan",
     "Stage",
+    "Status",
     "evaluate",
     "governing_mode",
     "plan_image",
+    "quarantine_finding",
     "rule_mode",
     "running_slots",
+    "status_of",
     "unchanged_images",
 ]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -74,13 +77,13 @@ from webhook.facts import Finding, ImageFacts, ListedManifest
 from webhook.images.reference import ImageRef, pin_image_text
 from webhook.policy.match import denied_tag, find_exemption, matching_rules, registry_allowed
 from webhook.policy.model import Exemption, Mode, Policy, QuarantineEntry, Rule
+from webhook.reasons import Allowed, Outcome, Reason
 from webhook.text import one_line, quote
 
 Stage = Literal["mutate", "validate"]
+#: What the failures of an image (or an object) come to: see :func:`status_of`.
+Status = Literal["denied", "warned", "allowed"]
 
-# verified: a signature or attestation requirement was checked and held; admitted: governed by rules
-# that ask for none.
-ALLOWED_OUTCOMES = frozenset({"verified", "admitted", "exempted", "unmatched-allowed"})
 _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 # Bounds for one line of an answer: longer than any valid reference (512) and any sane finding.
 _MAX_QUOTED_IMAGE = 600
@@ -105,7 +108,7 @@ class ImagePlan:
     rules: tuple[Rule, ...] = ()
     exemption: Exemption | None = None
     terminal: Finding | None = None
-    terminal_outcome: str | None = None
+    terminal_outcome: Literal[Allowed.EXEMPTED, Reason.UNMATCHED] | None = None
     resolve: bool = False
     pin: bool = False
     digest: str | None = None
@@ -128,13 +131,18 @@ class ImageDecision:
 
     slot: ImageSlot
     ref: ImageRef | None
-    outcome: str
+    outcome: Outcome
     failures: tuple[tuple[Finding, Mode], ...] = ()
     rules: tuple[str, ...] = ()
     digest: str | None = None
     pin: str | None = None
     exemption: Exemption | None = None
     running: bool = False
+
+    @property
+    def status(self) -> Status:
+        """``denied``, ``warned`` or ``allowed``, by the modes of its failures (:func:`status_of`)."""
+        return status_of(m for _, m in self.failures)
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
         """One line per mode with the image's failures of that mode (the denial message format)."""
@@ -160,7 +168,12 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return not self.denials
+        return self.status != "denied"
+
+    @property
+    def status(self) -> Status:
+        """What the object's images come to together (:func:`status_of` over all their failures)."""
+        return status_of(m for d in self.images for _, m in d.failures)
 
     @property
     def denials(self) -> tuple[str, ...]:
@@ -192,7 +205,9 @@ def plan_image(
     try:
         ref = ImageRef.parse(image)
     except InvalidReference as error:
-        return ImagePlan(image, None, policy.mode, terminal=Finding("invalid-reference", error.user_message))
+        return ImagePlan(
+            image, None, policy.mode, terminal=Finding(Reason.INVALID_REFERENCE, error.user_message)
+        )
     rules = matching_rules(policy, ref, namespace)
     if not registry_allowed(policy, ref):
         allowed = ", ".join(policy.registries.allow) or "none"
@@ -202,7 +217,7 @@ def plan_image(
             policy.mode,
             rules=rules,
             terminal=Finding(
-                "registry-not-allowed",
+                Reason.REGISTRY_NOT_ALLOWED,
                 f'registry "{ref.registry}" is not in registries.allow (allowed: {allowed})'
                 + _owner(rules, policy),
             ),
@@ -210,7 +225,7 @@ def plan_image(
     # After the allowlist: an exemption never opens a registry the allowlist refuses.
     exemption = find_exemption(policy, ref, namespace, now=now)
     if exemption is not None:
-        return ImagePlan(image, ref, policy.mode, exemption=exemption, terminal_outcome="exempted")
+        return ImagePlan(image, ref, policy.mode, exemption=exemption, terminal_outcome=Allowed.EXEMPTED)
     tag = denied_tag(policy, ref)
     if tag is not None:
         if ref.digest is not None:
@@ -223,10 +238,10 @@ def plan_image(
             ref,
             policy.mode,
             rules=rules,
-            terminal=Finding("tag-denied", f'tag "{tag}" {why}' + _owner(rules, policy)),
+            terminal=Finding(Reason.TAG_DENIED, f'tag "{tag}" {why}' + _owner(rules, policy)),
         )
     if not rules:
-        return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome="unmatched")
+        return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome=Reason.UNMATCHED)
     mode = governing_mode(rules, policy=policy)
     if ref.digest is None and policy.tags.resolve and stage == "validate" and not unchanged:
         return ImagePlan(
@@ -235,7 +250,7 @@ def plan_image(
             mode,
             rules=rules,
             terminal=Finding(
-                "not-pinned",
+                Reason.NOT_PINNED,
                 "image is not pinned to a digest; the mutating webhook pins it "
                 "(was it changed after mutation, or is the mutating webhook missing?)"
                 + _owner(rules, policy),
@@ -256,6 +271,18 @@ def plan_image(
         # An index is quarantined when a manifest it lists is: what it lists must be read.
         check_listing=has_digest and (bool(policy.quarantined) or policy.quarantine.registry_markers),
     )
+
+
+def status_of(modes: Iterable[Mode]) -> Status:
+    """The one mapping from the modes of failures to what they come to.
+
+    A failure that belongs to ``enforce`` denies; else one of ``warn`` makes a warning; ``audit``
+    failures are only recorded, so they leave the image ``allowed`` (as does having none).
+    """
+    found = set(modes)
+    if "enforce" in found:
+        return "denied"
+    return "warned" if "warn" in found else "allowed"
 
 
 def governing_mode(rules: Sequence[Rule], *, policy: Policy) -> Mode:
@@ -345,30 +372,48 @@ def _still_running(decision: ImageDecision) -> ImageDecision:
 
 def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts) -> ImageDecision:
     names = tuple(r.name for r in plan.rules)
-    base = ImageDecision(slot=slot, ref=plan.ref, outcome="", rules=names, exemption=plan.exemption)
+
+    def decided(
+        outcome: Outcome,
+        failures: Sequence[tuple[Finding, Mode]] = (),
+        *,
+        digest: str | None = None,
+        pin: str | None = None,
+    ) -> ImageDecision:
+        return ImageDecision(
+            slot=slot,
+            ref=plan.ref,
+            outcome=outcome,
+            failures=tuple(failures),
+            rules=names,
+            digest=digest,
+            pin=pin,
+            exemption=plan.exemption,
+        )
+
     if plan.terminal is not None:
-        return _with(base, plan.terminal.code, ((plan.terminal, plan.mode),))
-    if plan.terminal_outcome == "exempted":
-        return _with(base, "exempted", ())
-    if plan.terminal_outcome == "unmatched":
-        return _unmatched(base, plan, policy)
+        return decided(plan.terminal.code, ((plan.terminal, plan.mode),))
+    if plan.terminal_outcome == Allowed.EXEMPTED:
+        return decided(Allowed.EXEMPTED)
+    if plan.terminal_outcome == Reason.UNMATCHED:
+        return _unmatched(decided, plan, policy)
 
     digest = plan.digest
-    if facts.resolution is not None:
+    if facts.gathering_error is not None:
         # Facts could not be gathered (the registry failed, the deadline passed, an adapter broke):
         # for a pinned image too, or its quarantine markers would count as read and found empty.
-        return _with(base, facts.resolution.code, ((_owned(facts.resolution, plan, policy), plan.mode),))
+        failure = _owned(facts.gathering_error, plan, policy)
+        return decided(failure.code, ((failure, plan.mode),))
     if plan.resolve:
         if facts.digest is None:
-            missing = Finding("registry-error", "the tag was not resolved to a digest")
-            return _with(base, "registry-error", ((_owned(missing, plan, policy), plan.mode),))
+            missing = Finding(Reason.REGISTRY_ERROR, "the tag was not resolved to a digest")
+            return decided(Reason.REGISTRY_ERROR, ((_owned(missing, plan, policy), plan.mode),))
         digest = facts.digest
-    base = _replace(base, digest=digest)
     pin = pin_image_text(slot.image, digest) if plan.pin and digest is not None else None
 
-    quarantined = _quarantine(policy, digest, facts, plan)
+    quarantined = quarantine_finding(plan, policy=policy, digest=digest, facts=facts)
     if quarantined is not None:
-        return _with(base, quarantined.code, ((quarantined, plan.mode),))
+        return decided(quarantined.code, ((quarantined, plan.mode),), digest=digest)
 
     failures: list[tuple[Finding, Mode]] = []
     for rule in plan.rules:
@@ -379,7 +424,7 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
             failures.append(
                 (
                     Finding(
-                        "unsigned",
+                        Reason.UNSIGNED,
                         "signatures are verified for digests only and tags.resolve is off: "
                         f"pin the image by digest (rule {rule.name})",
                     ),
@@ -390,31 +435,40 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         result = facts.verification(rule.name)
         if result is None or result.digest != digest:
             failures.append(
-                (Finding("unsigned", f"no verification result for {digest} (rule {rule.name})"), mode)
+                (Finding(Reason.UNSIGNED, f"no verification result for {digest} (rule {rule.name})"), mode)
             )
             continue
         failures.extend((Finding(f.code, f"{f.message} (rule {rule.name})"), mode) for f in result.findings)
     if failures:
-        return _replace(base, outcome=failures[0][0].code, failures=tuple(failures), pin=pin)
+        return decided(failures[0][0].code, failures, digest=digest, pin=pin)
     verified = any(rule.needs_verification for rule in plan.rules)
-    return _replace(base, outcome="verified" if verified else "admitted", pin=pin)
+    return decided(Allowed.VERIFIED if verified else Allowed.ADMITTED, digest=digest, pin=pin)
 
 
-def _unmatched(base: ImageDecision, plan: ImagePlan, policy: Policy) -> ImageDecision:
+def _unmatched(decided: Callable[..., ImageDecision], plan: ImagePlan, policy: Policy) -> ImageDecision:
     # A pinned digest costs nothing to look up in the quarantine lists, governed or not.
     if plan.digest is not None:
         entry = policy.quarantined.get(plan.digest)
         if entry is not None:
-            return _with(base, "quarantined", ((_quarantine_finding(entry), plan.mode),))
+            return decided(Reason.QUARANTINED, ((_quarantine_finding(entry), plan.mode),))
     if policy.unmatched == "allow":
-        return _with(base, "unmatched-allowed", ())
-    finding = Finding("unmatched", f"no rule of policy {policy.name} governs this image")
+        return decided(Allowed.UNMATCHED_ALLOWED)
+    finding = Finding(Reason.UNMATCHED, f"no rule of policy {policy.name} governs this image")
     if policy.unmatched == "warn":
-        return _with(base, "unmatched-allowed", ((finding, "warn"),))
-    return _with(base, "unmatched", ((finding, policy.mode),))
+        return decided(Allowed.UNMATCHED_ALLOWED, ((finding, "warn"),))
+    return decided(Reason.UNMATCHED, ((finding, policy.mode),))
 
 
-def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: ImagePlan) -> Finding | None:
+def quarantine_finding(
+    plan: ImagePlan, *, policy: Policy, digest: str | None, facts: ImageFacts
+) -> Finding | None:
+    """Step 7 for a governed image: why ``digest`` is refused as quarantined, or None.
+
+    The order is the contract: a quarantine list naming the digest, its registry marker, then a
+    manifest the index lists (by a list, then by its marker); only when nothing that was read settles
+    it does a marker or listing that could not be read fail closed (``registry-error``). The gatherer
+    asks this too (a quarantined image needs no signature checks), and so does ``imagegate verify``.
+    """
     if digest is None:
         return None
     entry = policy.quarantined.get(digest)
@@ -439,7 +493,7 @@ def _quarantine(policy: Policy, digest: str | None, facts: ImageFacts, plan: Ima
 
 def _quarantine_finding(entry: QuarantineEntry) -> Finding:
     reason = quote(entry.reason, limit=_MAX_QUOTED_REASON)
-    return Finding("quarantined", f"digest is quarantined: {reason}{_where(entry)}")
+    return Finding(Reason.QUARANTINED, f"digest is quarantined: {reason}{_where(entry)}")
 
 
 def _listed_finding(listed: ListedManifest, entry: QuarantineEntry, digest: str) -> Finding:
@@ -447,7 +501,7 @@ def _listed_finding(listed: ListedManifest, entry: QuarantineEntry, digest: str)
     by = "this index" if listed.index == digest else f"index {listed.index} within this index"
     reason = quote(entry.reason, limit=_MAX_QUOTED_REASON)
     return Finding(
-        "quarantined", f"{what} {listed.digest} listed by {by} is quarantined: {reason}{_where(entry)}"
+        Reason.QUARANTINED, f"{what} {listed.digest} listed by {by} is quarantined: {reason}{_where(entry)}"
     )
 
 
@@ -473,11 +527,3 @@ def _owner(rules: Sequence[Rule], policy: Policy) -> str:
     if rules:
         return f" (rule {', '.join(r.name for r in rules)})"
     return f" (policy {policy.name})"
-
-
-def _with(base: ImageDecision, outcome: str, failures: tuple[tuple[Finding, Mode], ...]) -> ImageDecision:
-    return _replace(base, outcome=outcome, failures=failures)
-
-
-def _replace(base: ImageDecision, **changes: object) -> ImageDecision:
-    return replace(base, **changes)  # type: ignore[arg-type]

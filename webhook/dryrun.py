@@ -17,29 +17,19 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from webhook.admission.workloads import SUPPORTED_KINDS
+from webhook._json import mapping
+from webhook.admission.review import API_VERSION
+from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.reload import PolicyStore
-from webhook.runtime import RuntimeAdapter, Services, build_services
-from webhook.service import AdmissionService, Outcome
+from webhook.service import AdmissionService, Answer
 from webhook.settings import Settings
-
-_RESOURCES = {
-    "Pod": ("", "pods"),
-    "PodTemplate": ("", "podtemplates"),
-    "ReplicationController": ("", "replicationcontrollers"),
-    "Deployment": ("apps", "deployments"),
-    "ReplicaSet": ("apps", "replicasets"),
-    "StatefulSet": ("apps", "statefulsets"),
-    "DaemonSet": ("apps", "daemonsets"),
-    "Job": ("batch", "jobs"),
-    "CronJob": ("batch", "cronjobs"),
-}
+from webhook.wiring import RuntimeAdapter, Services, build_services
 
 
 @dataclass(frozen=True, slots=True)
 class DryRunResult:
-    mutated: Outcome
-    validated: Outcome
+    mutated: Answer
+    validated: Answer
 
     @property
     def allowed(self) -> bool:
@@ -48,7 +38,7 @@ class DryRunResult:
         )
 
     @property
-    def final(self) -> Outcome:
+    def final(self) -> Answer:
         """The answer that settles admission: /mutate's when it denies (the API server stops there)."""
         return self.mutated if not self.mutated.review["response"]["allowed"] else self.validated
 
@@ -83,12 +73,12 @@ def review_for(
 ) -> dict[str, Any]:
     """Wrap a pod-bearing object into the AdmissionReview the API server would send for it."""
     kind = str(obj.get("kind"))
-    group, resource = _RESOURCES.get(kind) or _guess_resource(obj, kind)
+    group, resource = kind_resource(kind) or _guess_resource(obj, kind)
     meta = obj.get("metadata") or {}
     gvk = {"group": group, "version": "v1", "kind": kind}
     gvr = {"group": group, "version": "v1", "resource": resource}
     return {
-        "apiVersion": "admission.k8s.io/v1",
+        "apiVersion": API_VERSION,
         "kind": "AdmissionReview",
         "request": {
             "uid": str(uuid.uuid4()),
@@ -124,9 +114,9 @@ def reviews_from_text(
             )
         if doc.get("kind") == "AdmissionReview":
             # Only the label is built here: the service checks the review itself (BadRequest).
-            request = _mapping(doc.get("request"))
-            obj = _mapping(request.get("object")) or _mapping(request.get("oldObject"))
-            kind = _mapping(request.get("kind")).get("kind", "?")
+            request = mapping(doc.get("request"))
+            obj = mapping(request.get("object")) or mapping(request.get("oldObject"))
+            kind = mapping(request.get("kind")).get("kind", "?")
             label = f"{kind} {request.get('namespace', '')}/{_name(obj)} ({request.get('operation', '?')})"
             yield label, doc
         else:
@@ -136,7 +126,7 @@ def reviews_from_text(
             for item in items:
                 if not isinstance(item, dict):
                     raise ValueError(f"{source}: expected Kubernetes objects in the List's items")
-                if item.get("kind") not in SUPPORTED_KINDS or item.get("kind") not in _RESOURCES:
+                if item.get("kind") not in SUPPORTED_KINDS:
                     if not unchecked:
                         continue
                     if not isinstance(item.get("kind"), str) or not item["kind"]:
@@ -154,12 +144,8 @@ def _guess_resource(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
     return group, kind.lower() + "s"
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _name(obj: Mapping[str, Any]) -> str:
-    meta = _mapping(obj.get("metadata"))
+    meta = mapping(obj.get("metadata"))
     return str(meta.get("name") or meta.get("generateName") or "?")
 
 

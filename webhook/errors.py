@@ -8,12 +8,20 @@ __all__ = [
     "ImagegateError",
     "InvalidReference",
     "PolicyProblem",
+    "RegistryCode",
     "RegistryError",
     "TrustRefreshFailed",
     "VerificationFailed",
+    "causes",
 ]
 
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from webhook.reasons import Reason
+
+#: The codes a registry failure can carry.
+RegistryCode: TypeAlias = Literal[Reason.REGISTRY_ERROR, Reason.DIGEST_MISMATCH, Reason.REGISTRY_NOT_ALLOWED]
 
 
 class ImagegateError(Exception):
@@ -71,20 +79,21 @@ class ConfigError(ImagegateError):
 
 
 class RegistryError(ImagegateError):
-    """A registry could not answer what we asked. ``code`` is a reason code of DESIGN.md §2.
+    """A registry could not answer what we asked; ``code`` says how (:mod:`webhook.reasons`).
 
-    ``code`` is one of ``registry-error``, ``digest-mismatch`` or ``registry-not-allowed``.
+    ``registry-error`` (no usable answer), ``digest-mismatch`` (content that does not hash to its digest)
+    or ``registry-not-allowed`` (a host or scheme the policy does not allow). Every raiser names it.
     """
 
-    def __init__(self, user_message: str, *, code: str = "registry-error", details: str = "") -> None:
+    def __init__(self, user_message: str, *, code: RegistryCode, details: str = "") -> None:
         super().__init__(user_message, details=details)
         self.code = code
 
 
 class VerificationFailed(ImagegateError):
-    """A signature or attestation check failed. ``code`` is a reason code of DESIGN.md §2."""
+    """A signature or attestation check failed; ``code`` is its reason code (:mod:`webhook.reasons`)."""
 
-    def __init__(self, user_message: str, *, code: str, details: str = "") -> None:
+    def __init__(self, user_message: str, *, code: Reason, details: str = "") -> None:
         super().__init__(user_message, details=details)
         self.code = code
 
@@ -92,3 +101,21 @@ class VerificationFailed(ImagegateError):
 class TrustRefreshFailed(ImagegateError):
     """A trusted-root refresh could not complete: the repository was unreachable, its metadata or
     target did not verify, or the trusted root it served would not load. Nothing was replaced."""
+
+
+def causes(error: BaseException, *, limit: int = 32) -> list[BaseException]:
+    """``error`` and what it wraps, nearest first: causes, contexts, the ``reason`` urllib3 errors carry
+    and exceptions in ``args``; each once, at most ``limit`` (a hostile chain cannot loop or grow).
+
+    Adapters read it to say in a few words why a network call failed (refused, TLS, timed out).
+    """
+    seen: list[BaseException] = []
+    pending = [error]
+    while pending and len(seen) < limit:
+        current = pending.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return seen

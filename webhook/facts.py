@@ -7,13 +7,14 @@ __all__ = ["Finding", "ImageFacts", "ListedManifest", "RuleVerification"]
 from dataclasses import dataclass
 
 from webhook.policy.model import QuarantineEntry
+from webhook.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A failed check: a stable reason code (DESIGN.md §2) and a message naming expected vs found."""
+    """A failed check: its reason code and a message naming what was expected and what was found."""
 
-    code: str
+    code: Reason
     message: str
 
 
@@ -55,7 +56,9 @@ class ImageFacts:
 
     Attributes:
         digest: the manifest digest the tag resolved to (None if not resolved).
-        resolution: why resolution failed (``registry-error`` / ``digest-mismatch``), if it did.
+        gathering_error: why the facts could not be gathered, if they could not: the tag did not
+            resolve, the registry failed, the deadline passed or an adapter broke (``registry-error``,
+            ``digest-mismatch``, ``registry-not-allowed``). It fails the image closed, pinned or not.
         marker: a quarantine marker found in the registry for the digest.
         marker_error: why the registry's quarantine markers could not be read (fails closed).
         listed: for an image index, every manifest it lists (with their markers), to be checked
@@ -65,7 +68,7 @@ class ImageFacts:
     """
 
     digest: str | None = None
-    resolution: Finding | None = None
+    gathering_error: Finding | None = None
     marker: QuarantineEntry | None = None
     marker_error: Finding | None = None
     listed: tuple[ListedManifest, ...] = ()

@@ -25,9 +25,10 @@ from pathlib import Path
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
-from webhook.facts import Finding, ListedManifest
+from webhook.facts import Finding, ImageFacts, ListedManifest
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Policy, QuarantineEntry
+from webhook.reasons import Reason
 from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import read_marker
 from webhook.registry.port import Registry
@@ -46,14 +47,14 @@ class QuarantineFacts:
     listed: tuple[ListedManifest, ...] = ()
     listing_error: Finding | None = None
 
-    @property
-    def quarantined(self) -> bool:
-        """Whether the decision will refuse the digest (or fail closed) on these facts alone."""
-        return bool(
-            self.marker
-            or self.marker_error
-            or self.listing_error
-            or any(listed.marker for listed in self.listed)
+    def image_facts(self, digest: str) -> ImageFacts:
+        """The facts of the image with ``digest`` as far as its quarantine goes (no verifications yet)."""
+        return ImageFacts(
+            digest=digest,
+            marker=self.marker,
+            marker_error=self.marker_error,
+            listed=self.listed,
+            listing_error=self.listing_error,
         )
 
 
@@ -139,7 +140,7 @@ class QuarantineReader:
         # Nothing is left to take: helpers that have not started are not needed; wait for the others.
         running = [helper for helper in helpers if not helper.cancel()]
         wait_futures(running, timeout=deadline.remaining())
-        late = Finding("registry-error", "no answer from the registry within the admission deadline")
+        late = Finding(Reason.REGISTRY_ERROR, "no answer from the registry within the admission deadline")
         # A copy: a helper still waiting for the registry may write into ``results`` after this returns.
         return {digest: results[digest] if digest in results else late for digest in digests}
 
@@ -152,7 +153,7 @@ class QuarantineReader:
             return Finding(error.code, error.user_message)
         except Exception as error:  # fail closed with a reason, never an escaping error in a helper
             _logger.error("reading the quarantine markers of %s failed", digest, exc_info=error)
-            return Finding("registry-error", f"unexpected {type(error).__name__}")
+            return Finding(Reason.REGISTRY_ERROR, f"unexpected {type(error).__name__}")
 
     def _marker(self, ref: ImageRef, digest: str, *, deadline: Deadline) -> QuarantineEntry | None:
         """The marker of ``digest`` in ``ref``'s repository, else one seen elsewhere that still exists.

@@ -13,7 +13,7 @@ most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length.
 
 from __future__ import annotations
 
-__all__ = ["AdmissionService", "FactGatherer", "Outcome"]
+__all__ = ["AdmissionService", "Answer", "FactGatherer"]
 
 import itertools
 import json
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from webhook.admission.response import error_response, review_response
-from webhook.admission.review import AdmissionContext, parse_review
+from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
 from webhook.deadline import Deadline
 from webhook.decision import (
@@ -35,6 +35,7 @@ from webhook.decision import (
     ImageDecision,
     ImagePlan,
     Stage,
+    Status,
     evaluate,
     plan_image,
     running_slots,
@@ -43,6 +44,7 @@ from webhook.decision import (
 from webhook.errors import BadRequest, RegistryError
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
+from webhook.reasons import Reason
 from webhook.settings import Settings
 
 _logger = logging.getLogger(__name__)
@@ -82,10 +84,10 @@ class AdmissionObserver(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Answer:
     """An answered admission: the AdmissionReview to send and the decision behind it (if any)."""
 
-    review: dict[str, Any]
+    review: AdmissionReviewResponse
     decision: Decision | None
 
 
@@ -106,7 +108,7 @@ class AdmissionService:
             max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch"
         )
 
-    def admit(self, body: object, *, stage: Stage) -> Outcome:
+    def admit(self, body: object, *, stage: Stage) -> Answer:
         """Answer one AdmissionReview.
 
         Raises:
@@ -127,10 +129,10 @@ class AdmissionService:
                 self._settings.deadline_seconds,
             )
             self._audit_denial(context, stage=stage, error="deadline-exceeded", started=started)
-            return Outcome(
+            return Answer(
                 error_response(
                     uid=context.uid,
-                    code="internal-error",
+                    code=Reason.INTERNAL_ERROR,
                     message="imagegate could not finish checking this object within the admission deadline "
                     f"({self._settings.deadline_seconds:g}s); nothing was admitted",
                 ),
@@ -138,15 +140,15 @@ class AdmissionService:
             )
         except BadRequest:
             # A malformed object (e.g. a container list that is not a list) is a 400 like any other
-            # malformed AdmissionReview (DESIGN.md §2), not an internal error.
+            # malformed AdmissionReview, not an internal error.
             raise
         except Exception:
             # Fail closed: an unexpected error is a denial with a reason, never a 500 or an allow.
             _logger.exception("unexpected error while deciding admission %s", context.uid)
-            return Outcome(
+            return Answer(
                 error_response(
                     uid=context.uid,
-                    code="internal-error",
+                    code=Reason.INTERNAL_ERROR,
                     message="imagegate could not evaluate this request; see the webhook logs",
                 ),
                 None,
@@ -160,19 +162,21 @@ class AdmissionService:
                     seconds=time.monotonic() - started,
                 )
 
-    def _decide(self, context: AdmissionContext, *, stage: Stage, deadline: Deadline) -> Outcome:
+    def _decide(self, context: AdmissionContext, *, stage: Stage, deadline: Deadline) -> Answer:
         started = time.monotonic()
         if context.operation not in ("CREATE", "UPDATE") or context.object is None:
-            return Outcome(review_response(uid=context.uid, allowed=True), None)
+            return Answer(review_response(uid=context.uid, allowed=True), None)
         slots = image_slots(context.kind.kind, context.object, group=context.kind.group)
         if not slots:
             # Allowed, as there is nothing to check; the audit annotation says so, and why.
             reason = why_no_images(context.kind.kind, context.object, group=context.kind.group)
-            return Outcome(review_response(uid=context.uid, allowed=True, audit={"notChecked": reason}), None)
+            return Answer(review_response(uid=context.uid, allowed=True, audit={"notChecked": reason}), None)
         current = self._runtime.current()
         if current is None:
-            return Outcome(
-                error_response(uid=context.uid, code="internal-error", message="no valid policy is loaded"),
+            return Answer(
+                error_response(
+                    uid=context.uid, code=Reason.INTERNAL_ERROR, message="no valid policy is loaded"
+                ),
                 None,
             )
         policy, gather = current
@@ -235,7 +239,7 @@ class AdmissionService:
                     separators=(",", ":"),
                 ),
             )
-        return Outcome(review, decision)
+        return Answer(review, decision)
 
     def _gather(
         self,
@@ -293,18 +297,18 @@ class AdmissionService:
 
     def _too_many_images(
         self, context: AdmissionContext, policy: Policy, count: int, *, stage: Stage, started: float
-    ) -> Outcome:
+    ) -> Answer:
         """Deny an object with more distinct images than ``max_images``; nothing was planned or fetched.
 
         Whatever the policy's mode: the object was not checked, so it is not admitted (fail closed).
         """
         limit = self._settings.max_images
         extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": count, "maxImages": limit}
-        self._audit_denial(context, stage=stage, error="too-many-images", started=started, extra=extra)
-        return Outcome(
+        self._audit_denial(context, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra)
+        return Answer(
             error_response(
                 uid=context.uid,
-                code="too-many-images",
+                code=Reason.TOO_MANY_IMAGES,
                 message=f"the object has {count} distinct images, more than the {limit} imagegate checks "
                 "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
             ),
@@ -347,13 +351,13 @@ def _facts_of(future: Future[ImageFacts], image: str) -> ImageFacts:
     if error is None:
         return future.result()
     if isinstance(error, RegistryError):
-        return ImageFacts(resolution=Finding(error.code, error.user_message))
+        return ImageFacts(gathering_error=Finding(error.code, error.user_message))
     _logger.error("gathering facts for %s failed", _cut(image), exc_info=error)
     return _no_facts(f"could not check the image: {type(error).__name__}")
 
 
 def _no_facts(message: str) -> ImageFacts:
-    return ImageFacts(resolution=Finding("registry-error", message))
+    return ImageFacts(gathering_error=Finding(Reason.REGISTRY_ERROR, message))
 
 
 def _cut(text: str, limit: int = _MAX_AUDIT_TEXT) -> str:
@@ -374,13 +378,11 @@ def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
         return ()  # a malformed old object grants nothing: every image is treated as new
 
 
-def _summary(result: Outcome) -> str:
-    response = result.review["response"]
-    if not response["allowed"]:
-        return "denied"
-    if response.get("warnings"):
-        return "warned"
-    return "allowed"
+def _summary(answer: Answer) -> Status:
+    if answer.decision is not None:
+        return answer.decision.status
+    # Answered without deciding images: nothing to check (allowed), or denied as a whole.
+    return "allowed" if answer.review["response"]["allowed"] else "denied"
 
 
 def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:

@@ -8,10 +8,12 @@ reads the same in every part of a message and can neither pass for ASCII nor for
 
 from __future__ import annotations
 
-__all__ = ["escape", "one_line", "quote", "show"]
+__all__ = ["escape", "first_line", "one_line", "quote", "show", "show_value"]
 
 import json
 import re
+
+from webhook._json import json_kind
 
 _UNSAFE_RE = re.compile(r"[^\x20-\x7e]")
 
@@ -43,3 +45,23 @@ def show(text: str, *, limit: int) -> str:
     """
     cut = text if len(text) <= limit else text[:limit] + "..."
     return "'" + escape(cut.replace("\\", "\\\\").replace("'", "\\'")) + "'"
+
+
+def show_value(value: object, *, limit: int, missing: str = "missing") -> str:
+    """A value from an untrusted document for a reason: :func:`show` of a string, of the JSON of anything
+    else (or of its JSON kind, when it is nested too deep to write), and ``missing`` for None."""
+    if value is None:
+        return missing
+    if isinstance(value, str):
+        return show(value, limit=limit)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = f"a JSON {json_kind(value)}"
+    return show(text, limit=limit)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of what ``error`` says, or its type's name when it says nothing."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -13,9 +13,9 @@ from webhook.errors import ConfigError
 from webhook.metrics import Metrics
 from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
-from webhook.runtime import RuntimeAdapter, Services, build_services
 from webhook.service import AdmissionService
 from webhook.settings import Settings
+from webhook.wiring import RuntimeAdapter, Services, build_services
 
 _logger = logging.getLogger(__name__)
 

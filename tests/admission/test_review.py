@@ -210,7 +210,11 @@ REJECTED: list[tuple[str, object, str]] = [
         _set("request.operation", "create"),
         "request.operation: 'create' is not one of",
     ),
-    ("operation list", _set("request.operation", ["CREATE"]), "request.operation: ['CREATE'] is not one of"),
+    (
+        "operation list",
+        _set("request.operation", ["CREATE"]),
+        """request.operation: '["CREATE"]' is not one of""",
+    ),
     ("object array", _set("request.object", []), "request.object: must be an object or null, not an array"),
     (
         "object string",

@@ -89,7 +89,7 @@ def deployment(directory: Path, image: str) -> Path:
 def blocks(stdout: str) -> dict[str, list[str]]:
     """Human output per input: its label line -> the (stripped) lines printed under it.
 
-    Only what DESIGN.md promises is asserted (decision, reason code, rule, digest, patch per image),
+    Only what the command line promises is asserted (decision, reason code, rule, digest, patch per image),
     not the exact layout of each line.
     """
     found: dict[str, list[str]] = {}

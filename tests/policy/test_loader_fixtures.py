@@ -6,7 +6,7 @@ in that file, relative to the fixture), ``# errors: N`` (how many errors in all;
 ``# found-by: serving`` (only the serving path's check finds it: ``imagegate lint`` reports it, the
 pure loader cannot, and the server refuses to build the policy).
 
-Fixtures are linted as ``imagegate lint`` lints them (:func:`webhook.runtime.lint_policy_file`).
+Fixtures are linted as ``imagegate lint`` lints them (:func:`webhook.wiring.lint_policy_file`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 
 from webhook.errors import ConfigError
 from webhook.policy.loader import lint_file, load_policy, load_quarantine
-from webhook.runtime import build_services, lint_policy_file
 from webhook.settings import Settings
+from webhook.wiring import build_services, lint_policy_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from webhook.errors import ConfigError, PolicyProblem
 from webhook.policy.loader import lint_file, load_policy
 from webhook.reload import PolicyStore
-from webhook.runtime import build_services, lint_policy_file
 from webhook.settings import Settings
+from webhook.wiring import build_services, lint_policy_file
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -21,6 +21,7 @@ from webhook.registry import Descriptor, DockerCredentials, Manifest, RegistryCl
 from webhook.registry.auth import parse_challenge
 from webhook.registry.credentials import normalise_registry_key
 from webhook.registry.port import fallback_tag, sha256_digest
+from webhook.registry.transport import origin
 
 SECRET = "pa55-w0rd-XYZ"
 
@@ -271,3 +272,21 @@ def test_referrers_page_on_another_host_is_refused() -> None:
         settings = RegistrySettings(allow=frozenset({server.host}), insecure=frozenset({server.host}))
         with RegistryClient(settings) as client, pytest.raises(RegistryError, match="another host"):
             client.referrers(ImageRef.parse(server.ref()), subject, deadline=Deadline.after(2))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        # A default port written out is the same origin (RFC 6454): a registry whose Link or Location
+        # header spells it is not refused as "another host", nor does it lose its credentials.
+        ("https://reg.example:443/v2/a/referrers/x?n=1", "https://reg.example/v2/a/referrers/x", True),
+        ("http://127.0.0.1:80/v2/", "http://127.0.0.1/v2/b", True),
+        ("https://Reg.Example/v2/", "https://reg.example/v2/", True),
+        ("https://reg.example:8443/v2/", "https://reg.example/v2/", False),
+        ("http://reg.example:443/v2/", "https://reg.example/v2/", False),
+        ("https://reg.example:80/v2/", "http://reg.example:80/v2/", False),
+        ("https://reg.example/v2/", "https://other.example/v2/", False),
+    ],
+)
+def test_one_origin_for_redirects_pages_uploads_and_challenges(a: str, b: str, same: bool) -> None:
+    assert (origin(a) == origin(b)) is same

@@ -105,7 +105,7 @@ def admit(case: dict[str, Any], *, registry: RegistryServer, directory: Path) ->
         result = dry_run.admit(review("Pod", [registry.ref(repo, digest=digest)], namespace="prod"))
     finally:
         dry_run.close()
-    response: dict[str, Any] = result.final.review["response"]
+    response = result.final.review["response"]
     message = str(response.get("status", {}).get("message", ""))
     return Admission(allowed=bool(response["allowed"]), codes=tuple(_CODE.findall(message)), message=message)
 

@@ -19,6 +19,7 @@ from tests.support.oci import Pushed as PushedImage
 from webhook.deadline import Deadline
 from webhook.errors import InvalidReference, RegistryError
 from webhook.images.reference import ImageRef
+from webhook.reasons import Reason
 from webhook.registry.port import Descriptor, Manifest, is_digest
 from webhook.registry.settings import RegistrySettings
 
@@ -37,12 +38,14 @@ def _check_reference(repo: ImageRef, reference: str) -> None:
     try:
         repo.with_tag(reference)
     except InvalidReference:
-        raise RegistryError(f"invalid tag or digest {reference[:140]!r}") from None
+        raise RegistryError(
+            f"invalid tag or digest {reference[:140]!r}", code=Reason.REGISTRY_ERROR
+        ) from None
 
 
 def _check_digest(digest: str) -> None:
     if not is_digest(digest):
-        raise RegistryError(f"invalid digest {digest[:140]!r}")
+        raise RegistryError(f"invalid digest {digest[:140]!r}", code=Reason.REGISTRY_ERROR)
 
 
 def _digest(data: bytes) -> str:
@@ -141,7 +144,7 @@ class InMemoryRegistry:
     def _check(self, operation: str, detail: str) -> None:
         self.calls.append((operation, detail))
         if operation in self.fail:
-            raise RegistryError(f"injected failure in {operation}", code="registry-error")
+            raise RegistryError(f"injected failure in {operation}", code=Reason.REGISTRY_ERROR)
 
     # -- the port -----------------------------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class InMemoryRegistry:
     def manifest(self, repo: ImageRef, reference: str, *, deadline: Deadline) -> Manifest:
         found = self.manifest_if_exists(repo, reference, deadline=deadline)
         if found is None:
-            raise RegistryError(f"{repo.name}:{reference} not found", code="registry-error")
+            raise RegistryError(f"{repo.name}:{reference} not found", code=Reason.REGISTRY_ERROR)
         return found
 
     def manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
@@ -164,7 +167,9 @@ class InMemoryRegistry:
             return None
         media_type, body = stored.manifests[digest]
         if len(body) > MANIFEST_MAX_BYTES:
-            raise RegistryError(f"{repo.name}:{tag}: manifest over {MANIFEST_MAX_BYTES} bytes")
+            raise RegistryError(
+                f"{repo.name}:{tag}: manifest over {MANIFEST_MAX_BYTES} bytes", code=Reason.REGISTRY_ERROR
+            )
         return Manifest(digest=digest, media_type=media_type, body=body)
 
     def blob(self, repo: ImageRef, digest: str, *, deadline: Deadline, max_bytes: int) -> bytes:
@@ -173,9 +178,9 @@ class InMemoryRegistry:
         deadline.timeout(5.0)
         data = self.repo(repo).blobs.get(digest)
         if data is None:
-            raise RegistryError(f"blob {digest} not found", code="registry-error")
+            raise RegistryError(f"blob {digest} not found", code=Reason.REGISTRY_ERROR)
         if len(data) > max_bytes:
-            raise RegistryError(f"blob {digest} is larger than {max_bytes} bytes", code="registry-error")
+            raise RegistryError(f"blob {digest} is larger than {max_bytes} bytes", code=Reason.REGISTRY_ERROR)
         return data
 
     def referrers(
@@ -216,7 +221,10 @@ class InMemoryRegistry:
         self, repo: ImageRef, body: bytes, media_type: str, *, deadline: Deadline, tag: str | None = None
     ) -> str:
         if len(body) > MANIFEST_MAX_BYTES:
-            raise RegistryError(f"manifest of {len(body)} bytes exceeds the limit of {MANIFEST_MAX_BYTES}")
+            raise RegistryError(
+                f"manifest of {len(body)} bytes exceeds the limit of {MANIFEST_MAX_BYTES}",
+                code=Reason.REGISTRY_ERROR,
+            )
         _check_reference(repo, tag if tag is not None else _digest(body))
         deadline.timeout(5.0)
         return self.put_manifest(repo, body, media_type, tag)

@@ -17,6 +17,7 @@ from tests.support.fake_sigstore import (
 from tests.support.verify_world import World, fixture_world  # noqa: F401 - pytest fixture
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
+from webhook.reasons import Reason
 from webhook.registry.port import Descriptor
 from webhook.verify import discovery
 from webhook.verify.discovery import BUNDLE_ARTIFACT_TYPE, discover
@@ -142,8 +143,9 @@ def test_blob_with_other_content_is_a_registry_error(world: World) -> None:
     world.sign_legacy(world.identity())
     layer = world.discover().signatures[0]
     world.registry.repo(world.ref).blobs[layer.layer] = b"something else"
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError) as raised:
         world.discover()
+    assert raised.value.code == Reason.DIGEST_MISMATCH  # as the registry client says of such content
 
 
 def test_registry_failure_propagates(world: World) -> None:

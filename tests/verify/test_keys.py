@@ -13,16 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa, utils
 
 from webhook.errors import ConfigError, VerificationFailed
-from webhook.verify.keys import (
-    PublicKey,
-    load_public_key,
-    pae,
-    verify_dsse_envelope,
-    verify_signature,
-)
+from webhook.verify.discovery import LegacyLayer
+from webhook.verify.dsse import pae, verify_dsse_envelope
+from webhook.verify.legacy import SIMPLE_SIGNING_TYPE, verify_legacy_key
+from webhook.verify.signatures import PublicKey, load_public_key, verify_signature
+from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
 
 from ._data import DATA, read_data
 
+CLAIM = "cosign container image signature"
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
@@ -104,6 +103,59 @@ def test_signatures_of_every_key_type_verify_and_tampering_is_caught(
     assert not verify_signature(key, b"\x30\x02\x01", data)
     other = next(k for name, k in private_keys.items() if name != kind)
     assert not verify_signature(load_public_key(_pem(other), name="other"), signature, data)
+
+
+@pytest.mark.parametrize(("kind", "scheme"), SCHEMES)
+def test_legacy_layers_verify_with_every_key_type_and_scheme_bundles_do(
+    private_keys: dict[str, PrivateKey], kind: str, scheme: str
+) -> None:
+    # Legacy .sig and .att layers check with the same verifier as bundles: raw r||s ECDSA, P-384 with
+    # SHA-384 and RSA-PSS are accepted there too.
+    private = private_keys[kind]
+    key = load_public_key(_pem(private), name=kind)
+    digest = "sha256:" + "ab" * 32
+    payload = json.dumps(
+        {"critical": {"identity": {}, "image": {"docker-manifest-digest": digest}, "type": CLAIM}}
+    ).encode()
+
+    def layer(signature: bytes) -> LegacyLayer:
+        annotations = (("dev.cosignproject.cosign/signature", base64.b64encode(signature).decode()),)
+        return LegacyLayer("sig", "sha256-ab.sig", digest, digest, SIMPLE_SIGNING_TYPE, payload, annotations)
+
+    signed = verify_legacy_key(
+        layer(_sign(private, payload, scheme=scheme)),
+        key=key,
+        key_name=kind,
+        tlog_keys={},
+        require_tlog=False,
+    )
+    assert (signed.key, signed.payload) == (kind, payload)
+    with pytest.raises(VerificationFailed, match="does not verify"):
+        verify_legacy_key(
+            layer(_sign(private, payload + b" ", scheme=scheme)),
+            key=key,
+            key_name=kind,
+            tlog_keys={},
+            require_tlog=False,
+        )
+
+    statement = b'{"_type":"https://in-toto.io/Statement/v1"}'
+    signature = _sign(private, pae(IN_TOTO_PAYLOAD_TYPE, statement), scheme=scheme)
+    envelope = {
+        "payloadType": IN_TOTO_PAYLOAD_TYPE,
+        "payload": base64.b64encode(statement).decode(),
+        "signatures": [{"sig": base64.b64encode(signature).decode()}],
+    }
+    attestation = LegacyLayer(
+        "att",
+        "sha256-ab.att",
+        digest,
+        digest,
+        "application/vnd.dsse.envelope.v1+json",
+        json.dumps(envelope).encode(),
+    )
+    signed = verify_legacy_key(attestation, key=key, key_name=kind, tlog_keys={}, require_tlog=False)
+    assert signed.payload == statement
 
 
 def test_key_identity_is_the_spki(private_keys: dict[str, PrivateKey]) -> None:

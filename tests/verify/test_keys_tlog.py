@@ -18,14 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 
 from webhook.errors import VerificationFailed
 from webhook.policy.material import TrustedRootMaterial
-from webhook.verify.keys import (
-    PublicKey,
-    TlogExpectation,
-    load_public_key,
-    pae,
-    verify_key_bundle,
-    verify_legacy_set,
-)
+from webhook.verify.dsse import pae
+from webhook.verify.keys import verify_key_bundle
+from webhook.verify.rekor import TlogExpectation, verify_legacy_set
+from webhook.verify.signatures import PublicKey, load_public_key
 from webhook.verify.trust import tlog_keys
 
 from ._data import DATA, read_data

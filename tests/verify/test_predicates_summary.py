@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from webhook.policy.model import VerificationSummaryCheck
-from webhook.verify.keys import load_public_key, verify_dsse_envelope
+from webhook.verify.dsse import verify_dsse_envelope
 from webhook.verify.predicates import VERIFICATION_SUMMARY_V1, check_verification_summary
+from webhook.verify.signatures import load_public_key
 from webhook.verify.statements import STATEMENT_V01, STATEMENT_V1, Statement, parse_statement
 
 from ._data import DIGEST, DIGEST_HEX, build_statement, data_statement, read_data

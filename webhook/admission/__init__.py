@@ -3,7 +3,6 @@
 from webhook.admission.patch import encode_patch, json_pointer, pin_patch
 from webhook.admission.review import (
     AdmissionContext,
-    AdmissionReviewRequest,
     AdmissionReviewResponse,
     GroupVersionKind,
     GroupVersionResource,
@@ -14,7 +13,6 @@ from webhook.admission.workloads import SUPPORTED_KINDS, ImageSlot, image_slots
 __all__ = [
     "SUPPORTED_KINDS",
     "AdmissionContext",
-    "AdmissionReviewRequest",
     "AdmissionReviewResponse",
     "GroupVersionKind",
     "GroupVersionResource",

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook.admission.patch import encode_patch, pin_patch
+from webhook.admission.review import API_VERSION, KIND, AdmissionResponse, AdmissionReviewResponse
+from webhook.reasons import Reason
 
 # Kubernetes truncates long warnings; keep each readable and the list bounded.
 _MAX_WARNINGS = 50
@@ -32,9 +34,9 @@ def review_response(
     warnings: Sequence[str] = (),
     audit: dict[str, str] | None = None,
     pins: Sequence[tuple[Any, str]] = (),
-) -> dict[str, Any]:
+) -> AdmissionReviewResponse:
     """Build the AdmissionReview v1 answer. A patch is only sent when allowed and non-empty."""
-    response: dict[str, Any] = {"uid": uid, "allowed": allowed}
+    response: AdmissionResponse = {"uid": uid, "allowed": allowed}
     if not allowed:
         response["status"] = {
             "code": 403,
@@ -53,7 +55,7 @@ def review_response(
         if ops:
             response["patchType"] = "JSONPatch"
             response["patch"] = encode_patch(ops)
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+    return {"apiVersion": API_VERSION, "kind": KIND, "response": response}
 
 
 def _bounded_lines(lines: Sequence[str]) -> list[str]:
@@ -72,7 +74,7 @@ def _bounded_lines(lines: Sequence[str]) -> list[str]:
     return shown
 
 
-def error_response(*, uid: str, code: str, message: str) -> dict[str, Any]:
+def error_response(*, uid: str, code: Reason, message: str) -> AdmissionReviewResponse:
     """A fail-closed denial for when no decision could be made (e.g. an unexpected error)."""
     return review_response(
         uid=uid,

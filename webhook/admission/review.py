@@ -1,4 +1,4 @@
-"""The AdmissionReview wire format (admission.k8s.io/v1): TypedDicts, and parsing into an AdmissionContext.
+"""The AdmissionReview wire format (admission.k8s.io/v1): the answer's TypedDicts, and parsing the request.
 
 The request is parsed once, at the boundary, with targeted checks (no JSON Schema: this runs on every
 pod admission, and schema validation of the whole review once cost a Python webhook of this kind 75% of
@@ -13,89 +13,38 @@ __all__ = [
     "KIND",
     "OPERATIONS",
     "AdmissionContext",
-    "AdmissionRequest",
     "AdmissionResponse",
-    "AdmissionReviewRequest",
     "AdmissionReviewResponse",
     "GroupVersionKind",
     "GroupVersionResource",
-    "RequestKind",
-    "RequestResource",
     "ResponseStatus",
-    "UserInfo",
-    "json_type",
     "parse_review",
 ]
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from webhook._json import json_type
 from webhook.errors import BadRequest
+from webhook.text import show_value
 
-API_VERSION = "admission.k8s.io/v1"
-KIND = "AdmissionReview"
+API_VERSION: Final = "admission.k8s.io/v1"
+KIND: Final = "AdmissionReview"
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 # Operations that always carry the object being admitted; without one nothing could be checked.
 _NEEDS_OBJECT = frozenset({"CREATE", "UPDATE"})
 # Identifiers this long are not Kubernetes names; refusing them keeps logs and messages bounded.
 _MAX_UID = 128
 _SHOW = 60
+# A field value for an error message, quoted, escaped and cut short (the body is untrusted).
+_show = functools.partial(show_value, limit=_SHOW, missing="nothing")
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 
 
 # --- wire format -------------------------------------------------------------------------------
-
-
-class RequestKind(TypedDict):
-    """``metav1.GroupVersionKind`` as sent in ``request.kind`` (core group is ``""``)."""
-
-    group: str
-    version: str
-    kind: str
-
-
-class RequestResource(TypedDict):
-    """``metav1.GroupVersionResource`` as sent in ``request.resource``."""
-
-    group: str
-    version: str
-    resource: str
-
-
-class UserInfo(TypedDict, total=False):
-    username: str
-    uid: str
-    groups: list[str]
-    extra: dict[str, list[str]]
-
-
-class AdmissionRequest(TypedDict):
-    """``request`` of an AdmissionReview sent by the API server."""
-
-    uid: str
-    kind: RequestKind
-    resource: RequestResource
-    subResource: NotRequired[str]
-    requestKind: NotRequired[RequestKind]
-    requestResource: NotRequired[RequestResource]
-    requestSubResource: NotRequired[str]
-    name: NotRequired[str]
-    namespace: NotRequired[str]
-    operation: Operation
-    userInfo: UserInfo
-    object: NotRequired[dict[str, Any] | None]
-    oldObject: NotRequired[dict[str, Any] | None]
-    dryRun: NotRequired[bool]
-    options: NotRequired[dict[str, Any] | None]
-
-
-class AdmissionReviewRequest(TypedDict):
-    apiVersion: Literal["admission.k8s.io/v1"]
-    kind: Literal["AdmissionReview"]
-    request: AdmissionRequest
 
 
 class ResponseStatus(TypedDict, total=False):
@@ -119,6 +68,8 @@ class AdmissionResponse(TypedDict):
 
 
 class AdmissionReviewResponse(TypedDict):
+    """What the webhook answers (:mod:`webhook.admission.response` builds it)."""
+
     apiVersion: Literal["admission.k8s.io/v1"]
     kind: Literal["AdmissionReview"]
     response: AdmissionResponse
@@ -304,11 +255,3 @@ def _name(obj: Mapping[str, Any] | None, request_name: str) -> str:
     if name:
         return name
     return _optional_str(metadata, "generateName", "request.object.metadata.generateName") or request_name
-
-
-def _show(value: object) -> str:
-    """A field value for an error message, cut short (the body is untrusted)."""
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= _SHOW else f"{text[: _SHOW - 4]}...{text[-1]}"

@@ -12,34 +12,53 @@ would admit unchecked images).
 
 from __future__ import annotations
 
-__all__ = ["SUPPORTED_KINDS", "ImageSlot", "Location", "image_slots", "pod_spec_path", "why_no_images"]
+__all__ = [
+    "SUPPORTED_KINDS",
+    "ImageSlot",
+    "Location",
+    "image_slots",
+    "kind_resource",
+    "pod_spec_path",
+    "why_no_images",
+]
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from webhook._json import json_type
 from webhook.admission.patch import json_pointer
-from webhook.admission.review import json_type
 from webhook.errors import BadRequest
 
 Location = Literal["containers", "initContainers", "ephemeralContainers", "volumes"]
 
-# kind -> (API group, path from the object to its pod spec). The group lets a caller refuse a custom
-# resource that merely shares a kind name with a workload.
+# kind -> (API group, resource, path from the object to its pod spec): the one table of the kinds
+# imagegate checks. The group lets a caller refuse a custom resource that merely shares a kind name
+# with a workload; the resource is what an AdmissionReview for the kind names (offline dry-runs).
+_KINDS: Final[Mapping[str, tuple[str, str, tuple[str, ...]]]] = {
+    "Pod": ("", "pods", ("spec",)),
+    "PodTemplate": ("", "podtemplates", ("template", "spec")),
+    "ReplicationController": ("", "replicationcontrollers", ("spec", "template", "spec")),
+    "Deployment": ("apps", "deployments", ("spec", "template", "spec")),
+    "ReplicaSet": ("apps", "replicasets", ("spec", "template", "spec")),
+    "StatefulSet": ("apps", "statefulsets", ("spec", "template", "spec")),
+    "DaemonSet": ("apps", "daemonsets", ("spec", "template", "spec")),
+    "Job": ("batch", "jobs", ("spec", "template", "spec")),
+    "CronJob": ("batch", "cronjobs", ("spec", "jobTemplate", "spec", "template", "spec")),
+}
 _POD_SPECS: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
-    "Pod": ("", ("spec",)),
-    "PodTemplate": ("", ("template", "spec")),
-    "ReplicationController": ("", ("spec", "template", "spec")),
-    "Deployment": ("apps", ("spec", "template", "spec")),
-    "ReplicaSet": ("apps", ("spec", "template", "spec")),
-    "StatefulSet": ("apps", ("spec", "template", "spec")),
-    "DaemonSet": ("apps", ("spec", "template", "spec")),
-    "Job": ("batch", ("spec", "template", "spec")),
-    "CronJob": ("batch", ("spec", "jobTemplate", "spec", "template", "spec")),
+    kind: (group, path) for kind, (group, _, path) in _KINDS.items()
 }
 
-SUPPORTED_KINDS: Final[frozenset[str]] = frozenset(_POD_SPECS)
+SUPPORTED_KINDS: Final[frozenset[str]] = frozenset(_KINDS)
+
+
+def kind_resource(kind: str) -> tuple[str, str] | None:
+    """``(API group, resource)`` of a kind imagegate checks (``("apps", "deployments")``), else None."""
+    entry = _KINDS.get(kind)
+    return (entry[0], entry[1]) if entry is not None else None
+
 
 _MAX_SHOWN_NAME: Final = 253
 _CONTAINER_LISTS: Final[tuple[Location, ...]] = ("containers", "initContainers", "ephemeralContainers")

@@ -1,7 +1,7 @@
 """The ``imagegate`` command line: one module per subcommand, each with ``register`` and ``run``.
 
-Exit codes (DESIGN.md §1): 0 success/allowed, 1 denied or invalid input found, 2 usage or
-configuration error.
+Exit codes (README.md, "Command line"): 0 success/allowed, 1 denied or invalid input found, 2 usage
+or configuration error.
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from webhook.times import CLOCK_SKEW
+
 _logger = logging.getLogger(__name__)
 
 # Names of the webhook entries in deploy/base; the caBundle patches merge on them (tests check they agree).
@@ -56,8 +58,6 @@ CA_BUNDLE_PATCH_FILES = ("mutating-webhook-cabundle.yaml", "validating-webhook-c
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAX_DAYS = 3650
-# Tolerate clocks (API server, nodes) a little behind the machine that issued the certificate.
-_BACKDATE = datetime.timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,8 @@ def dns_names(*, namespace: str, service: str) -> tuple[str, ...]:
 
 def issue(*, namespace: str, service: str, days: int, now: datetime.datetime) -> IssuedCertificates:
     """Creates a fresh ECDSA P-256 CA and a serverAuth certificate for the Service, both valid ``days``."""
-    not_before = now - _BACKDATE
+    # Tolerate clocks (API server, nodes) a little behind the machine that issues the certificate.
+    not_before = now - CLOCK_SKEW
     not_after = now + datetime.timedelta(days=days)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -9,10 +9,10 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from webhook.admission.review import AdmissionReviewResponse
 from webhook.decision import RUNNING_NOTE, ImageDecision
 from webhook.dryrun import DryRun, DryRunResult, load_text, reviews_from_text
 from webhook.errors import BadRequest
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not reviews:
         print("error: no Kubernetes objects found in the input", file=sys.stderr)
         return 2
-    responses: list[dict[str, Any]] = []
+    responses: list[AdmissionReviewResponse] = []
     denied = False
     try:
         for label, review in reviews:
@@ -98,9 +98,7 @@ def _print_human(label: str, result: DryRunResult) -> None:
 
 
 def _image_line(image: ImageDecision, pin: str | None) -> str:
-    modes = {m for _, m in image.failures}
-    status = "denied" if "enforce" in modes else "warned" if "warn" in modes else "allowed"
-    head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {status}"
+    head = f"{image.slot.describe()} image {json.dumps(image.slot.image)}: {image.status}"
     if image.failures:
         detail = "; ".join(f"[{f.code}] {escape(f.message)}" for f, _ in image.failures)
         if image.running:

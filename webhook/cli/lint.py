@@ -1,6 +1,6 @@
 """``imagegate lint FILE...``: checks policy and quarantine files and prints every problem found.
 
-A policy is checked by the loader and then by the serving path (:func:`webhook.runtime.lint_policy_file`):
+A policy is checked by the loader and then by the serving path (:func:`webhook.wiring.lint_policy_file`):
 a policy that lints clean loads wherever ``serve``, ``verify``, ``test`` or hot reload load it.
 
 Each problem is one line ``FILE:LINE: POINTER: message (fix: hint)``. Errors go to stdout; warnings
@@ -25,7 +25,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from webhook.runtime import lint_policy_file
+from webhook.wiring import lint_policy_file
 
 # Where the Deployment mounts the policy's files (ConfigMaps and Secrets): the paths ``--root`` maps.
 MOUNT_DIR = PurePosixPath("/etc/imagegate")

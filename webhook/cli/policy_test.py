@@ -37,7 +37,8 @@ import yaml
 
 from webhook.dryrun import DryRun, DryRunResult, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
-from webhook.policy.loader import parse_time
+from webhook.formats import API_VERSION
+from webhook.times import parse_rfc3339
 
 _EXPECT_KEYS = {"allowed", "outcomes", "messageContains", "warnings"}
 _CASE_KEYS = {"name", "images", "manifest", "object", "namespace", "expect"}
@@ -104,8 +105,8 @@ def _load_suite(path: Path) -> dict[str, Any]:
     doc = yaml.safe_load(path.read_text())
     if not isinstance(doc, dict) or doc.get("kind") != "PolicyTest":
         raise ValueError("not a PolicyTest (expected kind: PolicyTest)")
-    if doc.get("apiVersion") != "imagegate.dev/v1alpha1":
-        raise ValueError("apiVersion must be imagegate.dev/v1alpha1")
+    if doc.get("apiVersion") != API_VERSION:
+        raise ValueError(f"apiVersion must be {API_VERSION}")
     if not isinstance(doc.get("policy"), str):
         raise ValueError("policy: the path of the ImagePolicy under test is required")
     cases = doc.get("cases")
@@ -129,7 +130,7 @@ def _load_suite(path: Path) -> dict[str, Any]:
     policy = Path(doc["policy"])
     return {
         "policy": (policy if policy.is_absolute() else path.parent / policy).resolve(),
-        "now": parse_time(now) if isinstance(now, str) else None,
+        "now": parse_rfc3339(now) if isinstance(now, str) else None,
         "cases": cases,
     }
 
@@ -177,7 +178,7 @@ def _compare(expect: Mapping[str, Any], result: DryRunResult) -> list[str]:
         message = response.get("status", {}).get("message", "")
         problems.append(f"expected allowed={expect['allowed']}, got {result.allowed} {message}".rstrip())
     if "outcomes" in expect:
-        found = [d.outcome for d in final.decision.images] if final.decision else []
+        found = [str(d.outcome) for d in final.decision.images] if final.decision else []
         if list(expect["outcomes"]) != found:
             problems.append(f"expected outcomes {list(expect['outcomes'])}, got {found}")
     if "messageContains" in expect:

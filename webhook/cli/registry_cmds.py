@@ -39,6 +39,7 @@ from webhook.registry.listing import listed_manifests
 from webhook.registry.markers import add_marker, list_markers, remove_marker
 from webhook.registry.port import is_digest
 from webhook.registry.settings import RegistrySettings
+from webhook.times import format_rfc3339
 from webhook.trust_refresh.files import replace_file
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
@@ -435,4 +436,4 @@ def _write_list(path: Path, data: bytes) -> None:
 
 
 def _format_time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
+    return format_rfc3339(value) if value is not None else "-"

@@ -17,6 +17,7 @@ from typing import Any
 from webhook.errors import ConfigError
 from webhook.policy.loader import load_policy
 from webhook.settings import Settings, check_server_env
+from webhook.times import CLOCK_SKEW
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_policy(policy_path, now=datetime.now(UTC))
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from webhook.runtime import check_services
+    from webhook.wiring import check_services
 
     check_services(loaded.policy, settings=settings)
     # Quarantine markers one worker has seen refuse their digest in every repository, for all workers.
@@ -148,7 +149,7 @@ def _dev_certificate(host: str) -> tuple[Path, Path]:
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + timedelta(days=7))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)

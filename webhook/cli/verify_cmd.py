@@ -1,7 +1,7 @@
 """``imagegate verify --policy FILE IMAGE...``: the full admission check for single images, explained.
 
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
-(:mod:`webhook.decision` and :class:`webhook.runtime.Gatherer`): registry allowlist, exemption,
+(:mod:`webhook.decision` and :class:`webhook.wiring.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
 signature and attestation requirement of every matching rule, and prints each step and its outcome.
 
@@ -25,18 +25,19 @@ from typing import TextIO
 
 from webhook.admission.workloads import ImageSlot
 from webhook.deadline import Deadline
-from webhook.decision import ALLOWED_OUTCOMES, ImageDecision, ImagePlan, evaluate, plan_image
+from webhook.decision import ImageDecision, ImagePlan, evaluate, plan_image, quarantine_finding
 from webhook.facts import ImageFacts
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
+from webhook.reasons import ALLOWED_OUTCOMES
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
-from webhook.runtime import Gatherer
 from webhook.text import escape
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
+from webhook.wiring import Gatherer
 
 _EXIT_OK, _EXIT_FAILED = 0, 1
 
@@ -141,48 +142,28 @@ def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
 
 
 def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: TextIO) -> None:
-    if facts.resolution is not None:
-        print(escape(f"  resolve: FAILED [{facts.resolution.code}] {facts.resolution.message}"), file=out)
+    if facts.gathering_error is not None:
+        error = facts.gathering_error
+        print(escape(f"  resolve: FAILED [{error.code}] {error.message}"), file=out)
         return
     if plan.resolve and facts.digest is not None:
         print(f"  resolve: {facts.digest}", file=out)
     digest = facts.digest or plan.digest
     if digest is None:
         return
-    listed = policy.quarantined.get(digest)
-    if listed is not None:
-        print(
-            escape(f"  quarantine: LISTED in {listed.source or 'a quarantine list'}: {listed.reason}"),
-            file=out,
-        )
-    elif plan.check_markers:
-        if facts.marker_error is not None:
-            print(
-                escape(f"  quarantine: FAILED [{facts.marker_error.code}] {facts.marker_error.message}"),
-                file=out,
-            )
-        elif facts.marker is not None:
-            print(escape(f"  quarantine: registry marker: {facts.marker.reason}"), file=out)
-        else:
-            print("  quarantine: the digest is not quarantined (lists and registry markers)", file=out)
-    else:
-        print("  quarantine: not in the quarantine lists", file=out)
     if facts.listed:
         print(
             f"  index: lists {len(facts.listed)} manifest(s), each checked against the quarantine too",
             file=out,
         )
-    for manifest in facts.listed:
-        listed = policy.quarantined.get(manifest.digest) or manifest.marker
-        if listed is not None:
-            platform = f"platform {manifest.platform} " if manifest.platform else ""
-            print(
-                f"  quarantine: {platform}manifest {manifest.digest} is quarantined: {listed.reason}",
-                file=out,
-            )
-    if facts.listing_error is not None:
-        error = facts.listing_error
-        print(f"  quarantine: FAILED [{error.code}] {error.message}", file=out)
+    # The decision core says whether, and why, the digest is quarantined (or fails closed).
+    quarantined = quarantine_finding(plan, policy=policy, digest=digest, facts=facts)
+    if quarantined is not None:
+        print(escape(f"  quarantine: FAILED [{quarantined.code}] {quarantined.message}"), file=out)
+    elif plan.check_markers:
+        print("  quarantine: the digest is not quarantined (lists and registry markers)", file=out)
+    else:
+        print("  quarantine: not in the quarantine lists", file=out)
     for verification in facts.verifications:
         for step in verification.steps:
             print(escape(f"  {step}"), file=out)
@@ -196,7 +177,7 @@ def _explain_decision(decision: ImageDecision, *, policy: Policy, out: TextIO) -
     passed = decision.outcome in ALLOWED_OUTCOMES and not decision.failures
     if passed:
         verdict = "PASS"
-    elif all(mode != "enforce" for _, mode in decision.failures) and decision.failures:
+    elif decision.failures and decision.status != "denied":
         verdict = (
             f"FAIL (checks failed in {'/'.join(sorted({m for _, m in decision.failures}))} mode: admitted)"
         )

@@ -33,7 +33,14 @@ ref`` always holds, and two references name the same image exactly when they com
 
 from __future__ import annotations
 
-__all__ = ["DOCKER_HUB", "ImageRef", "pin_image_text"]
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_ALIASES",
+    "SHA256_HEX_RE",
+    "ImageRef",
+    "is_sha256_digest",
+    "pin_image_text",
+]
 
 import functools
 import ipaddress
@@ -41,10 +48,11 @@ import re
 from dataclasses import dataclass, replace
 
 from webhook.errors import InvalidReference
-from webhook.text import show
+from webhook.text import show_value
 
 DOCKER_HUB = "docker.io"
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+#: The names Docker Hub's registry goes by in references and policies; all mean ``docker.io``.
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _DOCKER_HUB_API = "registry-1.docker.io"
 _MAX_NAME = 255
 # Longer than any valid reference (a 255-character normalised name, which an alias such as
@@ -53,6 +61,8 @@ _MAX_NAME = 255
 _MAX_TEXT = 512
 # How much of a rejected reference an error message quotes.
 _SHOW = 100
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
@@ -62,8 +72,9 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+#: 64 lower-case hex digits: a sha256 digest's hex (also an image ID and a Rekor log ID).
+SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
 _SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}")
-_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _SPACE_RE = re.compile(r"\s")
 # Parsed references by text. The same few images arrive in admission after admission, parsing is pure and
 # ImageRef immutable, so a bounded cache serves them; invalid input raises and is never cached.
@@ -201,7 +212,7 @@ def _fields(text: str) -> tuple[str, str, str | None, str | None]:
         )
     if _SPACE_RE.search(text):
         raise InvalidReference(f"image reference {_show(text)} contains whitespace")
-    if _IDENTIFIER_RE.fullmatch(text):
+    if SHA256_HEX_RE.fullmatch(text):
         # distribution refuses these: a bare 64-hex string is an image ID, not a repository name.
         raise InvalidReference(
             f"image reference {_show(text)} is a 64-character hex string: name a repository, "
@@ -229,11 +240,6 @@ def _fields(text: str) -> tuple[str, str, str | None, str | None]:
 @functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def _parse_cached(text: str) -> ImageRef:
     return ImageRef(*_fields(text))
-
-
-def _show(value: object) -> str:
-    """A value quoted for an error message, escaped and cut short: references come from untrusted objects."""
-    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)
 
 
 def _check_digest(text: str, digest: str) -> str:
@@ -294,7 +300,12 @@ def _reads_as_domain(host: str) -> bool:
 
 def _normalise_host(host: str) -> str:
     lowered = host.lower()
-    if lowered in _DOCKER_HUB_ALIASES:
+    if lowered in DOCKER_HUB_ALIASES:
         return DOCKER_HUB
     # Lower-casing "Mirror" would make "Mirror/app" mean docker.io/mirror/app: keep such hosts as written.
     return lowered if _reads_as_domain(lowered) else host
+
+
+def is_sha256_digest(text: str) -> bool:
+    """True for ``sha256:`` and 64 lower-case hex digits, the only digests imagegate accepts and compares."""
+    return _SHA256_RE.fullmatch(text) is not None

@@ -39,17 +39,17 @@ from datetime import datetime
 from pathlib import Path
 
 from webhook.errors import PolicyProblem
+from webhook.formats import API_VERSION, FULCIO_EXTENSIONS, SEVERITIES
 from webhook.policy import material
 from webhook.policy._yaml_lines import items, obj, parse_yaml, strings
 from webhook.policy.compile import Locate, compile_policy
-from webhook.policy.model import FULCIO_EXTENSIONS, SEVERITIES, Policy
+from webhook.policy.model import Policy
 from webhook.policy.quarantine import check_quarantine, check_quarantine_doc, load_quarantine
 from webhook.policy.report import Report, config_error, in_order, os_reason, read_top
 from webhook.policy.times import parse_duration, parse_time
+from webhook.times import require_aware
 
 _logger = logging.getLogger(__name__)
-
-API_VERSION = "imagegate.dev/v1alpha1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def load_policy(path: str | Path, *, now: datetime) -> LoadedPolicy:
         ConfigError: the policy (or a file it references) is invalid; ``problems`` lists every
             problem found, errors and warnings.
     """
-    _require_aware(now)
+    require_aware(now)
     source = str(path)
     raw = read_top(source, "policy")
     report = Report(source)
@@ -102,9 +102,9 @@ def lint_file(
     error with line 0. ``locate`` maps each absolute path the policy names to the file to read
     instead (``imagegate lint --root``); relative paths are always read from the policy's directory.
     ``serve_check`` runs on a policy that has no error otherwise; what it reports becomes errors at its
-    pointers (``imagegate lint`` passes :func:`webhook.runtime.serving_problems`).
+    pointers (``imagegate lint`` passes :func:`webhook.wiring.serving_problems`).
     """
-    _require_aware(now)
+    require_aware(now)
     source = str(path)
     try:
         raw = material.read_bounded(Path(path))
@@ -149,8 +149,3 @@ def referenced_paths(path: str | Path) -> tuple[Path, ...]:
     named += [item for _, item in strings(obj(spec.get("quarantine")).get("files"), "")]
     found = (Path(name) for name in named if isinstance(name, str) and name and "\0" not in name)
     return tuple(dict.fromkeys(name if name.is_absolute() else policy.parent / name for name in found))
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")

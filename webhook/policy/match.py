@@ -52,10 +52,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from webhook.errors import InvalidReference
-from webhook.images.reference import DOCKER_HUB, ImageRef
+from webhook.images.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef
 from webhook.policy.model import Exemption, Policy, Rule
 
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _MAX_GLOB = 1024
 _WILDCARDS = frozenset("*?")
 _HOST_SEGMENT_RE = re.compile(r"[a-zA-Z0-9.:*?-]+")
@@ -234,7 +233,7 @@ def _normalise_image_glob(pattern: str) -> str:
             # of its capitals ('Mirror/**'): lower-cased it would read as the Docker Hub path 'mirror/**'
             # the next time it is normalised (every match normalises the policy's stored glob again).
             host = first.lower() if _looks_like_host(first.lower()) else first
-            if host in _DOCKER_HUB_ALIASES:
+            if host in DOCKER_HUB_ALIASES:
                 host = DOCKER_HUB
                 if "/" not in rest and rest != "**":
                     rest = f"library/{rest}"
@@ -435,7 +434,7 @@ def _lower_host(name: str) -> str:
 def canonical_registry(host: str) -> str:
     """``host`` lower-cased, with Docker Hub's aliases spelled ``docker.io``."""
     host = host.lower()
-    return DOCKER_HUB if host in _DOCKER_HUB_ALIASES else host
+    return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
 
 
 def host_allowed(allow: Iterable[str], host: str) -> bool:

@@ -43,38 +43,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from webhook.formats import FULCIO_EXTENSIONS, SEVERITIES
 from webhook.policy.material import CaMaterial, CredentialsMaterial, KeyMaterial, TrustedRootMaterial
 
 Mode = Literal["enforce", "warn", "audit"]
 Unmatched = Literal["deny", "allow", "warn"]
-
-#: Fulcio certificate extensions a keyless signer may constrain: policy name -> OID.
-FULCIO_EXTENSIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "githubWorkflowTrigger": "1.3.6.1.4.1.57264.1.2",
-        "githubWorkflowSHA": "1.3.6.1.4.1.57264.1.3",
-        "githubWorkflowName": "1.3.6.1.4.1.57264.1.4",
-        "githubWorkflowRepository": "1.3.6.1.4.1.57264.1.5",
-        "githubWorkflowRef": "1.3.6.1.4.1.57264.1.6",
-        "buildSignerURI": "1.3.6.1.4.1.57264.1.9",
-        "buildSignerDigest": "1.3.6.1.4.1.57264.1.10",
-        "runnerEnvironment": "1.3.6.1.4.1.57264.1.11",
-        "sourceRepositoryURI": "1.3.6.1.4.1.57264.1.12",
-        "sourceRepositoryDigest": "1.3.6.1.4.1.57264.1.13",
-        "sourceRepositoryRef": "1.3.6.1.4.1.57264.1.14",
-        "sourceRepositoryIdentifier": "1.3.6.1.4.1.57264.1.15",
-        "sourceRepositoryOwnerURI": "1.3.6.1.4.1.57264.1.16",
-        "sourceRepositoryOwnerIdentifier": "1.3.6.1.4.1.57264.1.17",
-        "buildConfigURI": "1.3.6.1.4.1.57264.1.18",
-        "buildConfigDigest": "1.3.6.1.4.1.57264.1.19",
-        "buildTrigger": "1.3.6.1.4.1.57264.1.20",
-        "runInvocationURI": "1.3.6.1.4.1.57264.1.21",
-        "sourceRepositoryVisibilityAtSigning": "1.3.6.1.4.1.57264.1.22",
-    }
-)
-
-#: Vulnerability severities, lowest first (``maxSeverity``).
-SEVERITIES: tuple[str, ...] = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 SLSA_PROVENANCE = "https://slsa.dev/provenance/"
 SLSA_VSA = "https://slsa.dev/verification_summary/"

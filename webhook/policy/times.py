@@ -5,12 +5,11 @@ from __future__ import annotations
 __all__ = ["DURATION_RE", "RFC3339_RE", "parse_duration", "parse_time"]
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
+
+from webhook.times import RFC3339_RE, parse_rfc3339
 
 DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
-RFC3339_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -29,15 +28,5 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is too long a duration") from None
 
 
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 time with a zone (``2026-12-31T00:00:00Z``) -> aware datetime.
-
-    Raises:
-        ValueError: not such a time.
-    """
-    if not isinstance(text, str) or not RFC3339_RE.fullmatch(text):
-        raise ValueError(f"{text!r} is not an RFC 3339 time with a zone")
-    try:
-        return datetime.fromisoformat(text.upper())
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid date and time") from None
+#: Policies and quarantine lists write times as RFC 3339 with a zone: the one parser reads them.
+parse_time = parse_rfc3339

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
+from webhook.reasons import Reason
 from webhook.registry.credentials import BasicCredentials
 from webhook.registry.transport import HttpResponse, Transport, describe_status
 
@@ -110,7 +111,8 @@ class Authenticator:
         challenge = parse_challenge(header)
         if challenge is None:
             raise RegistryError(
-                f"{response.what}: HTTP 401 Unauthorized without a supported authentication challenge"
+                f"{response.what}: HTTP 401 Unauthorized without a supported authentication challenge",
+                code=Reason.REGISTRY_ERROR,
             )
         with self._lock:
             self._challenges[netloc] = challenge
@@ -121,7 +123,8 @@ class Authenticator:
             if credentials is None:
                 raise RegistryError(
                     f"{response.what}: HTTP 401 Unauthorized: the registry requires credentials and "
-                    f"registries.credentialsFile has none for {registry}"
+                    f"registries.credentialsFile has none for {registry}",
+                    code=Reason.REGISTRY_ERROR,
                 )
             return {"Authorization": credentials.header()}
         return self._bearer(
@@ -133,7 +136,8 @@ class Authenticator:
         credentials = self._settings.credentials.for_registry(registry)
         who = "the configured credentials were" if credentials is not None else "anonymous access was"
         return RegistryError(
-            f"{response.what}: {describe_status(response)}: {who} not accepted for {registry}"
+            f"{response.what}: {describe_status(response)}: {who} not accepted for {registry}",
+            code=Reason.REGISTRY_ERROR,
         )
 
     def _bearer(
@@ -176,7 +180,10 @@ class Authenticator:
         realm = challenge.params.get("realm", "")
         parts = urlsplit(realm)
         if not realm or not parts.scheme or not parts.netloc:
-            raise RegistryError(f"registry {netloc} sent a Bearer challenge without a usable realm")
+            raise RegistryError(
+                f"registry {netloc} sent a Bearer challenge without a usable realm",
+                code=Reason.REGISTRY_ERROR,
+            )
         service = challenge.params.get("service")
         params: list[tuple[str, str]] = []
         if service:
@@ -197,20 +204,24 @@ class Authenticator:
                 "GET", url, deadline=deadline, max_bytes=self._settings.token_max_bytes, headers=headers
             )
         except RegistryError as error:
-            if error.code == "registry-not-allowed":
+            if error.code == Reason.REGISTRY_NOT_ALLOWED:
                 raise RegistryError(
                     f"registry {netloc} points to token realm {parts.scheme}://{parts.netloc}: "
                     f"{error.user_message}",
-                    code="registry-not-allowed",
+                    code=Reason.REGISTRY_NOT_ALLOWED,
                 ) from None
             raise
         if response.status in (401, 403):
             who = "the configured credentials" if credentials is not None else "an anonymous token request"
             raise RegistryError(
-                f"{response.what}: {describe_status(response)}: the token server refused {who}"
+                f"{response.what}: {describe_status(response)}: the token server refused {who}",
+                code=Reason.REGISTRY_ERROR,
             )
         if response.status != 200:
-            raise RegistryError(f"{response.what}: {describe_status(response)} from the token server")
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)} from the token server",
+                code=Reason.REGISTRY_ERROR,
+            )
         return _parse_token(response)
 
 
@@ -219,13 +230,18 @@ def _parse_token(response: HttpResponse) -> tuple[str, float]:
         document = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         raise RegistryError(
-            f"{response.what}: the token server answered something that is not JSON"
+            f"{response.what}: the token server answered something that is not JSON",
+            code=Reason.REGISTRY_ERROR,
         ) from None
     if not isinstance(document, dict):
-        raise RegistryError(f"{response.what}: the token server answer is not a JSON object")
+        raise RegistryError(
+            f"{response.what}: the token server answer is not a JSON object", code=Reason.REGISTRY_ERROR
+        )
     token = document.get("token") or document.get("access_token")
     if not isinstance(token, str) or not _TOKEN_CHARS_RE.fullmatch(token):
-        raise RegistryError(f"{response.what}: the token server answer has no usable token")
+        raise RegistryError(
+            f"{response.what}: the token server answer has no usable token", code=Reason.REGISTRY_ERROR
+        )
     expires_in = document.get("expires_in", _DEFAULT_EXPIRES_IN)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
         expires_in = _DEFAULT_EXPIRES_IN

@@ -4,6 +4,10 @@
 One client (one pooled session) serves all registries and all threads of a worker. Content that is
 addressed by digest is always verified against it; everything else about safety (allowlist, TLS,
 deadlines, byte caps, retries) lives in :mod:`webhook.registry.transport`.
+
+It is one class over 600 lines because every operation, read or write, shares its request plumbing
+(scopes, auth retries, digest checks, the observer); index listings, markers and caching are modules of
+their own.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import requests.utils
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
+from webhook.reasons import Reason
 from webhook.registry.auth import Authenticator
 from webhook.registry.port import (
     INDEX_MEDIA_TYPES,
@@ -33,12 +38,13 @@ from webhook.registry.port import (
     MEDIA_OCI_INDEX,
     Descriptor,
     Manifest,
+    check_digest,
     fallback_tag,
     is_digest,
     sha256_digest,
 )
 from webhook.registry.settings import RegistrySettings
-from webhook.registry.transport import HttpResponse, Transport, describe_status
+from webhook.registry.transport import HttpResponse, Transport, describe_status, origin
 
 _logger = logging.getLogger(__name__)
 
@@ -164,17 +170,18 @@ class RegistryClient:
         )
         if response.status == 404:
             raise RegistryError(
-                f"{_display(repo, reference)}: manifest not found ({describe_status(response)})"
+                f"{_display(repo, reference)}: manifest not found ({describe_status(response)})",
+                code=Reason.REGISTRY_ERROR,
             )
         if response.status != 200:
-            raise RegistryError(f"{response.what}: {describe_status(response)}")
+            raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
         digest = response.header("Docker-Content-Digest")
         if digest is not None and is_digest(digest.strip()):
             digest = digest.strip()
             if is_digest(reference) and digest != reference:
                 raise RegistryError(
                     f"{_display(repo, reference)}: the registry answered with digest {digest}",
-                    code="digest-mismatch",
+                    code=Reason.DIGEST_MISMATCH,
                 )
             _logger.debug("resolved %s to %s", _display(repo, reference), digest)
             return digest
@@ -189,7 +196,9 @@ class RegistryClient:
         """
         found = self._manifest_if_exists(repo, reference, deadline=deadline)
         if found is None:
-            raise RegistryError(f"{_display(repo, reference)}: manifest not found (HTTP 404)")
+            raise RegistryError(
+                f"{_display(repo, reference)}: manifest not found (HTTP 404)", code=Reason.REGISTRY_ERROR
+            )
         return found
 
     def _manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
@@ -206,7 +215,7 @@ class RegistryClient:
         if response.status == 404:
             return None
         if response.status != 200:
-            raise RegistryError(f"{response.what}: {describe_status(response)}")
+            raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
         return _verified_manifest(response, repo=repo, reference=tag)
 
     def _blob(self, repo: ImageRef, digest: str, *, deadline: Deadline, max_bytes: int) -> bytes:
@@ -215,18 +224,21 @@ class RegistryClient:
         Redirects (registries hand blobs to storage back-ends) are followed here only: to HTTPS, or to
         plain HTTP hosts in ``insecure``, without credentials when the origin changes.
         """
-        _check_digest(digest)
+        check_digest(digest)
         response = self._call(
             "GET", repo, f"blobs/{digest}", deadline=deadline, max_bytes=max_bytes, redirects=3
         )
         if response.status == 404:
-            raise RegistryError(f"{repo.name}@{digest}: blob not found ({describe_status(response)})")
+            raise RegistryError(
+                f"{repo.name}@{digest}: blob not found ({describe_status(response)})",
+                code=Reason.REGISTRY_ERROR,
+            )
         if response.status != 200:
-            raise RegistryError(f"{response.what}: {describe_status(response)}")
+            raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
         actual = sha256_digest(response.body)
         if actual != digest:
             raise RegistryError(
-                f"{repo.name}: blob {digest} has content with digest {actual}", code="digest-mismatch"
+                f"{repo.name}: blob {digest} has content with digest {actual}", code=Reason.DIGEST_MISMATCH
             )
         return response.body
 
@@ -243,7 +255,7 @@ class RegistryClient:
         Raises:
             RegistryError: registry failure, or more referrers than ``referrers_max_entries``.
         """
-        _check_digest(digest)
+        check_digest(digest)
         path = f"referrers/{digest}"
         if artifact_type is not None:
             path += "?artifactType=" + quote(artifact_type, safe="")
@@ -263,7 +275,7 @@ class RegistryClient:
         elif response.status == 200:
             descriptors = self._paged_referrers(repo, response, deadline=deadline)
         else:
-            raise RegistryError(f"{response.what}: {describe_status(response)}")
+            raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
         if artifact_type is not None:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
         return tuple(descriptors)
@@ -278,7 +290,8 @@ class RegistryClient:
             descriptors.extend(self._index_entries(response.body, what=response.what))
             if len(descriptors) > self._settings.referrers_max_entries:
                 raise RegistryError(
-                    f"{first.what}: more than {self._settings.referrers_max_entries} referrers"
+                    f"{first.what}: more than {self._settings.referrers_max_entries} referrers",
+                    code=Reason.REGISTRY_ERROR,
                 )
             next_url = _next_link(response)
             if next_url is None:
@@ -286,10 +299,13 @@ class RegistryClient:
             pages += 1
             if pages > self._settings.referrers_max_pages:
                 raise RegistryError(
-                    f"{first.what}: more than {self._settings.referrers_max_pages} pages of referrers"
+                    f"{first.what}: more than {self._settings.referrers_max_pages} pages of referrers",
+                    code=Reason.REGISTRY_ERROR,
                 )
-            if _origin(next_url) != _origin(response.url):
-                raise RegistryError(f"{response.what}: refusing a referrers page on another host")
+            if origin(next_url) != origin(response.url):
+                raise RegistryError(
+                    f"{response.what}: refusing a referrers page on another host", code=Reason.REGISTRY_ERROR
+                )
             response = self._call_url(
                 "GET",
                 repo,
@@ -299,7 +315,10 @@ class RegistryClient:
                 max_bytes=self._settings.manifest_max_bytes,
             )
             if response.status != 200 or not _is_index_answer(response):
-                raise RegistryError(f"{response.what}: {describe_status(response)} for a referrers page")
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} for a referrers page",
+                    code=Reason.REGISTRY_ERROR,
+                )
 
     def _fallback_referrers(self, repo: ImageRef, digest: str, *, deadline: Deadline) -> list[Descriptor]:
         index = self._manifest_if_exists(repo, fallback_tag(digest), deadline=deadline)
@@ -311,18 +330,27 @@ class RegistryClient:
         try:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise RegistryError(f"{what}: the referrers index is not valid JSON") from None
+            raise RegistryError(
+                f"{what}: the referrers index is not valid JSON", code=Reason.REGISTRY_ERROR
+            ) from None
         if not isinstance(document, dict):
             # Read as "no referrers", a garbled index would hide quarantine markers.
-            raise RegistryError(f"{what}: the referrers index is not a JSON object")
+            raise RegistryError(
+                f"{what}: the referrers index is not a JSON object", code=Reason.REGISTRY_ERROR
+            )
         entries = document.get("manifests")
         # Go registries encode an empty list as null.
         if entries is None:
             entries = []
         if not isinstance(entries, list):
-            raise RegistryError(f"{what}: the referrers index has no 'manifests' list")
+            raise RegistryError(
+                f"{what}: the referrers index has no 'manifests' list", code=Reason.REGISTRY_ERROR
+            )
         if len(entries) > self._settings.referrers_max_entries:
-            raise RegistryError(f"{what}: more than {self._settings.referrers_max_entries} referrers")
+            raise RegistryError(
+                f"{what}: more than {self._settings.referrers_max_entries} referrers",
+                code=Reason.REGISTRY_ERROR,
+            )
         out = []
         for entry in entries:
             descriptor = Descriptor.from_json(entry)
@@ -348,13 +376,20 @@ class RegistryClient:
             return descriptor
         started = self._call("POST", repo, "blobs/uploads/", deadline=deadline, max_bytes=0, push=True)
         if started.status != 202:
-            raise RegistryError(f"{started.what}: {describe_status(started)} starting a blob upload")
+            raise RegistryError(
+                f"{started.what}: {describe_status(started)} starting a blob upload",
+                code=Reason.REGISTRY_ERROR,
+            )
         location = started.header("Location")
         if not location:
-            raise RegistryError(f"{started.what}: blob upload started without a Location")
+            raise RegistryError(
+                f"{started.what}: blob upload started without a Location", code=Reason.REGISTRY_ERROR
+            )
         upload_url = urljoin(started.url, location)
-        if _origin(upload_url) != _origin(started.url):
-            raise RegistryError(f"{started.what}: refusing a blob upload location on another host")
+        if origin(upload_url) != origin(started.url):
+            raise RegistryError(
+                f"{started.what}: refusing a blob upload location on another host", code=Reason.REGISTRY_ERROR
+            )
         parts = urlsplit(upload_url)
         query = f"{parts.query}&digest={quote(digest)}" if parts.query else f"digest={quote(digest)}"
         put_url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
@@ -369,7 +404,10 @@ class RegistryClient:
             content_type=_OCTET,
         )
         if finished.status not in (201, 204):
-            raise RegistryError(f"{finished.what}: {describe_status(finished)} finishing a blob upload")
+            raise RegistryError(
+                f"{finished.what}: {describe_status(finished)} finishing a blob upload",
+                code=Reason.REGISTRY_ERROR,
+            )
         return descriptor
 
     def _push_manifest(
@@ -378,7 +416,8 @@ class RegistryClient:
         """Upload a manifest under ``tag`` (or by digest); returns its digest."""
         if len(body) > self._settings.manifest_max_bytes:
             raise RegistryError(
-                f"manifest of {len(body)} bytes exceeds the limit of {self._settings.manifest_max_bytes}"
+                f"manifest of {len(body)} bytes exceeds the limit of {self._settings.manifest_max_bytes}",
+                code=Reason.REGISTRY_ERROR,
             )
         digest = sha256_digest(body)
         reference = tag if tag is not None else digest
@@ -394,18 +433,20 @@ class RegistryClient:
             content_type=media_type,
         )
         if response.status not in (200, 201):
-            raise RegistryError(f"{response.what}: {describe_status(response)} pushing a manifest")
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)} pushing a manifest", code=Reason.REGISTRY_ERROR
+            )
         answered = (response.header("Docker-Content-Digest") or "").strip()
         if is_digest(answered) and answered != digest:
             raise RegistryError(
                 f"{response.what}: the registry stored digest {answered}, expected {digest}",
-                code="digest-mismatch",
+                code=Reason.DIGEST_MISMATCH,
             )
         return digest
 
     def _delete_manifest(self, repo: ImageRef, digest: str, *, deadline: Deadline) -> None:
         """Delete the manifest ``digest``; one the registry does not know counts as deleted."""
-        _check_digest(digest)
+        check_digest(digest)
         response = self._call(
             "DELETE", repo, f"manifests/{digest}", deadline=deadline, max_bytes=0, delete=True
         )
@@ -415,7 +456,10 @@ class RegistryClient:
             _logger.debug("%s: already gone", response.what)
             return
         hint = " (is deletion enabled in the registry?)" if response.status == 405 else ""
-        raise RegistryError(f"{response.what}: {describe_status(response)} deleting a manifest{hint}")
+        raise RegistryError(
+            f"{response.what}: {describe_status(response)} deleting a manifest{hint}",
+            code=Reason.REGISTRY_ERROR,
+        )
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -431,12 +475,13 @@ class RegistryClient:
             raise
         except Exception as error:
             # Fail closed with a clear error rather than letting an unexpected exception escape.
-            code = "registry-error"
+            code = Reason.REGISTRY_ERROR
             _logger.warning(
                 "unexpected %s during registry %s", type(error).__name__, operation, exc_info=True
             )
             raise RegistryError(
-                f"registry {operation} failed unexpectedly ({type(error).__name__})"
+                f"registry {operation} failed unexpectedly ({type(error).__name__})",
+                code=Reason.REGISTRY_ERROR,
             ) from None
         finally:
             if self._observer is not None:
@@ -484,10 +529,12 @@ class RegistryClient:
             data=data,
             redirects=redirects,
         )
-        if response.status == 401 and _origin(response.url) != _origin(url):
+        if response.status == 401 and origin(response.url) != origin(url):
             # A redirect target (blob storage, not necessarily an allowed host) must not choose where
             # this registry's credentials go, nor replace the challenge remembered for the registry.
-            raise RegistryError(f"{response.what}: {describe_status(response)} (after a redirect)")
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)} (after a redirect)", code=Reason.REGISTRY_ERROR
+            )
         if response.status == 401:
             auth = self._auth.on_unauthorized(
                 response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
@@ -512,18 +559,15 @@ def _check_repo(repo: ImageRef) -> str:
     """The API host of ``repo``, after re-checking names that end up in URLs."""
     netloc = repo.api_host
     if not _HOST_RE.fullmatch(netloc) or not _REPOSITORY_RE.fullmatch(repo.repository):
-        raise RegistryError(f"invalid repository {repo.registry[:80]!r}/{repo.repository[:200]!r}")
+        raise RegistryError(
+            f"invalid repository {repo.registry[:80]!r}/{repo.repository[:200]!r}", code=Reason.REGISTRY_ERROR
+        )
     return netloc
 
 
 def _check_reference(reference: str) -> None:
     if not (is_digest(reference) or _TAG_RE.fullmatch(reference)):
-        raise RegistryError(f"invalid tag or digest {reference[:140]!r}")
-
-
-def _check_digest(digest: str) -> None:
-    if not is_digest(digest):
-        raise RegistryError(f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)")
+        raise RegistryError(f"invalid tag or digest {reference[:140]!r}", code=Reason.REGISTRY_ERROR)
 
 
 def _display(repo: ImageRef, reference: str) -> str:
@@ -536,14 +580,14 @@ def _verified_manifest(response: HttpResponse, *, repo: ImageRef, reference: str
     if is_digest(reference) and digest != reference:
         raise RegistryError(
             f"{_display(repo, reference)}: the registry served content with digest {digest}",
-            code="digest-mismatch",
+            code=Reason.DIGEST_MISMATCH,
         )
     answered = (response.header("Docker-Content-Digest") or "").strip()
     if is_digest(answered) and answered != digest:
         raise RegistryError(
             f"{_display(repo, reference)}: Docker-Content-Digest {answered} does not match "
             f"the content ({digest})",
-            code="digest-mismatch",
+            code=Reason.DIGEST_MISMATCH,
         )
     media_type = response.content_type
     if media_type not in MANIFEST_MEDIA_TYPES:
@@ -580,8 +624,3 @@ def _next_link(response: HttpResponse) -> str | None:
         if link.get("rel", "").lower() == "next" and link.get("url"):
             return urljoin(response.url, link["url"])
     return None
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()

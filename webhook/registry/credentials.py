@@ -11,12 +11,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from webhook.errors import ConfigError
+from webhook.images.reference import DOCKER_HUB_ALIASES
 from webhook.policy import material
 
 # Docker Hub is written many ways in config files; they all mean the registry imagegate calls docker.io.
-_DOCKER_HUB_KEYS = frozenset(
-    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-)
+_DOCKER_HUB_KEYS = DOCKER_HUB_ALIASES | {"registry.hub.docker.com"}
 
 
 @dataclass(frozen=True, slots=True, repr=False)

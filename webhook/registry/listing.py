@@ -33,6 +33,7 @@ from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.facts import ListedManifest
 from webhook.images.reference import ImageRef
+from webhook.reasons import Reason
 from webhook.registry.port import INDEX_MEDIA_TYPES, Registry, is_digest
 
 # Real multi-arch images list a few dozen entries (platforms plus their attestations); far more is
@@ -71,10 +72,11 @@ def index_entries(document: Mapping[str, Any], *, what: str) -> tuple[IndexEntry
     if entries is None:
         return ()
     if not isinstance(entries, list):
-        raise RegistryError(f"{what}: the index has no 'manifests' list")
+        raise RegistryError(f"{what}: the index has no 'manifests' list", code=Reason.REGISTRY_ERROR)
     if len(entries) > MAX_ENTRIES:
         raise RegistryError(
-            f"{what}: the index lists {len(entries)} manifests, more than imagegate checks ({MAX_ENTRIES})"
+            f"{what}: the index lists {len(entries)} manifests, more than imagegate checks ({MAX_ENTRIES})",
+            code=Reason.REGISTRY_ERROR,
         )
     return tuple(_entry(entry, position=n, what=what) for n, entry in enumerate(entries))
 
@@ -106,12 +108,14 @@ def listed_manifests(
                 if len(found) > MAX_ENTRIES:
                     raise RegistryError(
                         f"{repo.name}@{digest}: the index and the indexes it lists name more than "
-                        f"{MAX_ENTRIES} manifests, more than imagegate checks"
+                        f"{MAX_ENTRIES} manifests, more than imagegate checks",
+                        code=Reason.REGISTRY_ERROR,
                     )
                 if entry.is_index:
                     if depth == MAX_DEPTH:
                         raise RegistryError(
-                            f"{what}: indexes nested more than {MAX_DEPTH} levels deep are not checked"
+                            f"{what}: indexes nested more than {MAX_DEPTH} levels deep are not checked",
+                            code=Reason.REGISTRY_ERROR,
                         )
                     child = registry.manifest(repo, entry.digest, deadline=deadline)
                     if child.is_index:
@@ -125,22 +129,27 @@ def listed_manifests(
 def _entry(raw: object, *, position: int, what: str) -> IndexEntry:
     where = f"{what}: manifests[{position}]"
     if not isinstance(raw, dict):
-        raise RegistryError(f"{where} is not a JSON object")
+        raise RegistryError(f"{where} is not a JSON object", code=Reason.REGISTRY_ERROR)
     digest, media_type = raw.get("digest"), raw.get("mediaType")
     if not isinstance(digest, str) or not is_digest(digest):
         shown = repr(digest[:80]) if isinstance(digest, str) else "missing"
         raise RegistryError(
             f"{where} names digest {shown}: imagegate compares sha256 digests only, so it cannot tell "
-            "whether that manifest is quarantined"
+            "whether that manifest is quarantined",
+            code=Reason.REGISTRY_ERROR,
         )
     if not isinstance(media_type, str) or not media_type:
-        raise RegistryError(f"{where} ({digest}) has no mediaType")
+        raise RegistryError(f"{where} ({digest}) has no mediaType", code=Reason.REGISTRY_ERROR)
     platform = raw.get("platform")
     if platform is not None and not isinstance(platform, dict):
-        raise RegistryError(f"{where} ({digest}) has a platform that is not a JSON object")
+        raise RegistryError(
+            f"{where} ({digest}) has a platform that is not a JSON object", code=Reason.REGISTRY_ERROR
+        )
     annotations = raw.get("annotations")
     if annotations is not None and not isinstance(annotations, dict):
-        raise RegistryError(f"{where} ({digest}) has annotations that are not a JSON object")
+        raise RegistryError(
+            f"{where} ({digest}) has annotations that are not a JSON object", code=Reason.REGISTRY_ERROR
+        )
     os_name = _field(platform, "os")
     architecture = _field(platform, "architecture")
     attestation = (

@@ -1,4 +1,4 @@
-"""Quarantine markers stored in the registry (DESIGN.md §3): read, add, remove and list them.
+"""Quarantine markers stored in the registry (policies/README.md, quarantine): read, add, remove, list them.
 
 A marker is an OCI artifact manifest with ``artifactType`` :data:`QUARANTINE_ARTIFACT_TYPE`, an
 empty config and layer (``{}``), ``subject`` = the quarantined manifest, and annotations
@@ -46,6 +46,7 @@ from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
 from webhook.policy.model import QuarantineEntry
+from webhook.reasons import Reason
 from webhook.registry.cached import CachingRegistry
 from webhook.registry.port import (
     EMPTY_JSON,
@@ -56,9 +57,11 @@ from webhook.registry.port import (
     MEDIA_OCI_MANIFEST,
     Descriptor,
     Registry,
+    check_digest,
     fallback_tag,
     is_digest,
 )
+from webhook.times import format_rfc3339, parse_rfc3339
 
 _logger = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ def list_markers(
     Raises:
         RegistryError: the registry could not be read (callers fail closed).
     """
-    _check_digest(digest)
+    check_digest(digest)
     found = registry.referrers(repo, digest, deadline=deadline, artifact_type=QUARANTINE_ARTIFACT_TYPE)
     markers = []
     for descriptor in found:
@@ -140,19 +143,19 @@ def add_marker(
         ValueError: empty reason.
         RegistryError: the subject does not exist, or the registry refused a write.
     """
-    _check_digest(digest)
+    check_digest(digest)
     if not reason.strip():
         raise ValueError("a quarantine marker needs a reason")
     subject = _uncached(registry).manifest(repo, digest, deadline=deadline)
     config = registry.push_blob(repo, EMPTY_JSON, deadline=deadline)
     if config.digest != EMPTY_JSON_DIGEST:  # pragma: no cover - sha256 of b"{}" is a constant
-        raise RegistryError("empty config blob has an unexpected digest")
-    since = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise RegistryError("empty config blob has an unexpected digest", code=Reason.REGISTRY_ERROR)
+    since = format_rfc3339(now or datetime.now(UTC))
     annotations = {ANNOTATION_REASON: reason, ANNOTATION_SINCE: since, _ANNOTATION_CREATED: since}
     if by:
         annotations[ANNOTATION_BY] = by
     if index:
-        _check_digest(index)
+        check_digest(index)
         annotations[ANNOTATION_INDEX] = index
     if platform:
         annotations[ANNOTATION_PLATFORM] = platform
@@ -191,7 +194,7 @@ def remove_marker(
     Raises:
         RegistryError: the registry refused a write or a delete.
     """
-    _check_digest(digest)
+    check_digest(digest)
     reader = _uncached(registry)
     targets = {m.manifest_digest for m in list_markers(reader, repo, digest, deadline=deadline)}
     index = reader.manifest_if_exists(repo, fallback_tag(digest), deadline=deadline)
@@ -232,7 +235,8 @@ def _update_fallback(
         if existing.media_type not in INDEX_MEDIA_TYPES:
             raise RegistryError(
                 f"{repo.name}:{tag} holds a {existing.media_type or 'non-index manifest'}, not a referrers "
-                "index: refusing to overwrite it"
+                "index: refusing to overwrite it",
+                code=Reason.REGISTRY_ERROR,
             )
         media_type = existing.media_type
         document = existing.json()
@@ -254,7 +258,9 @@ def _entries(document: dict[str, Any], *, what: str) -> list[Any]:
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise RegistryError(f"{what}: the referrers index has no 'manifests' list")
+        raise RegistryError(
+            f"{what}: the referrers index has no 'manifests' list", code=Reason.REGISTRY_ERROR
+        )
     return entries
 
 
@@ -275,9 +281,8 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         # In UTC, as every reader prints it; an offset can push a time out of datetime's range.
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return parse_rfc3339(value).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
@@ -286,8 +291,3 @@ def _uncached(registry: Registry) -> Registry:
     # Writes read-modify-write the fallback index: a cached (stale) read could drop entries. Writes
     # still go through the cache, which drops the entries they make stale.
     return registry.inner if isinstance(registry, CachingRegistry) else registry
-
-
-def _check_digest(digest: str) -> None:
-    if not is_digest(digest):
-        raise RegistryError(f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)")

@@ -21,6 +21,7 @@ __all__ = [
     "Descriptor",
     "Manifest",
     "Registry",
+    "check_digest",
     "fallback_tag",
     "is_digest",
     "sha256_digest",
@@ -28,7 +29,6 @@ __all__ = [
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
-from webhook.images.reference import ImageRef
+from webhook.images.reference import ImageRef, is_sha256_digest
+from webhook.reasons import Reason
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -53,22 +54,29 @@ MANIFEST_MEDIA_TYPES = frozenset(
 # distribution answers 404 for OCI content unless the OCI types are accepted explicitly.
 MANIFEST_ACCEPT = ", ".join((MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST))
 
-_SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-def is_digest(reference: str) -> bool:
-    """True for a ``sha256:<64 lower-case hex>`` digest (the only algorithm imagegate accepts)."""
-    return _SHA256_RE.fullmatch(reference) is not None
+# Registry code says "is a digest" of a reference: only sha256 digests are (webhook.images.reference).
+is_digest = is_sha256_digest
 
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def check_digest(digest: str) -> None:
+    """Refuse anything but a sha256 digest before it goes into a registry URL or document.
+
+    Raises:
+        RegistryError: ``registry-error``, quoting the start of ``digest``.
+    """
+    if not is_digest(digest):
+        raise RegistryError(
+            f"invalid digest {digest[:140]!r} (expected sha256:<64 hex>)", code=Reason.REGISTRY_ERROR
+        )
+
+
 def fallback_tag(digest: str) -> str:
     """The referrers tag-schema fallback tag of ``digest``: ``sha256:<hex>`` -> ``sha256-<hex>``."""
-    if not is_digest(digest):
-        raise RegistryError(f"not a sha256 digest: {digest[:80]!r}")
+    check_digest(digest)
     return digest.replace(":", "-", 1)
 
 
@@ -89,9 +97,11 @@ class Manifest:
         try:
             parsed = json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as error:
-            raise RegistryError(f"manifest {self.digest} is not valid JSON", details=str(error)) from None
+            raise RegistryError(
+                f"manifest {self.digest} is not valid JSON", details=str(error), code=Reason.REGISTRY_ERROR
+            ) from None
         if not isinstance(parsed, dict):
-            raise RegistryError(f"manifest {self.digest} is not a JSON object")
+            raise RegistryError(f"manifest {self.digest} is not a JSON object", code=Reason.REGISTRY_ERROR)
         return parsed
 
     @property

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from webhook.errors import ConfigError
+from webhook.images.reference import DOCKER_HUB_ALIASES
 from webhook.policy.material import CaMaterial, MaterialError
 from webhook.registry.credentials import DockerCredentials
 
@@ -18,9 +19,7 @@ if TYPE_CHECKING:
 
 _MIB = 1024 * 1024
 # ``docker.io`` in the allowlist covers the hosts Docker Hub's API and token service really live on.
-DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "auth.docker.io"})
-# Spellings of Docker Hub itself in an allowlist (the token host alone does not open the registry).
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_HOSTS = DOCKER_HUB_ALIASES | {"auth.docker.io"}
 
 
 def normalise_netloc(netloc: str, *, scheme: str = "") -> str:
@@ -39,7 +38,7 @@ def _normalise_entries(entries: object, *, what: str) -> frozenset[str]:
         if not isinstance(entry, str) or not entry or "/" in entry or "@" in entry or entry != entry.strip():
             raise ConfigError(f"registries.{what}: {entry!r} is not a host or host:port")
         host = entry.lower()
-        out.add("docker.io" if host in _DOCKER_HUB_ALIASES else host)
+        out.add("docker.io" if host in DOCKER_HUB_ALIASES else host)
     return frozenset(out)
 
 

@@ -19,7 +19,7 @@ Every request the registry client makes goes through :meth:`Transport.request`, 
 
 from __future__ import annotations
 
-__all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status"]
+__all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status", "origin"]
 
 import contextlib
 import email.utils
@@ -45,7 +45,8 @@ import urllib3.exceptions
 import urllib3.response
 
 from webhook.deadline import Deadline
-from webhook.errors import RegistryError
+from webhook.errors import RegistryError, causes
+from webhook.reasons import Reason
 from webhook.registry.settings import RegistrySettings, normalise_netloc
 
 _logger = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ _RETRY_MARGIN = 0.1
 
 class DeadlineExceeded(RegistryError):
     """The caller's deadline passed before the registry answered (a per-request, not a registry, fault)."""
+
+    def __init__(self, user_message: str, *, details: str = "") -> None:
+        super().__init__(user_message, code=Reason.REGISTRY_ERROR, details=details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,19 +257,19 @@ class Transport:
         netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
         if parts.username is not None or parts.password is not None:
             raise RegistryError(
-                f"refusing URL with embedded credentials for {netloc}", code="registry-not-allowed"
+                f"refusing URL with embedded credentials for {netloc}", code=Reason.REGISTRY_NOT_ALLOWED
             )
         # ``host:443`` and ``host`` name the same HTTPS endpoint; either spelling in the allowlist admits it.
         if not (self._settings.host_allowed(netloc) or self._settings.host_allowed(parts.netloc.lower())):
             raise RegistryError(
                 f"registry host {netloc} is not in registries.allow: refusing to contact it",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
         if not self._settings.scheme_allowed(parts.scheme, netloc):
             raise RegistryError(
                 f"refusing {parts.scheme or 'unknown'} scheme for {netloc}: plain HTTP only for hosts in "
                 "registries.insecure",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
 
     def request(
@@ -299,9 +303,11 @@ class Transport:
         while response.status in _REDIRECTS and redirects > 0:
             hops += 1
             if hops > redirects:
-                raise RegistryError(f"{response.what}: more than {redirects} redirects")
+                raise RegistryError(
+                    f"{response.what}: more than {redirects} redirects", code=Reason.REGISTRY_ERROR
+                )
             target = self._redirect_target(response)
-            same_origin = _origin(target) == _origin(url)
+            same_origin = origin(target) == origin(url)
             hop_headers = dict(headers or {})
             if not same_origin:
                 hop_headers = {k: v for k, v in hop_headers.items() if k.lower() != "authorization"}
@@ -314,17 +320,22 @@ class Transport:
     def _redirect_target(self, response: HttpResponse) -> str:
         location = response.header("Location")
         if not location:
-            raise RegistryError(f"{response.what}: {describe_status(response)} without a Location header")
+            raise RegistryError(
+                f"{response.what}: {describe_status(response)} without a Location header",
+                code=Reason.REGISTRY_ERROR,
+            )
         target = urljoin(response.url, location)
         parts = urlsplit(target)
         netloc = normalise_netloc(parts.netloc, scheme=parts.scheme)
         if parts.username is not None or parts.password is not None or not parts.hostname:
-            raise RegistryError(f"{response.what}: refusing redirect to a malformed URL")
+            raise RegistryError(
+                f"{response.what}: refusing redirect to a malformed URL", code=Reason.REGISTRY_ERROR
+            )
         if not self._settings.scheme_allowed(parts.scheme, netloc):
             raise RegistryError(
                 f"{response.what}: refusing redirect to {parts.scheme}://{netloc}: only HTTPS "
                 "(or plain HTTP to hosts in registries.insecure)",
-                code="registry-not-allowed",
+                code=Reason.REGISTRY_NOT_ALLOWED,
             )
         return target
 
@@ -351,7 +362,9 @@ class Transport:
             delay = retry_after if retry_after is not None else self._settings.backoff * (2 ** (attempt - 1))
             if attempt >= attempts:
                 tries = f"gave up after {attempt} attempts" if attempt > 1 else "not retried"
-                raise RegistryError(f"{response.what}: {describe_status(response)} ({tries})")
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} ({tries})", code=Reason.REGISTRY_ERROR
+                )
             if delay + _RETRY_MARGIN >= deadline.remaining():
                 hint = f"Retry-After {retry_after:g}s" if retry_after is not None else f"retry in {delay:g}s"
                 # Attempts were left: it is this caller's budget that ends here, and a caller with
@@ -430,17 +443,22 @@ class Transport:
         if success:
             encoding = (raw.headers.get("Content-Encoding") or "identity").strip().lower()
             if encoding != "identity":
-                raise RegistryError(f"{what}: unsupported Content-Encoding {encoding[:40]!r}")
+                raise RegistryError(
+                    f"{what}: unsupported Content-Encoding {encoding[:40]!r}", code=Reason.REGISTRY_ERROR
+                )
             # For HEAD, Content-Length describes the body a GET would return.
             length = raw.headers.get("Content-Length") if method != "HEAD" else None
             if length is not None:
                 try:
                     declared = int(length)
                 except ValueError:
-                    raise RegistryError(f"{what}: malformed Content-Length") from None
+                    raise RegistryError(
+                        f"{what}: malformed Content-Length", code=Reason.REGISTRY_ERROR
+                    ) from None
                 if declared > cap:
                     raise RegistryError(
-                        f"{what}: response of {declared} bytes exceeds the limit of {cap} bytes"
+                        f"{what}: response of {declared} bytes exceeds the limit of {cap} bytes",
+                        code=Reason.REGISTRY_ERROR,
                     )
         buffer = bytearray()
         stream: urllib3.response.HTTPResponse = raw.raw
@@ -458,7 +476,9 @@ class Transport:
                     if not success:
                         del buffer[cap:]
                         break
-                    raise RegistryError(f"{what}: response exceeds the limit of {cap} bytes")
+                    raise RegistryError(
+                        f"{what}: response exceeds the limit of {cap} bytes", code=Reason.REGISTRY_ERROR
+                    )
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise self._failure(error, what=what, deadline=deadline) from None
         if deadline.expired():
@@ -471,10 +491,12 @@ class Transport:
             return DeadlineExceeded(f"{what}: timed out: the deadline passed before the registry answered")
         cause = _describe(error)
         _logger.debug("%s failed: %s", what, cause)
-        return RegistryError(f"{what}: {cause}")
+        return RegistryError(f"{what}: {cause}", code=Reason.REGISTRY_ERROR)
 
 
-def _origin(url: str) -> tuple[str, str]:
+def origin(url: str) -> tuple[str, str]:
+    """The origin of ``url`` as a comparable pair: scheme, and host[:port] lower-cased without userinfo
+    and without the scheme's default port (``https://Reg:443/x`` and ``https://reg/y`` are one origin)."""
     parts = urlsplit(url)
     return parts.scheme, normalise_netloc(parts.netloc, scheme=parts.scheme)
 
@@ -495,29 +517,9 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _chain(error: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
-    seen: list[BaseException] = []
-    pending = [error]
-    while pending and len(seen) < 32:
-        current = pending.pop(0)
-        if any(current is s for s in seen):
-            continue
-        seen.append(current)
-        for nested in (
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *current.args,
-        ):
-            if isinstance(nested, BaseException):
-                pending.append(nested)
-    return seen
-
-
 def _describe(error: BaseException) -> str:
     """A short, credential-free cause: 'connection refused', 'certificate verify failed: ...', ..."""
-    chain = _chain(error)
+    chain = causes(error)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
             detail = item.verify_message or "unknown reason"

@@ -18,7 +18,8 @@ import requests
 import urllib3.exceptions
 
 from webhook.deadline import Deadline
-from webhook.errors import TrustRefreshFailed
+from webhook.errors import TrustRefreshFailed, causes
+from webhook.text import first_line
 
 _CHUNK = 64 * 1024
 
@@ -80,8 +81,8 @@ def read_body(response: requests.Response, *, what: str, deadline: Deadline, max
 
 def describe(error: BaseException) -> str:
     """A short reason for a failed request: the innermost cause that says something to a person."""
-    causes = _chain(error)
-    for cause in causes:
+    chain = causes(error, limit=16)
+    for cause in chain:
         if isinstance(cause, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
             return "cannot resolve the host name"
         if isinstance(cause, ConnectionRefusedError):
@@ -91,28 +92,13 @@ def describe(error: BaseException) -> str:
         if isinstance(cause, ssl.SSLError):
             return f"TLS error: {cause.reason or cause}"
     # Checked second: urllib3's NewConnectionError (refused, unresolvable) is also a ConnectTimeoutError.
-    for cause in causes:
+    for cause in chain:
         if isinstance(cause, (requests.Timeout, TimeoutError)) or (
             isinstance(cause, urllib3.exceptions.TimeoutError)
             and not isinstance(cause, urllib3.exceptions.NewConnectionError)
         ):
             return "timed out"
-    for cause in reversed(causes):
+    for cause in reversed(chain):
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror.lower()
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    """``error`` and what it wraps: causes, contexts, urllib3's ``reason`` and exceptions in ``args``."""
-    seen: list[BaseException] = []
-    pending = [error]
-    while pending and len(seen) < 16:
-        current = pending.pop(0)
-        if any(current is known for known in seen):
-            continue
-        seen.append(current)
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
-    return seen
+    return first_line(error)[:200]

@@ -52,6 +52,7 @@ from tuf.ngclient.updater import Updater
 
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, TrustRefreshFailed
+from webhook.text import first_line
 from webhook.trust_refresh.http_reads import body_chunks, describe, operation_timeout
 
 _logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def check_initial_root(data: bytes, *, source: str) -> int:
     except exceptions.UnsignedMetadataError as error:
         raise ConfigError(f"{source} is not signed by a threshold of its own root keys: {error}") from None
     except exceptions.RepositoryError as error:
-        raise ConfigError(f"{source} is not TUF root metadata: {_first_line(error)}") from None
+        raise ConfigError(f"{source} is not TUF root metadata: {first_line(error)}") from None
     return metadata.signed.version
 
 
@@ -225,7 +226,7 @@ def _download_failure(error: exceptions.DownloadError, base: str) -> str:
 
 
 def _verification_failure(error: exceptions.RepositoryError, base: str) -> str:
-    detail = _first_line(error)
+    detail = first_line(error)
     if isinstance(error, exceptions.LengthOrHashMismatchError):
         return (
             f"{TRUSTED_ROOT_TARGET} from {base} does not match the length and hashes its signed targets "
@@ -255,11 +256,6 @@ def _verification_failure(error: exceptions.RepositoryError, base: str) -> str:
 def _trusted_root_version(metadata_dir: Path) -> int:
     # ngclient keeps root.json pointing at the newest root it verified.
     return Metadata[Root].from_bytes((metadata_dir / "root.json").read_bytes()).signed.version
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 class _Fetcher(FetcherInterface):

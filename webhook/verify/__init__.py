@@ -7,7 +7,11 @@ do not pay for sigstore):
 * :mod:`~webhook.verify.discovery`: what is stored next to a digest (bundle referrers, ``.sig``/``.att``);
 * :mod:`~webhook.verify.bundles`: sigstore-python adapter for Sigstore bundles;
 * :mod:`~webhook.verify.legacy`: legacy cosign layers, verified offline with the Rekor SET;
-* :mod:`~webhook.verify.keys`: public-key signatures;
+* :mod:`~webhook.verify.signatures`: public keys and the one signature verifier;
+* :mod:`~webhook.verify.dsse`: DSSE envelopes;
+* :mod:`~webhook.verify.rekor`: Rekor transparency-log evidence (SETs and entry bodies);
+* :mod:`~webhook.verify.keys`: Sigstore bundles signed with a key; a trusted root's Rekor keys;
+* :mod:`~webhook.verify.evidence`: strict reading of signature evidence (JSON, base64, integers);
 * :mod:`~webhook.verify.identity`: keyless signer identity policies;
 * :mod:`~webhook.verify.statements`, :mod:`~webhook.verify.predicates`: in-toto statements and predicates;
 * :mod:`~webhook.verify.verifier`: the per-rule orchestrator (k-of-n signatures, attestations);

@@ -49,14 +49,16 @@ from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
 from webhook.errors import VerificationFailed
+from webhook.reasons import Reason
+from webhook.text import first_line
 from webhook.verify import keys
 from webhook.verify.identity import CertIdentity
+from webhook.verify.signatures import PublicKey
 from webhook.verify.statements import Statement, parse_statement
 
 _logger = logging.getLogger(__name__)
 
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
-_INVALID = "signature-invalid"
 _DIGEST = re.compile(r"(sha256|sha384|sha512):([0-9a-f]+)")
 _HASHES = {
     "sha256": HashAlgorithm.SHA2_256,
@@ -103,7 +105,8 @@ class SignedPayload:
         """
         if self.payload_type is None:
             raise VerificationFailed(
-                f"{self.origin} is a message signature, not an in-toto statement", code=_INVALID
+                f"{self.origin} is a message signature, not an in-toto statement",
+                code=Reason.SIGNATURE_INVALID,
             )
         return parse_statement(self.payload_type, self.payload)
 
@@ -130,7 +133,9 @@ def load_bundle(content: bytes) -> Bundle:
     try:
         return Bundle.from_json(content)
     except _ERRORS as error:
-        raise VerificationFailed(f"malformed Sigstore bundle: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(
+            f"malformed Sigstore bundle: {first_line(error)}", code=Reason.SIGNATURE_INVALID
+        ) from None
 
 
 def bundle_has_certificate(content: bytes) -> bool:
@@ -166,7 +171,8 @@ def verify_keyless_bundle(
             )
         if digest is None:
             raise VerificationFailed(
-                f"{origin} is a message signature with nothing to check it against", code=_INVALID
+                f"{origin} is a message signature with nothing to check it against",
+                code=Reason.SIGNATURE_INVALID,
             )
         verifier.verify_artifact(_hashed(digest), bundle, _IdentityCheckedByCaller())
         return SignedPayload(origin=origin, message_digest=digest, certificate=bundle.signing_certificate)
@@ -174,7 +180,7 @@ def verify_keyless_bundle(
         raise
     except _ERRORS as error:
         _logger.debug("%s failed verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def verify_bundle(
@@ -199,19 +205,19 @@ def verify_bundle(
         digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
     signed = verify_keyless_bundle(content, verifier=verifier, origin=origin, digest=digest)
     if signed.certificate is None:
-        raise VerificationFailed(f"{origin} carries no signing certificate", code=_INVALID)
+        raise VerificationFailed(f"{origin} carries no signing certificate", code=Reason.SIGNATURE_INVALID)
     try:
         policy.verify(signed.certificate)
     except _ERRORS as error:
         found = CertIdentity.from_certificate(signed.certificate).describe()
         raise VerificationFailed(
-            f"{origin}: signed by {found}: {_first_line(error)}", code="identity-mismatch"
+            f"{origin}: signed by {found}: {first_line(error)}", code=Reason.IDENTITY_MISMATCH
         ) from None
     if signed.payload_type is not None and digest is not None:
         statement = signed.statement()
         if not statement_covers(statement, digest):
             raise VerificationFailed(
-                f"{origin}: the statement's subjects do not include {digest}", code="attestation-invalid"
+                f"{origin}: the statement's subjects do not include {digest}", code=Reason.ATTESTATION_INVALID
             )
     return signed
 
@@ -219,9 +225,9 @@ def verify_bundle(
 def verify_key_bundle(
     content: bytes,
     *,
-    key: keys.PublicKey,
+    key: PublicKey,
     key_name: str,
-    tlog_keys: Mapping[str, keys.PublicKey] | None,
+    tlog_keys: Mapping[str, PublicKey] | None,
     require_tlog: bool,
     origin: str = "bundle",
     now: datetime | None = None,
@@ -239,9 +245,9 @@ def verify_key_bundle(
     except VerificationFailed:
         raise
     except _ERRORS as error:
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
     if result is None:
-        raise VerificationFailed(f"{origin} is not signed by key {key_name}", code=_INVALID)
+        raise VerificationFailed(f"{origin} is not signed by key {key_name}", code=Reason.SIGNATURE_INVALID)
     payload_type, payload = result
     if payload_type == "":
         # A message signature: keys.py hands back the raw SHA-256 it covers; callers compare it.
@@ -283,7 +289,9 @@ def _predicate_type_of_payload(payload: object) -> str | None:
 def _hashed(digest: str) -> Hashed:
     match = _DIGEST.fullmatch(digest)
     if match is None:
-        raise VerificationFailed(f"cannot verify against malformed digest {digest!r}", code=_INVALID)
+        raise VerificationFailed(
+            f"cannot verify against malformed digest {digest!r}", code=Reason.SIGNATURE_INVALID
+        )
     algorithm, hexdigest = match.groups()
     return Hashed(algorithm=_HASHES[algorithm], digest=bytes.fromhex(hexdigest))
 
@@ -293,8 +301,3 @@ def _json(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, RecursionError):
         return None
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -31,6 +31,7 @@ from webhook.errors import RegistryError
 from webhook.facts import Finding, RuleVerification
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Rule
+from webhook.reasons import Reason
 from webhook.verify.discovery import Artifacts, ArtifactSource, discover
 from webhook.verify.verifier import ImageVerifier
 
@@ -162,13 +163,21 @@ class CachedVerifier:
                 failure.append(error)
                 raise
             except ValueError as error:
-                failure.append(RegistryError(f"cannot look up signatures for {digest}: {error}"))
+                failure.append(
+                    RegistryError(
+                        f"cannot look up signatures for {digest}: {error}", code=Reason.REGISTRY_ERROR
+                    )
+                )
                 raise failure[0] from None
             except Exception as error:
                 # A defect in a registry adapter must not escape as a 500: fail closed, uncached.
                 _logger.exception("discovery for %s@%s failed unexpectedly", image.name, digest)
                 reason = f"unexpected {type(error).__name__}"
-                failure.append(RegistryError(f"cannot look up signatures for {digest}: {reason}"))
+                failure.append(
+                    RegistryError(
+                        f"cannot look up signatures for {digest}: {reason}", code=Reason.REGISTRY_ERROR
+                    )
+                )
                 raise failure[0] from None
 
         return tuple(
@@ -184,6 +193,6 @@ def _registry_failure(rule: Rule, digest: str, error: RegistryError) -> RuleVeri
     return RuleVerification(
         rule=rule.name,
         digest=digest,
-        findings=(Finding("registry-error", message),),
+        findings=(Finding(Reason.REGISTRY_ERROR, message),),
         steps=(f"rule {rule.name}: discovery FAILED [registry-error] {message}",),
     )

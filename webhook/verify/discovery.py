@@ -39,7 +39,6 @@ __all__ = [
 
 import hashlib
 import logging
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +46,8 @@ from typing import Any, Literal, Protocol
 
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
-from webhook.images.reference import ImageRef
+from webhook.images.reference import ImageRef, is_sha256_digest
+from webhook.reasons import Reason
 
 _logger = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ _PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024  # one bundle or layer (SLSA provenance can be large)
 MAX_REFERRERS = 32
 MAX_LAYERS = 32
-
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class _Manifest(Protocol):
@@ -165,7 +163,7 @@ def discover(registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline:
         RegistryError: the registry failed, or served content that does not match its digest.
         ValueError: ``digest`` is not a sha256 digest.
     """
-    if not _SHA256.fullmatch(digest):
+    if not is_sha256_digest(digest):
         raise ValueError(f"not a sha256 digest: {digest!r}")
     notes: list[str] = []
     sig_notes: list[str] = []
@@ -222,7 +220,7 @@ def _bundles(
                 continue
             if (
                 not isinstance(layer_digest, str)
-                or not _SHA256.fullmatch(layer_digest)
+                or not is_sha256_digest(layer_digest)
                 or layer_digest in found
             ):
                 continue
@@ -261,7 +259,7 @@ def _legacy(
     found: list[LegacyLayer] = []
     for position, layer in enumerate(layers):
         layer_digest = layer.get("digest")
-        if not isinstance(layer_digest, str) or not _SHA256.fullmatch(layer_digest):
+        if not isinstance(layer_digest, str) or not is_sha256_digest(layer_digest):
             notes.append(f"a layer of tag {tag} skipped: invalid digest")
             continue
         raw_annotations = layer.get("annotations")
@@ -284,7 +282,10 @@ def _legacy(
 def _fetch(registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline: Deadline) -> bytes:
     content = registry.blob(repo, digest, deadline=deadline, max_bytes=MAX_ARTIFACT_BYTES)
     if "sha256:" + hashlib.sha256(content).hexdigest() != digest:
-        raise RegistryError(f"registry {repo.registry} served blob {digest} with content of another digest")
+        raise RegistryError(
+            f"registry {repo.registry} served blob {digest} with content of another digest",
+            code=Reason.DIGEST_MISMATCH,
+        )
     return content
 
 

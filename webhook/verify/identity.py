@@ -19,7 +19,6 @@ __all__ = [
     "EXTENSIONS",
     "CertIdentity",
     "SignerPolicy",
-    "identity_policy",
 ]
 
 import logging
@@ -40,6 +39,7 @@ from cryptography.x509 import (
 from sigstore.errors import VerificationError
 from sigstore.verify import policy as sp
 
+from webhook.formats import FULCIO_EXTENSIONS
 from webhook.policy.model import KeylessSigner
 
 _logger = logging.getLogger(__name__)
@@ -49,28 +49,16 @@ _ISSUER_V1 = ObjectIdentifier(_FULCIO + "1")
 _ISSUER_V2 = ObjectIdentifier(_FULCIO + "8")
 _OTHERNAME = ObjectIdentifier(_FULCIO + "7")
 
-# Policy-file extension names (Fulcio's documented names) -> (sigstore policy class, OID).
-# The GitHub-specific 1.2-1.6 extensions hold raw bytes; the 1.9+ ones hold DER UTF8Strings.
+# sigstore's policy class for every Fulcio extension it knows, by OID.
+_POLICY_CLASSES: Mapping[str, type[sp._SingleX509ExtPolicy]] = {
+    cls.oid.dotted_string: cls
+    for cls in vars(sp).values()
+    if isinstance(cls, type) and issubclass(cls, sp._SingleX509ExtPolicy) and getattr(cls, "oid", None)
+}
+# Policy-file extension names (webhook.formats) -> sigstore policy class. The GitHub-specific 1.2-1.6
+# extensions hold raw bytes; the 1.9+ ones hold DER UTF8Strings. A name sigstore lacks fails at import.
 EXTENSIONS: Mapping[str, type[sp._SingleX509ExtPolicy]] = {
-    "githubWorkflowTrigger": sp.GitHubWorkflowTrigger,
-    "githubWorkflowSHA": sp.GitHubWorkflowSHA,
-    "githubWorkflowName": sp.GitHubWorkflowName,
-    "githubWorkflowRepository": sp.GitHubWorkflowRepository,
-    "githubWorkflowRef": sp.GitHubWorkflowRef,
-    "buildSignerURI": sp.OIDCBuildSignerURI,
-    "buildSignerDigest": sp.OIDCBuildSignerDigest,
-    "runnerEnvironment": sp.OIDCRunnerEnvironment,
-    "sourceRepositoryURI": sp.OIDCSourceRepositoryURI,
-    "sourceRepositoryDigest": sp.OIDCSourceRepositoryDigest,
-    "sourceRepositoryRef": sp.OIDCSourceRepositoryRef,
-    "sourceRepositoryIdentifier": sp.OIDCSourceRepositoryIdentifier,
-    "sourceRepositoryOwnerURI": sp.OIDCSourceRepositoryOwnerURI,
-    "sourceRepositoryOwnerIdentifier": sp.OIDCSourceRepositoryOwnerIdentifier,
-    "buildConfigURI": sp.OIDCBuildConfigURI,
-    "buildConfigDigest": sp.OIDCBuildConfigDigest,
-    "buildTrigger": sp.OIDCBuildTrigger,
-    "runInvocationURI": sp.OIDCRunInvocationURI,
-    "sourceRepositoryVisibilityAtSigning": sp.OIDCSourceRepositoryVisibility,
+    name: _POLICY_CLASSES[oid] for name, oid in FULCIO_EXTENSIONS.items()
 }
 
 # Extensions worth showing in a finding, in the order shown.
@@ -201,11 +189,6 @@ class SignerPolicy:
         except VerificationError as error:
             return str(error)
         return None
-
-
-def identity_policy(signer: KeylessSigner) -> SignerPolicy:
-    """The sigstore ``VerificationPolicy`` for ``signer`` (raises ValueError on an invalid signer)."""
-    return SignerPolicy(signer)
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:

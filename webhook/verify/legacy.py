@@ -9,7 +9,7 @@ cosign verifies them offline with the SET, and so do we. For a keyless layer, in
    authenticates the entry body and its integrated time, and the entry body is about this very
    signature: signature, certificate and the hash of the payload (``hashedrekord/0.0.1`` for ``.sig``;
    ``dsse/0.0.1`` or cosign 1.x ``intoto/0.0.2`` for ``.att``), all through
-   :func:`webhook.verify.keys.verify_legacy_set`;
+   :func:`webhook.verify.verify_legacy_set`;
 3. the Fulcio leaf in ``dev.sigstore.cosign/certificate`` chains to one of the root's CA chains that was
    valid at the integrated time, and the leaf was valid then (the chain annotation is ignored: only
    certificates of the pinned root are trust anchors);
@@ -55,9 +55,8 @@ from typing import Any
 
 import pydantic
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ExtendedKeyUsage, ExtensionNotFound, KeyUsage
 from cryptography.x509.certificate_transparency import LogEntryType, SignedCertificateTimestamp
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -71,9 +70,13 @@ from cryptography.x509.verification import VerificationError as X509Verification
 from sigstore.errors import Error as SigstoreError
 
 from webhook.errors import ConfigError, VerificationFailed
-from webhook.verify import keys
+from webhook.reasons import Reason
+from webhook.text import first_line
 from webhook.verify.bundles import SignedPayload
 from webhook.verify.discovery import LegacyLayer
+from webhook.verify.dsse import pae, verify_dsse_envelope
+from webhook.verify.rekor import TlogExpectation, verify_legacy_set
+from webhook.verify.signatures import PublicKey, load_public_key, verify_signature
 from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
 from webhook.verify.trust import LogKey, RootMaterial
 
@@ -84,7 +87,6 @@ _SIMPLE_SIGNING_CLAIM = "cosign container image signature"
 _SIGNATURE = "dev.cosignproject.cosign/signature"
 _CERTIFICATE = "dev.sigstore.cosign/certificate"
 _BUNDLE = "dev.sigstore.cosign/bundle"
-_INVALID = "signature-invalid"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ERRORS = (
     SigstoreError,
@@ -121,21 +123,21 @@ def verify_legacy_keyless(
         bundle_annotation = layer.annotation(_BUNDLE)
         if not bundle_annotation:
             raise _Failed("no Rekor bundle annotation (the signature is not in a transparency log)")
-        leaf_key = keys.load_public_key(
+        leaf_key = load_public_key(
             leaf.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
             name="the signing certificate",
         )
         payload_type, payload, signature, signed_data = _verify_layer_signature(layer, leaf_key)
-        expectation = keys.TlogExpectation(
+        expectation = TlogExpectation(
             signature=signature,
             data_sha256=hashlib.sha256(signed_data).hexdigest(),
             certificate_der=leaf.public_bytes(serialization.Encoding.DER),
             kinds=_entry_kinds(layer),
         )
         integrated = _as_datetime(
-            keys.verify_legacy_set(bundle_annotation, tlog_keys=root.tlog_keys, expect=expectation, now=now)
+            verify_legacy_set(bundle_annotation, tlog_keys=root.tlog_keys, expect=expectation, now=now)
         )
         chain = _verify_chain(leaf, root=root, when=integrated)
         _verify_sct(leaf, chain, ct_keys=root.ct_keys)
@@ -148,18 +150,18 @@ def verify_legacy_keyless(
             integrated_time=integrated,
         )
     except VerificationFailed as error:
-        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed legacy verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def verify_legacy_key(
     layer: LegacyLayer,
     *,
-    key: keys.PublicKey,
+    key: PublicKey,
     key_name: str,
-    tlog_keys: Mapping[str, keys.PublicKey],
+    tlog_keys: Mapping[str, PublicKey],
     require_tlog: bool,
     now: datetime | None = None,
 ) -> SignedPayload:
@@ -179,7 +181,7 @@ def verify_legacy_key(
         bundle_annotation = layer.annotation(_BUNDLE)
         integrated: datetime | None = None
         if bundle_annotation:
-            expectation = keys.TlogExpectation(
+            expectation = TlogExpectation(
                 signature=signature,
                 data_sha256=hashlib.sha256(signed_data).hexdigest(),
                 public_key=None if certificate_der is not None else key,
@@ -188,9 +190,7 @@ def verify_legacy_key(
             )
             try:
                 integrated = _as_datetime(
-                    keys.verify_legacy_set(
-                        bundle_annotation, tlog_keys=tlog_keys, expect=expectation, now=now
-                    )
+                    verify_legacy_set(bundle_annotation, tlog_keys=tlog_keys, expect=expectation, now=now)
                 )
             except VerificationFailed:
                 if require_tlog or _log_known(bundle_annotation, tlog_keys):
@@ -206,10 +206,10 @@ def verify_legacy_key(
             integrated_time=integrated,
         )
     except VerificationFailed as error:
-        raise VerificationFailed(f"{origin}: {error.user_message}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except (_Failed, ConfigError, *_ERRORS) as error:
         _logger.debug("%s failed key verification: %s", origin, error)
-        raise VerificationFailed(f"{origin}: {_first_line(error)}", code=_INVALID) from None
+        raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
 
 
 def simple_signing_digest(payload: bytes) -> str:
@@ -225,11 +225,12 @@ def simple_signing_digest(payload: bytes) -> str:
         digest = critical["image"]["docker-manifest-digest"]
     except (ValueError, KeyError, TypeError, RecursionError):
         raise VerificationFailed(
-            "the signed payload is not a cosign simple-signing document", code=_INVALID
+            "the signed payload is not a cosign simple-signing document", code=Reason.SIGNATURE_INVALID
         ) from None
     if claim != _SIMPLE_SIGNING_CLAIM or not isinstance(digest, str):
         raise VerificationFailed(
-            f"the signed payload's claim type is {claim!r}, not a cosign image signature", code=_INVALID
+            f"the signed payload's claim type is {claim!r}, not a cosign image signature",
+            code=Reason.SIGNATURE_INVALID,
         )
     return digest
 
@@ -241,7 +242,7 @@ def _entry_kinds(layer: LegacyLayer) -> tuple[str, ...]:
     return ("hashedrekord",) if layer.kind == "sig" else ("dsse", "intoto")
 
 
-def _certificate_of_key(layer: LegacyLayer, key: keys.PublicKey) -> bytes | None:
+def _certificate_of_key(layer: LegacyLayer, key: PublicKey) -> bytes | None:
     """The DER of the layer's certificate, which must be for ``key``; None when the layer has none."""
     certificate_pem = layer.annotation(_CERTIFICATE)
     if not certificate_pem:
@@ -252,7 +253,7 @@ def _certificate_of_key(layer: LegacyLayer, key: keys.PublicKey) -> bytes | None
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def _log_known(annotation: str, tlog_keys: Mapping[str, keys.PublicKey]) -> bool:
+def _log_known(annotation: str, tlog_keys: Mapping[str, PublicKey]) -> bool:
     try:
         log_id = json.loads(annotation)["Payload"]["logID"]
     except (ValueError, KeyError, TypeError, RecursionError):
@@ -345,7 +346,7 @@ def _sct_verifies(
     for log_key in ct_keys:
         if log_key.key_id != sct.log_id or not log_key.valid_at(timestamp):
             continue
-        if _signature_valid(log_key.public_key, sct.signature, data):
+        if verify_signature(log_key.public_key, sct.signature, data):
             return True
     return False
 
@@ -362,7 +363,7 @@ def _verify_leaf_profile(leaf: x509.Certificate) -> None:
         raise _Failed("signing certificate's extended key usage is not codeSigning")
 
 
-def _verify_layer_signature(layer: LegacyLayer, key: keys.PublicKey) -> tuple[str, bytes, bytes, bytes]:
+def _verify_layer_signature(layer: LegacyLayer, key: PublicKey) -> tuple[str, bytes, bytes, bytes]:
     """Verify the layer's signature with ``key``.
 
     Returns:
@@ -373,14 +374,14 @@ def _verify_layer_signature(layer: LegacyLayer, key: keys.PublicKey) -> tuple[st
         if not encoded:
             raise _Failed("no signature annotation")
         signature = base64.b64decode(encoded, validate=True)
-        if not keys.verify_signature(key, signature, layer.content):
+        if not verify_signature(key, signature, layer.content):
             raise _Failed(f"the signature does not verify over the layer with {key.name}")
         return SIMPLE_SIGNING_TYPE, layer.content, signature, layer.content
-    payload_type, payload = keys.verify_dsse_envelope(layer.content, key)
+    payload_type, payload = verify_dsse_envelope(layer.content, key)
     envelope = json.loads(layer.content)
-    message = keys.pae(payload_type, payload)
+    message = pae(payload_type, payload)
     signatures = [base64.b64decode(item["sig"], validate=True) for item in envelope["signatures"]]
-    signature = next(sig for sig in signatures if keys.verify_signature(key, sig, message))
+    signature = next(sig for sig in signatures if verify_signature(key, sig, message))
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise _Failed(f"DSSE payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE}")
     return payload_type, payload, signature, payload
@@ -394,32 +395,7 @@ def _is_precertificate_issuer(issuer: x509.Certificate) -> bool:
     return ExtendedKeyUsageOID.CERTIFICATE_TRANSPARENCY in usage
 
 
-def _signature_valid(public_key: Any, signature: bytes, data: bytes) -> bool:
-    try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _public_key_of(key: Any) -> Any:
-    # keys.load_public_key may return a wrapper; the cryptography key is what Rekor entries name.
-    return getattr(key, "public_key", key)
-
-
 def _spki(public_key: Any) -> bytes:
     return bytes(
         public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -25,11 +25,11 @@ ref only          the ``@ref`` (or BuildKit ``#ref``) part of the repository URI
                   ``BRANCH_NAME``; and finally the signing certificate's source-ref extension
 ================  =================================================================================
 
-Matching (DESIGN.md §3): ``builderIds`` compare exactly or as globs; ``sourceRepositories`` compare
-ignoring the scheme, a ``git+`` prefix, user info, a trailing ``/`` or ``.git``, the ``@ref``/``#ref`` part
-and the case of the host; ``sourceRefs`` are globs over the full ref. Globs are the policy's anchored
-globs (:mod:`webhook.policy.match`: ``*`` within one ``/``-separated segment, ``**`` across segments); a
-malformed glob matches nothing.
+Matching (policies/README.md, the attestation checks): ``builderIds`` compare exactly or as globs;
+``sourceRepositories`` compare ignoring the scheme, a ``git+`` prefix, user info, a trailing ``/`` or
+``.git``, the ``@ref``/``#ref`` part and the case of the host; ``sourceRefs`` are globs over the full
+ref. Globs are the policy's anchored globs (:mod:`webhook.policy.match`: ``*`` within one ``/``-separated
+segment, ``**`` across segments); a malformed glob matches nothing.
 
 **Verification summaries** (``https://slsa.dev/verification_summary/v1``): ``verifier.id`` must match one
 of ``verifierIds`` (exactly or as a glob), ``verificationResult`` must be ``PASSED``, ``minLevel`` such as
@@ -64,6 +64,9 @@ or Grype JSON (``matches[].vulnerability.severity``). ``maxAge`` bounds the age 
   (the tool did not produce results), cannot be judged and is ``attestation-invalid``;
 * **a finding without any score that can be read (``UNKNOWN``, only a bare CVSS vector, no score at
   all) counts as CRITICAL**: a finding nobody rated is not known to be harmless.
+
+The module is over 600 lines because its three checkers share the reading of untrusted predicates
+(the helpers at its end) and the one table of fields above; each checker is a section of its own.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ __all__ = [
     "normalize_repository",
 ]
 
+import functools
 import logging
 import math
 import re
@@ -91,13 +95,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from webhook._json import json_kind
+from webhook._json import json_kind, mapping
 from webhook.errors import InvalidReference
 from webhook.facts import Finding
+from webhook.formats import SEVERITIES
 from webhook.images.reference import ImageRef
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
-from webhook.text import show
+from webhook.reasons import Reason
+from webhook.text import show_value
+from webhook.times import CLOCK_SKEW, parse_rfc3339, require_aware
 from webhook.verify.statements import Statement
 
 _logger = logging.getLogger(__name__)
@@ -109,7 +116,6 @@ VERIFICATION_SUMMARY_V1 = "https://slsa.dev/verification_summary/v1"
 VULNS_V01 = "https://in-toto.io/attestation/vulns/v0.1"
 COSIGN_VULN_V1 = "https://cosign.sigstore.dev/attestation/vuln/v1"
 
-SEVERITIES = ("NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _SEVERITY_NAMES = {
     "none": "NONE",
@@ -127,20 +133,14 @@ _SEVERITY_NAMES = {
 _SARIF_LEVELS = {"error": "CRITICAL", "warning": "HIGH", "note": "MEDIUM", "none": "NONE"}
 _SARIF_NOT_FINDINGS = frozenset({"pass", "notApplicable"})
 
-_INVALID = "attestation-invalid"
-_MISMATCH = "provenance-mismatch"
-# Clocks of builders, scanners and this cluster disagree a little; a timestamp further in the future
-# than this is not skew but a claim we cannot check, and is refused.
-_CLOCK_SKEW = timedelta(minutes=5)
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
-)
 # ASCII digits, and few of them: int() of a 5000-digit level from a predicate would raise ValueError.
 _LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>[0-9]{1,9})")
 # How many offending vulnerabilities a message lists.
 _LIST = 5
 # How much of a value from a predicate a message quotes.
 _SHOW = 120
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def check_slsa(
     if kind not in (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01):
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(kind)}, expected SLSA provenance "
                 f"({SLSA_PROVENANCE_V1}, {SLSA_PROVENANCE_V02} or {SLSA_PROVENANCE_V01})",
             ),
@@ -186,7 +186,7 @@ def check_slsa(
         if builder_id is None:
             findings.append(
                 Finding(
-                    _INVALID,
+                    Reason.ATTESTATION_INVALID,
                     f"provenance has no {builder_field}; expected one of builderIds "
                     f"{_list(check.builder_ids)}",
                 )
@@ -194,7 +194,7 @@ def check_slsa(
         elif not any(_glob(allowed, builder_id) for allowed in check.builder_ids):
             findings.append(
                 Finding(
-                    _MISMATCH,
+                    Reason.PROVENANCE_MISMATCH,
                     f"builder id {_show(builder_id)} (from {builder_field}) is not one of builderIds "
                     f"{_list(check.builder_ids)}",
                 )
@@ -227,7 +227,7 @@ def _check_repository(
     if repository is None:
         return [
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"provenance names no source repository; expected one of sourceRepositories {_list(allowed)}",
             )
         ]
@@ -236,7 +236,7 @@ def _check_repository(
         return []
     return [
         Finding(
-            _MISMATCH,
+            Reason.PROVENANCE_MISMATCH,
             f"source repository {_show(found)} (from {where}: {_show(repository)}) is not one of "
             f"sourceRepositories {_list(allowed)}",
         )
@@ -249,13 +249,17 @@ def _check_ref(source: _Source, allowed: tuple[str, ...], cert_ref: str | None) 
         ref, where = cert_ref, "the signing certificate's source ref"
     if ref is None:
         return [
-            Finding(_INVALID, f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}",
+            )
         ]
     if any(_glob(pattern, ref) for pattern in allowed):
         return []
     return [
         Finding(
-            _MISMATCH, f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}"
+            Reason.PROVENANCE_MISMATCH,
+            f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}",
         )
     ]
 
@@ -269,8 +273,8 @@ def _slsa_source(kind: str, predicate: Mapping[str, Any]) -> _Source:
 
 
 def _source_v1(predicate: Mapping[str, Any]) -> _Source:
-    definition = _mapping(predicate.get("buildDefinition"))
-    external = _mapping(definition.get("externalParameters"))
+    definition = mapping(predicate.get("buildDefinition"))
+    external = mapping(definition.get("externalParameters"))
     dependencies = _git_uris(definition.get("resolvedDependencies"), "buildDefinition.resolvedDependencies")
     base = "buildDefinition.externalParameters"
     for key, uri_key in (
@@ -279,7 +283,7 @@ def _source_v1(predicate: Mapping[str, Any]) -> _Source:
         ("buildConfigSource", "repository"),
         ("configSource", "uri"),
     ):
-        holder = _mapping(external.get(key))
+        holder = mapping(external.get(key))
         repository = holder.get(uri_key)
         if isinstance(repository, str) and repository:
             ref = holder.get("ref")
@@ -296,15 +300,15 @@ def _source_v1(predicate: Mapping[str, Any]) -> _Source:
 
 
 def _source_v02(predicate: Mapping[str, Any]) -> _Source:
-    invocation = _mapping(predicate.get("invocation"))
-    environment = _mapping(invocation.get("environment"))
+    invocation = mapping(predicate.get("invocation"))
+    environment = mapping(invocation.get("environment"))
     env_ref: tuple[str, str] | None = None
     for name in ("GITHUB_REF", "github_ref"):
         value = environment.get(name)
         if isinstance(value, str) and value:
             env_ref = (value, f"invocation.environment.{name}")
             break
-    uri = _mapping(invocation.get("configSource")).get("uri")
+    uri = mapping(invocation.get("configSource")).get("uri")
     if isinstance(uri, str) and uri:
         found = _with_ref_from(uri, "invocation.configSource.uri", ())
     else:
@@ -323,13 +327,13 @@ def _source_v01(predicate: Mapping[str, Any]) -> _Source:
     found = _Source()
     materials = predicate.get("materials")
     if isinstance(materials, list) and materials:
-        uri = _mapping(materials[0]).get("uri")
+        uri = mapping(materials[0]).get("uri")
         if isinstance(uri, str) and uri:
             found = _with_ref_from(uri, "materials[0].uri", ())
     if found.ref is not None:
         return found
-    arguments = _mapping(_mapping(predicate.get("recipe")).get("arguments"))
-    substitutions = _mapping(arguments.get("substitutions"))
+    arguments = mapping(mapping(predicate.get("recipe")).get("arguments"))
+    substitutions = mapping(arguments.get("substitutions"))
     where = "recipe.arguments.substitutions"
     for name, prefix in (("TAG_NAME", "refs/tags/"), ("BRANCH_NAME", "refs/heads/")):
         value = substitutions.get(name)
@@ -355,7 +359,7 @@ def _git_uris(value: object, where: str) -> tuple[tuple[str, str], ...]:
         return ()
     found = []
     for index, item in enumerate(value):
-        uri = _mapping(item).get("uri")
+        uri = mapping(item).get("uri")
         if isinstance(uri, str) and uri.startswith("git+"):
             found.append((uri, f"{where}[{index}].uri"))
     return tuple(found)
@@ -419,11 +423,11 @@ def check_verification_summary(
     Returns:
         Findings; empty when every requirement holds.
     """
-    _require_aware(now)
+    require_aware(now)
     if statement.predicate_type != VERIFICATION_SUMMARY_V1:
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(statement.predicate_type)}, expected {VERIFICATION_SUMMARY_V1}",
             ),
         )
@@ -432,11 +436,11 @@ def check_verification_summary(
 
     verifier_id = _string_at(predicate, "verifier.id")
     if verifier_id is None:
-        findings.append(Finding(_INVALID, "verification summary has no verifier.id"))
+        findings.append(Finding(Reason.ATTESTATION_INVALID, "verification summary has no verifier.id"))
     elif check.verifier_ids and not any(_glob(allowed, verifier_id) for allowed in check.verifier_ids):
         findings.append(
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"verifier {_show(verifier_id)} is not one of verifierIds {_list(check.verifier_ids)}",
             )
         )
@@ -444,10 +448,15 @@ def check_verification_summary(
     result = predicate.get("verificationResult")
     if not isinstance(result, str):
         findings.append(
-            Finding(_INVALID, "verification summary has no verificationResult; expected 'PASSED'")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                "verification summary has no verificationResult; expected 'PASSED'",
+            )
         )
     elif result != "PASSED":
-        findings.append(Finding(_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'"))
+        findings.append(
+            Finding(Reason.PROVENANCE_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'")
+        )
 
     if check.min_level is not None:
         findings.extend(_check_level(predicate.get("verifiedLevels"), check.min_level))
@@ -462,7 +471,12 @@ def check_verification_summary(
 
 def _check_level(levels: object, minimum: str) -> list[Finding]:
     if not isinstance(levels, list) or not all(isinstance(level, str) for level in levels):
-        return [Finding(_INVALID, f"verifiedLevels is not a list of strings; expected a level >= {minimum}")]
+        return [
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"verifiedLevels is not a list of strings; expected a level >= {minimum}",
+            )
+        ]
     wanted = _LEVEL.fullmatch(minimum)
     for level in levels:
         if level == minimum:
@@ -475,19 +489,24 @@ def _check_level(levels: object, minimum: str) -> list[Finding]:
             and int(found["number"]) >= int(wanted["number"])
         ):
             return []
-    return [Finding(_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")]
+    return [
+        Finding(Reason.PROVENANCE_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")
+    ]
 
 
 def _check_resource(
     resource: object, check: VerificationSummaryCheck, *, image_name: str, digest: str
 ) -> list[Finding]:
     if not isinstance(resource, str) or not resource:
-        return [Finding(_INVALID, "verification summary has no resourceUri")]
+        return [Finding(Reason.ATTESTATION_INVALID, "verification summary has no resourceUri")]
     if check.resource_uri is not None:
         if _glob(check.resource_uri, resource):
             return []
         return [
-            Finding(_MISMATCH, f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}")
+            Finding(
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}",
+            )
         ]
     admitted = ImageRef.parse(image_name)
     try:
@@ -495,18 +514,22 @@ def _check_resource(
     except (InvalidReference, ValueError) as exc:
         return [
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"resourceUri {_show(resource)} does not name an image ({exc}); expected {admitted.name}",
             )
         ]
     if named.name != admitted.name:
         return [
-            Finding(_MISMATCH, f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}")
+            Finding(
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}",
+            )
         ]
     if named.digest is not None and named.digest != digest:
         return [
             Finding(
-                _MISMATCH, f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}"
+                Reason.PROVENANCE_MISMATCH,
+                f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}",
             )
         ]
     return []
@@ -576,7 +599,7 @@ def check_vulnerabilities(
     Raises:
         ValueError: ``check.max_severity`` is not one of :data:`SEVERITIES` (the policy loader refuses it).
     """
-    _require_aware(now)
+    require_aware(now)
     limit = check.max_severity.upper()
     if limit not in _RANK:
         raise ValueError(f"maxSeverity {check.max_severity!r} is not one of {', '.join(SEVERITIES)}")
@@ -584,7 +607,7 @@ def check_vulnerabilities(
     if kind not in (VULNS_V01, COSIGN_VULN_V1):
         return (
             Finding(
-                _INVALID,
+                Reason.ATTESTATION_INVALID,
                 f"predicate type is {_show(kind)}, expected a vulnerability scan "
                 f"({VULNS_V01} or {COSIGN_VULN_V1})",
             ),
@@ -593,12 +616,12 @@ def check_vulnerabilities(
     findings: list[Finding] = []
     scanner = predicate.get("scanner")
     if not isinstance(scanner, dict) or "result" not in scanner:
-        findings.append(Finding(_INVALID, "scan has no scanner.result"))
+        findings.append(Finding(Reason.ATTESTATION_INVALID, "scan has no scanner.result"))
     else:
         try:
             vulnerabilities = list(_scan_results(scanner["result"], kind))
         except _Unreadable as exc:
-            findings.append(Finding(_INVALID, f"scanner.result cannot be read: {exc}"))
+            findings.append(Finding(Reason.ATTESTATION_INVALID, f"scanner.result cannot be read: {exc}"))
         else:
             above = [v for v in vulnerabilities if _RANK[v.severity] > _RANK[limit]]
             if above:
@@ -607,13 +630,13 @@ def check_vulnerabilities(
                 more = f" and {len(above) - _LIST} more" if len(above) > _LIST else ""
                 findings.append(
                     Finding(
-                        _MISMATCH,
+                        Reason.PROVENANCE_MISMATCH,
                         f"{len(above)} of {len(vulnerabilities)} vulnerabilities are above maxSeverity "
                         f"{limit}: {shown}{more}",
                     )
                 )
     if check.max_age is not None:
-        finished = _mapping(predicate.get("metadata")).get("scanFinishedOn")
+        finished = mapping(predicate.get("metadata")).get("scanFinishedOn")
         findings.extend(_check_age(finished, "metadata.scanFinishedOn", max_age=check.max_age, now=now))
     return tuple(findings)
 
@@ -656,7 +679,7 @@ def _intoto_results(items: list[Any]) -> Iterator[_Vulnerability]:
             severities = [severities]
         scores = []
         if isinstance(severities, list):
-            scores = [_mapping(s).get("score") for s in severities]
+            scores = [mapping(s).get("score") for s in severities]
         yield _Vulnerability(name, _worst(scores))
 
 
@@ -666,15 +689,15 @@ def _sarif_results(runs: list[Any]) -> Iterator[_Vulnerability]:
     if not runs:
         raise _Unreadable("the SARIF report has no runs")
     for run_index, run in enumerate(runs):
-        run = _mapping(run)
-        tool = _mapping(run.get("tool"))
-        rules = [_mapping(rule) for rule in _list_of(_mapping(tool.get("driver")).get("rules"))]
+        run = mapping(run)
+        tool = mapping(run.get("tool"))
+        rules = [mapping(rule) for rule in _list_of(mapping(tool.get("driver")).get("rules"))]
         by_id = {rule.get("id"): rule for rule in rules if isinstance(rule.get("id"), str)}
         results = run.get("results")
         if not isinstance(results, list):
             raise _Unreadable(f"runs[{run_index}].results is not a list (the scan produced no results)")
         for index, result in enumerate(results):
-            result = _mapping(result)
+            result = mapping(result)
             if result.get("kind") in _SARIF_NOT_FINDINGS:
                 continue
             rule = _sarif_rule(result, rules, by_id)
@@ -693,30 +716,30 @@ def _sarif_rule(result: Mapping[str, Any], rules: list[Mapping[str, Any]], by_id
 
 def _sarif_severity(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
     for holder in (result, rule):
-        severity = _score_severity(_mapping(holder.get("properties")).get("security-severity"))
+        severity = _score_severity(mapping(holder.get("properties")).get("security-severity"))
         if severity is not None:
             return severity
-    tags = _list_of(_mapping(rule.get("properties")).get("tags"))
+    tags = _list_of(mapping(rule.get("properties")).get("tags"))
     named = [_score_severity(tag) for tag in tags if isinstance(tag, str) and tag.lower() in _SEVERITY_NAMES]
     if named:
         return max((s for s in named if s is not None), key=_RANK.__getitem__)
     level = result.get("level")
     if not isinstance(level, str):
-        level = _mapping(rule.get("defaultConfiguration")).get("level", "warning")
+        level = mapping(rule.get("defaultConfiguration")).get("level", "warning")
     return _SARIF_LEVELS.get(str(level), "CRITICAL")
 
 
 def _trivy_results(results: list[Any]) -> Iterator[_Vulnerability]:
     for target in results:
-        for index, item in enumerate(_list_of(_mapping(target).get("Vulnerabilities"))):
-            item = _mapping(item)
+        for index, item in enumerate(_list_of(mapping(target).get("Vulnerabilities"))):
+            item = mapping(item)
             ident = item.get("VulnerabilityID") or f"Vulnerabilities[{index}]"
             yield _Vulnerability(str(ident), _worst([item.get("Severity")]))
 
 
 def _grype_results(matches: list[Any]) -> Iterator[_Vulnerability]:
     for index, match in enumerate(matches):
-        vulnerability = _mapping(_mapping(match).get("vulnerability"))
+        vulnerability = mapping(mapping(match).get("vulnerability"))
         ident = vulnerability.get("id") or f"matches[{index}]"
         yield _Vulnerability(str(ident), _worst([vulnerability.get("severity")]))
 
@@ -781,26 +804,30 @@ def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) 
     when = _timestamp(value)
     if when is None:
         return [
-            Finding(_INVALID, f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)")
+            Finding(
+                Reason.ATTESTATION_INVALID,
+                f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)",
+            )
         ]
     age = now - when
     if age > max_age:
         return [
             Finding(
-                _MISMATCH,
+                Reason.PROVENANCE_MISMATCH,
                 f"{field} {_show(value)} is {_duration(age)} old, more than maxAge {_duration(max_age)}",
             )
         ]
-    if age < -_CLOCK_SKEW:
-        return [Finding(_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")]
+    # Clocks disagree a little; further in the future is a claim we cannot check, and is refused.
+    if age < -CLOCK_SKEW:
+        return [
+            Finding(Reason.PROVENANCE_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")
+        ]
     return []
 
 
 def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        return None
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         return None
 
@@ -814,11 +841,6 @@ def _duration(delta: timedelta) -> str:
     return f"{days}d{text}" if days else text
 
 
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-
-
 def _string_at(mapping: Mapping[str, Any], dotted: str) -> str | None:
     value: Any = mapping
     for key in dotted.split("."):
@@ -828,19 +850,9 @@ def _string_at(mapping: Mapping[str, Any], dotted: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _list_of(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def _list(values: Iterable[object]) -> str:
     return "[" + ", ".join(_show(v) for v in values) + "]"
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "missing"
-    return show(value if isinstance(value, str) else repr(value), limit=_SHOW)

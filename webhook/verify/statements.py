@@ -31,9 +31,9 @@ __all__ = [
     "parse_statement",
 ]
 
+import functools
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -41,7 +41,9 @@ from typing import Any
 
 from webhook._json import json_kind
 from webhook.errors import VerificationFailed
-from webhook.text import show
+from webhook.images.reference import SHA256_HEX_RE, is_sha256_digest
+from webhook.reasons import Reason
+from webhook.text import first_line, show_value
 
 _logger = logging.getLogger(__name__)
 
@@ -53,11 +55,10 @@ _STATEMENT_TYPES = (STATEMENT_V01, STATEMENT_V1)
 # not an attestation we want to hold in memory per admission.
 MAX_STATEMENT_BYTES = 16 * 1024 * 1024
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_ADMITTED_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
-_INVALID = "attestation-invalid"
 # How much of an offending value an error message quotes.
 _SHOW = 80
+# A value from outside, quoted (escaped, cut short) for a message.
+_show = functools.partial(show_value, limit=_SHOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +90,9 @@ class Statement:
 
         A digest that is not ``sha256:`` followed by 64 lower-case hex digits never matches.
         """
-        match = _ADMITTED_DIGEST.fullmatch(digest)
-        if match is None:
+        if not is_sha256_digest(digest):
             return False
-        wanted = match.group(1)
+        wanted = digest.removeprefix("sha256:")
         return any(subject.digests.get("sha256") == wanted for subject in self.subjects)
 
 
@@ -107,7 +107,7 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
         The parsed :class:`Statement`.
 
     Raises:
-        VerificationFailed: ``code="attestation-invalid"``, with a message naming what was expected and
+        VerificationFailed: ``attestation-invalid``, with a message naming what was expected and
             what was found.
     """
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
@@ -157,7 +157,7 @@ def _load_json(payload: bytes) -> Any:
         raise _invalid("statement is nested too deeply to parse") from None
     except ValueError as exc:
         # e.g. an integer literal longer than Python's int conversion limit (sys.get_int_max_str_digits)
-        raise _invalid(f"statement is not JSON that can be read ({_first_line(exc)})") from None
+        raise _invalid(f"statement is not JSON that can be read ({first_line(exc)[:_SHOW]})") from None
 
 
 def _subjects(value: object) -> tuple[Subject, ...]:
@@ -182,7 +182,7 @@ def _subjects(value: object) -> tuple[Subject, ...]:
                     f"{where}.digest.{algorithm} is {_describe(hexdigest)}, expected a non-empty string"
                 )
         sha256 = digests.get("sha256")
-        if sha256 is not None and not _SHA256_HEX.fullmatch(sha256):
+        if sha256 is not None and not SHA256_HEX_RE.fullmatch(sha256):
             raise _invalid(f"{where}.digest.sha256 is {_show(sha256)}, expected 64 lower-case hex digits")
         subjects.append(Subject(name=name, digests=MappingProxyType(dict(digests))))
     return tuple(subjects)
@@ -215,7 +215,7 @@ def _no_constants(constant: str) -> Any:
 
 def _invalid(message: str) -> VerificationFailed:
     _logger.debug("invalid in-toto statement: %s", message)
-    return VerificationFailed(f"invalid in-toto statement: {message}", code=_INVALID)
+    return VerificationFailed(f"invalid in-toto statement: {message}", code=Reason.ATTESTATION_INVALID)
 
 
 def _describe(value: object) -> str:
@@ -224,21 +224,3 @@ def _describe(value: object) -> str:
     if isinstance(value, list | dict) and not value:
         return f"an empty {json_kind(value)}"
     return f"a JSON {json_kind(value)}"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:_SHOW] if lines else type(error).__name__
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value)
-        except (ValueError, RecursionError):  # nested as deep as the parser allowed: name its kind only
-            text = f"a JSON {json_kind(value)}"
-    return show(text, limit=_SHOW)

@@ -31,7 +31,8 @@ from sigstore_models.trustroot import v1 as trustroot_v1
 from webhook.errors import ConfigError
 from webhook.policy.material import CertificateAuthority, LogKey, TrustedRootMaterial
 from webhook.policy.model import Policy, TrustKey, TrustRoot
-from webhook.verify.keys import PublicKey
+from webhook.text import first_line
+from webhook.verify.signatures import PublicKey
 
 _logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def load_root(root: TrustRoot) -> RootMaterial:
         verifier = Verifier(trusted_root=TrustedRoot(trustroot_v1.TrustedRoot.from_json(root.material.data)))
     except (pydantic.ValidationError, SigstoreError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(
-            f"trust root {root.name!r}: {root.file} is not a valid trusted_root.json: {_first_line(error)}"
+            f"trust root {root.name!r}: {root.file} is not a valid trusted_root.json: {first_line(error)}"
         ) from error
     return RootMaterial(
         name=root.name,
@@ -134,8 +135,3 @@ def tlog_keys(root: TrustedRootMaterial) -> Mapping[str, PublicKey]:
 
 def _public_key(key: TrustKey) -> PublicKey:
     return PublicKey(name=key.name, key=key.material.key, spki_der=key.material.spki_der)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

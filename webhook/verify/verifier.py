@@ -38,6 +38,10 @@ the index digest by default; ``--recursive`` also signs each platform manifest.)
 Nothing raises out of :meth:`ImageVerifier.verify_rule`: every failure, expected or not, becomes a
 finding (fail closed). An unexpected error while checking one artifact makes only that artifact
 invalid, so a hostile artifact next to a valid one cannot turn a pass into a failure.
+
+It is one module over 600 lines because judging a requirement (which artifact counts for which
+signer, the k-of-n matching, and which reason code a failure gets) is one decision that reads best in
+one place; the cryptography, identities and predicates it applies are modules of their own.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 from typing import Literal
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -60,6 +65,7 @@ from webhook.errors import VerificationFailed
 from webhook.facts import Finding, RuleVerification
 from webhook.images.reference import ImageRef
 from webhook.policy.model import AttestationRequirement, KeylessSigner, KeySigner, Rule, Signer
+from webhook.reasons import Reason
 from webhook.verify import predicates
 from webhook.verify.bundles import (
     COSIGN_SIGN_PREDICATE,
@@ -85,24 +91,29 @@ _logger = logging.getLogger(__name__)
 _Artifact = BundleArtifact | LegacyLayer
 _Purpose = Literal["signature", "attestation"]
 
-# Status of one (signer, candidate) pair, in increasing order of how far it got.
-_IRRELEVANT = 0  # verified, but not the kind of artifact the requirement is about
-_INVALID = 1  # cryptography or structure failed
-_IDENTITY = 2  # valid, but signed by someone else
-_UNBOUND = 3  # valid, right signer, but about another digest
-_PREDICATE = 4  # valid attestation from the right signer whose predicate fails the policy
-_OK = 5
+
+class _Status(IntEnum):
+    """How far one (signer, candidate) pair got, in increasing order (the best pair explains a failure)."""
+
+    IRRELEVANT = 0  # verified, but not the kind of artifact the requirement is about
+    INVALID = 1  # cryptography or structure failed
+    IDENTITY = 2  # valid, but signed by someone else
+    UNBOUND = 3  # valid, right signer, but about another digest
+    PREDICATE = 4  # valid attestation from the right signer whose predicate fails the policy
+    OK = 5
+
+
 _MAX_SHOWN = 3
 
 
 @dataclass(frozen=True, slots=True)
 class _Check:
-    status: int
+    status: _Status
     detail: str
     verified: bool = False
     found: str = ""  # who signed it (set once the cryptography verified)
     findings: tuple[Finding, ...] = ()
-    signing_key: str = ""  # set when _OK: identifies the key that signed (see the module docstring)
+    signing_key: str = ""  # set when _Status.OK: identifies the key that signed (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +125,7 @@ class _Requirement:
     signers: tuple[Signer, ...]
     minimum: int
     what: str
-    codes: tuple[str, str]  # (nothing found, found but invalid)
+    codes: tuple[Reason, Reason]  # (nothing found, found but invalid)
     attestation: AttestationRequirement | None = None
 
 
@@ -143,7 +154,7 @@ class ImageVerifier:
             if artifacts.digest != digest:
                 raise VerificationFailed(
                     f"artifacts were discovered for {artifacts.digest}, not for {digest}",
-                    code="signature-invalid",
+                    code=Reason.SIGNATURE_INVALID,
                 )
             evaluation = _Evaluation(self, artifacts=artifacts, digest=digest, image=image, now=now)
             requirements: list[_Requirement] = []
@@ -155,7 +166,7 @@ class ImageVerifier:
                         signers=_unique(rule.signatures.signers),
                         minimum=max(1, rule.signatures.minimum),
                         what="signature",
-                        codes=("unsigned", "signature-invalid"),
+                        codes=(Reason.UNSIGNED, Reason.SIGNATURE_INVALID),
                     )
                 )
             for attestation in rule.attestations:
@@ -166,7 +177,7 @@ class ImageVerifier:
                         signers=_unique(attestation.signers),
                         minimum=max(1, attestation.minimum),
                         what=f"attestation of type {attestation.predicate_type}",
-                        codes=("attestation-missing", "attestation-invalid"),
+                        codes=(Reason.ATTESTATION_MISSING, Reason.ATTESTATION_INVALID),
                         attestation=attestation,
                     )
                 )
@@ -182,7 +193,9 @@ class ImageVerifier:
                 "verifying %s@%s for rule %s failed unexpectedly", image.name, digest, rule.name
             )
             findings.append(
-                Finding("signature-invalid", f"verification failed unexpectedly ({type(error).__name__})")
+                Finding(
+                    Reason.SIGNATURE_INVALID, f"verification failed unexpectedly ({type(error).__name__})"
+                )
             )
             steps.append(f"FAILED [signature-invalid] unexpected {type(error).__name__}: {error}")
         verdict = "passed" if not findings else "FAILED " + " ".join(f"[{f.code}]" for f in findings)
@@ -246,20 +259,22 @@ class _Evaluation:
             row = [checks[(s, c)] for s in range(len(signers))]
             verified = [check for check in row if check.verified]
             relevant = (
-                any(check.status != _IRRELEVANT for check in verified) if verified else claims(candidate)
+                any(check.status != _Status.IRRELEVANT for check in verified)
+                if verified
+                else claims(candidate)
             )
             if not relevant:
                 continue
             top = max(row, key=lambda check: check.status)
             best[c] = top
-            satisfied = [f"#{s + 1}" for s in range(len(signers)) if checks[(s, c)].status == _OK]
+            satisfied = [f"#{s + 1}" for s in range(len(signers)) if checks[(s, c)].status == _Status.OK]
             line = f"  {candidate.describe()}: {top.detail}"
             if satisfied:
                 line += f" -> satisfies signer {', '.join(satisfied)}"
             steps.append(line)
         count = _matching(
             {
-                s: [checks[(s, c)].signing_key for c in best if checks[(s, c)].status == _OK]
+                s: [checks[(s, c)].signing_key for c in best if checks[(s, c)].status == _Status.OK]
                 for s in range(len(signers))
             }
         )
@@ -291,27 +306,29 @@ class _Evaluation:
                 Finding(missing_code, f"{prefix}no {requirement.what} found for {self.digest}; {expected}")
             ]
         shortfall = f"only {count} of minimum {minimum} signer(s) satisfied; " if count > 0 else ""
-        if _PREDICATE in statuses:
+        if _Status.PREDICATE in statuses:
             findings = list(
                 dict.fromkeys(
                     Finding(f.code, f"{prefix}{f.message}")
                     for check in best.values()
-                    if check.status == _PREDICATE
+                    if check.status == _Status.PREDICATE
                     for f in check.findings
                 )
             )
             if count > 0:
-                findings.append(Finding("identity-mismatch", f"{prefix}{shortfall}{expected}"))
+                findings.append(Finding(Reason.IDENTITY_MISMATCH, f"{prefix}{shortfall}{expected}"))
             return findings
-        if count > 0 or _IDENTITY in statuses:
+        if count > 0 or _Status.IDENTITY in statuses:
             found = [
-                check.found for check in best.values() if check.status in (_IDENTITY, _OK) and check.found
+                check.found
+                for check in best.values()
+                if check.status in (_Status.IDENTITY, _Status.OK) and check.found
             ]
-            return [Finding("identity-mismatch", f"{prefix}{shortfall}{expected}, found {_join(found)}")]
+            return [Finding(Reason.IDENTITY_MISMATCH, f"{prefix}{shortfall}{expected}, found {_join(found)}")]
         details = [
             f"{candidates[c].describe()}: {check.detail}"
             for c, check in best.items()
-            if check.status in (_UNBOUND, _INVALID)
+            if check.status in (_Status.UNBOUND, _Status.INVALID)
         ]
         return [
             Finding(invalid_code, f"{prefix}no valid {requirement.what} for {self.digest}: {_join(details)}")
@@ -325,14 +342,15 @@ class _Evaluation:
         except Exception as error:  # one hostile artifact must not sink the verdict on the others
             _logger.exception("checking %s for %s failed unexpectedly", candidate.describe(), _short(signer))
             return _Check(
-                _INVALID, f"not valid for {_short(signer)}: could not be checked ({type(error).__name__})"
+                _Status.INVALID,
+                f"not valid for {_short(signer)}: could not be checked ({type(error).__name__})",
             )
 
     def _check_pair(self, signer: Signer, candidate: _Artifact, requirement: _Requirement) -> _Check:
         result = self._verify(signer, candidate)
         if isinstance(result, VerificationFailed):
             return _Check(
-                _INVALID, f"not valid for {_short(signer)}: {_strip(result.user_message, candidate)}"
+                _Status.INVALID, f"not valid for {_short(signer)}: {_strip(result.user_message, candidate)}"
             )
         signed = result
         found = signed.signer_description()
@@ -347,23 +365,26 @@ class _Evaluation:
                 kind = "attestation"
         except VerificationFailed as error:
             return _Check(
-                _INVALID, f"signed by {found}, but {_strip(error.user_message, candidate)}", True, found
+                _Status.INVALID,
+                f"signed by {found}, but {_strip(error.user_message, candidate)}",
+                True,
+                found,
             )
         if not relevant:
             what = statement.predicate_type if statement is not None else (signed.payload_type or "message")
-            return _Check(_IRRELEVANT, f"valid, but a {what} artifact", True, found)
+            return _Check(_Status.IRRELEVANT, f"valid, but a {what} artifact", True, found)
 
         mismatch = self._identity_failure(signer, signed)
         if mismatch is not None:
             return _Check(
-                _IDENTITY, f"valid {kind} by {found}, not by {_short(signer)}: {mismatch}", True, found
+                _Status.IDENTITY, f"valid {kind} by {found}, not by {_short(signer)}: {mismatch}", True, found
             )
 
         bound = statement.covers(self.digest) if statement is not None else signed_digest == self.digest
         if not bound:
             about = signed_digest if signed_digest is not None else _subjects(statement)
             return _Check(
-                _UNBOUND, f"valid {kind} by {found}, but for {about}, not {self.digest}", True, found
+                _Status.UNBOUND, f"valid {kind} by {found}, but for {about}, not {self.digest}", True, found
             )
 
         if requirement.attestation is not None and statement is not None:
@@ -371,10 +392,10 @@ class _Evaluation:
             if findings:
                 detail = "; ".join(f"[{f.code}] {f.message}" for f in findings)
                 return _Check(
-                    _PREDICATE, f"valid attestation by {found}, but {detail}", True, found, findings
+                    _Status.PREDICATE, f"valid attestation by {found}, but {detail}", True, found, findings
                 )
         return _Check(
-            _OK,
+            _Status.OK,
             f"valid {kind} by {found} for {self.digest}",
             True,
             found,
@@ -415,20 +436,22 @@ class _Evaluation:
             root = self.trust.root(signer.root)
             if root is None:
                 raise VerificationFailed(
-                    f"trust root {signer.root!r} is not loaded", code="signature-invalid"
+                    f"trust root {signer.root!r} is not loaded", code=Reason.SIGNATURE_INVALID
                 )
             if isinstance(candidate, LegacyLayer):
                 return verify_legacy_keyless(candidate, root=root, now=self.now)
             if not bundle_has_certificate(candidate.content):
                 raise VerificationFailed(
-                    "the bundle is key-signed (no certificate)", code="signature-invalid"
+                    "the bundle is key-signed (no certificate)", code=Reason.SIGNATURE_INVALID
                 )
             return verify_keyless_bundle(
                 candidate.content, verifier=root.verifier, origin=origin, digest=self.digest
             )
         key = self.trust.key(signer.name)
         if key is None:
-            raise VerificationFailed(f"trust key {signer.name!r} is not loaded", code="signature-invalid")
+            raise VerificationFailed(
+                f"trust key {signer.name!r} is not loaded", code=Reason.SIGNATURE_INVALID
+            )
         tlog_keys = self.trust.all_tlog_keys()
         if isinstance(candidate, LegacyLayer):
             return verify_legacy_key(
@@ -441,7 +464,7 @@ class _Evaluation:
             )
         if bundle_has_certificate(candidate.content):
             raise VerificationFailed(
-                "the bundle is keyless (certificate), not key-signed", code="signature-invalid"
+                "the bundle is keyless (certificate), not key-signed", code=Reason.SIGNATURE_INVALID
             )
         return verify_key_bundle(
             candidate.content,
@@ -496,7 +519,9 @@ class _Evaluation:
                     predicates.check_vulnerabilities(statement, requirement.vulnerabilities, now=self.now)
                 )
         except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as error:
-            findings.append(Finding("attestation-invalid", f"the predicate could not be checked: {error}"))
+            findings.append(
+                Finding(Reason.ATTESTATION_INVALID, f"the predicate could not be checked: {error}")
+            )
         return tuple(findings)
 
 

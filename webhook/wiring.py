@@ -18,15 +18,15 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from webhook.deadline import Deadline
-from webhook.decision import ImagePlan
+from webhook.decision import ImagePlan, quarantine_finding
 from webhook.errors import ConfigError, PolicyProblem, RegistryError
-from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.facts import Finding, ImageFacts
 from webhook.policy.loader import lint_file
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
@@ -62,30 +62,27 @@ class Gatherer:
             try:
                 digest = self.registry.resolve(ref, ref.effective_tag or "latest", deadline=deadline)
             except RegistryError as error:
-                return ImageFacts(resolution=Finding(error.code, error.user_message))
+                return ImageFacts(gathering_error=Finding(error.code, error.user_message))
         if digest is None:
             return ImageFacts()
-        quarantine = self.quarantine.read(plan, ref, digest, deadline=deadline)
-        verifications: tuple[RuleVerification, ...] = ()
-        listed = (digest, *(manifest.digest for manifest in quarantine.listed))
-        quarantined = quarantine.quarantined or any(d in self.policy.quarantined for d in listed)
-        if plan.verify_rules and not quarantined:
-            verifications = self.verifier.verify_image(
-                registry=self.registry,
-                image=ref,
-                digest=digest,
-                rules=plan.verify_rules,
-                deadline=deadline,
-                now=now,
+        facts = self.quarantine.read(plan, ref, digest, deadline=deadline).image_facts(digest)
+        # A digest the decision refuses (or fails closed on) for its quarantine needs no signatures.
+        if (
+            plan.verify_rules
+            and quarantine_finding(plan, policy=self.policy, digest=digest, facts=facts) is None
+        ):
+            facts = replace(
+                facts,
+                verifications=self.verifier.verify_image(
+                    registry=self.registry,
+                    image=ref,
+                    digest=digest,
+                    rules=plan.verify_rules,
+                    deadline=deadline,
+                    now=now,
+                ),
             )
-        return ImageFacts(
-            digest=digest,
-            marker=quarantine.marker,
-            marker_error=quarantine.marker_error,
-            listed=quarantine.listed,
-            listing_error=quarantine.listing_error,
-            verifications=verifications,
-        )
+        return facts
 
 
 @dataclass(frozen=True, slots=True)
