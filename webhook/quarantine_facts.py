@@ -91,8 +91,8 @@ class QuarantineReader:
                 own.cancel()
             return QuarantineFacts(listed=listed, listing_error=listing_error)
 
-        markers = self._markers(ref, tuple(m.digest for m in listed), deadline=deadline)
-        top = _collect(own, deadline) if own is not None else self._read_one(ref, digest, deadline=deadline)
+        markers = self._markers(ref, (digest, *(m.digest for m in listed)), own=own, deadline=deadline)
+        top = markers[digest]
         marker = top if isinstance(top, QuarantineEntry) else None
         marker_error = (
             Finding(top.code, f"quarantine markers could not be read: {top.message}")
@@ -116,17 +116,27 @@ class QuarantineReader:
         return QuarantineFacts(marker, marker_error, tuple(checked), listing_error)
 
     def _markers(
-        self, ref: ImageRef, digests: tuple[str, ...], *, deadline: Deadline
+        self,
+        ref: ImageRef,
+        digests: tuple[str, ...],
+        *,
+        own: Pending[QuarantineEntry | Finding | None] | None,
+        deadline: Deadline,
     ) -> dict[str, QuarantineEntry | Finding | None]:
         """The marker (or why it could not be read) of each digest, read concurrently.
 
-        This thread works through the digests and up to :data:`_HELPERS` pool threads help: one image
-        never queues more than that on the shared pool, and it progresses even while the pool is busy
-        with other admissions.
+        This thread works through the digests, the first one (the image's own, maybe already under way
+        as ``own``) first, and up to :data:`_HELPERS` pool threads help: one image never queues more
+        than that on the shared pool, and it progresses even while the pool is busy with other
+        admissions.
         """
-        outcomes = FanOut(self.pool, helpers=_HELPERS).map(
-            lambda digest: self._read_one(ref, digest, deadline=deadline), digests, deadline=deadline
-        )
+
+        def one(digest: str) -> QuarantineEntry | Finding | None:
+            if own is not None and digest == digests[0]:
+                return _collect(own, deadline)
+            return self._read_one(ref, digest, deadline=deadline)
+
+        outcomes = FanOut(self.pool, helpers=_HELPERS).map(one, digests, deadline=deadline)
         return {
             digest: _LATE if outcome.error is not None else outcome.value
             for digest, outcome in zip(digests, outcomes, strict=True)

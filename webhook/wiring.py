@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from webhook.reload import PolicyStore
 
 
+# Seconds the gatherer waits past an image's deadline for a verification that runs on the pool.
+_GRACE = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class Gatherer:
     """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer).
@@ -107,7 +111,9 @@ class Gatherer:
         if ahead is None:
             return replace(facts, verifications=verify())
         try:
-            return replace(facts, verifications=ahead.result(deadline=deadline))
+            # Its lookups end at the deadline, failed: a moment more lets their finding, which names
+            # the lookup, be the answer (the service waits that long: webhook.service._FETCH_MARGIN).
+            return replace(facts, verifications=ahead.result(deadline=Deadline(deadline.expires_at + _GRACE)))
         except TimeoutError:
             raise DeadlineExceeded(
                 "no answer from the registry within the admission deadline (signatures and attestations)"

@@ -79,8 +79,7 @@ def parse_challenge(header: str) -> Challenge | None:
 
 
 class Contact:
-    """One request's turn at a host (see :meth:`Authenticator.contact`); call :meth:`reached` once the
-    host answered."""
+    """One request's turn at a host (see :meth:`Authenticator.contact`); tell it the answer's status."""
 
     def __init__(self, owner: Authenticator | None, netloc: str, event: threading.Event | None) -> None:
         self._owner = owner
@@ -88,9 +87,13 @@ class Contact:
         self._event = event
         self._reached = False
 
-    def reached(self) -> None:
-        """The host answered (with a challenge or without): others may now go ahead."""
-        self._reached = True
+    def answered(self, status: int) -> None:
+        """The host answered ``status``. A 401 (its challenge is now known) or a success (it needs no
+        credentials for this) tells how it authenticates; others then go ahead without waiting. Any
+        other answer (a 404 of a path the registry does not route, a 5xx) tells nothing: the next
+        waiting request takes its turn."""
+        if status == 401 or status < 400:
+            self._reached = True
 
     def __enter__(self) -> Contact:
         return self
@@ -122,7 +125,8 @@ class Authenticator:
         """Wait while another request makes the first contact with ``netloc``; use as a context manager.
 
         The request that makes the first contact gets a :class:`Contact` that lets the waiting ones go
-        on when it ends (after its 401, token and retry). Once a host has answered, this returns at once.
+        on when it ends (after its 401, token and retry). Once a host's answer told how it
+        authenticates (:meth:`Contact.answered`), this returns at once.
 
         Raises:
             DeadlineExceeded: the deadline passed while waiting.

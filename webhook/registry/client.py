@@ -558,7 +558,7 @@ class RegistryClient:
                 data=data,
                 redirects=redirects,
             )
-            contact.reached()
+            contact.answered(response.status)
             if response.status == 401 and origin(response.url) != origin(url):
                 # A redirect target (blob storage, not necessarily an allowed host) must not choose where
                 # this registry's credentials go, nor replace the challenge remembered for the registry.
