@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +21,26 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.conftest_verify import BUILDER, ISSUER, WORKFLOW, WORKFLOW_EXTENSIONS, provenance
-from tests.e2e.verify_world import Keyless, SigningWorld
 from tests.support.cluster import kube_list, kubectl_create, pod_of, replicaset_of, with_uid
 from tests.support.fake_sigstore import SLSA_PROVENANCE_V1, FakeSigstore
-from tests.support.registry import RegistryServer, hanging_server, plain_registry  # noqa: F401 - fixture
-from webhook.cli import main
+from tests.support.oci import Pushed
+from tests.support.refresh_world import Run
+from tests.support.registry import RegistryServer, hanging_server
+from tests.support.signing_world import Keyless, SigningWorld
+from tests.support.verify_server import BUILDER, ISSUER, WORKFLOW, WORKFLOW_EXTENSIONS, provenance
 
 pytestmark = pytest.mark.registry
 
 
 class Audit:
-    """Runs ``imagegate`` in-process: ``audit(...)`` gives (exit code, stdout, stderr)."""
+    """``imagegate`` in process (fixture ``run_cli``): ``audit(...)`` gives (exit code, stdout, stderr)."""
 
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
+    def __init__(self, run_cli: Callable[..., Run]) -> None:
+        self._run = run_cli
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
-        self._capsys.readouterr()
-        code = main(list(argv))
-        out, err = self._capsys.readouterr()
-        return code, out, err
+        result = self._run(*argv)
+        return result.code, result.out, result.err
 
     def json(self, *argv: str) -> tuple[int, dict[str, Any]]:
         code, out, err = self(*argv, "-o", "json")
@@ -50,8 +49,8 @@ class Audit:
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Audit:
-    return Audit(capsys)
+def run(run_cli: Callable[..., Run]) -> Audit:
+    return Audit(run_cli)
 
 
 def write_policy(
@@ -127,7 +126,7 @@ def release_key_pem(path: Path) -> Path:
 
 
 def test_what_breaks_when_a_warn_rule_enforces(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:
@@ -207,7 +206,7 @@ def test_what_breaks_when_a_warn_rule_enforces(
 
 
 def test_where_a_quarantined_index_still_runs_by_the_platform_digests_pods_report(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:
@@ -336,7 +335,7 @@ def test_where_a_quarantined_index_still_runs_by_the_platform_digests_pods_repor
 
 
 def test_where_a_platform_digest_marked_in_the_registry_runs(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:
@@ -394,8 +393,9 @@ def test_where_a_platform_digest_marked_in_the_registry_runs(
 # --- "which running images have no verified provenance" ---------------------------------------------
 
 
+@pytest.mark.sigstore
 def test_which_running_images_have_no_verified_provenance(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:
@@ -442,7 +442,10 @@ def test_which_running_images_have_no_verified_provenance(
     api = registry.ref("audit-provenance/api", "1.0")
     hotfix = registry.ref("audit-provenance/api", "1.0-hotfix")
     cluster = tmp_path / "cluster.json"
-    on = lambda repo, pushed: f"{registry.host}/{repo}@{pushed.digest}"  # noqa: E731
+
+    def on(repo: str, pushed: Pushed) -> str:
+        return f"{registry.host}/{repo}@{pushed.digest}"
+
     cluster.write_text(
         kube_list(
             [
@@ -541,7 +544,7 @@ def big_cluster(registry: RegistryServer, *, images: int, pods_per_image: int) -
 
 
 def test_lookups_are_shared_per_image_across_thousands_of_pods(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:
@@ -588,7 +591,7 @@ def test_lookups_are_shared_per_image_across_thousands_of_pods(
 
 
 def test_progress_is_reported_on_stderr_when_asked(
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     tmp_path: Path,
     run: Audit,
 ) -> None:

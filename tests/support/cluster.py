@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tests.deploy.deploy_support import require_kubectl
+from tests.support.deploy import require_kubectl
 
 _POD_SPEC_PATHS = {
     "Deployment": ("spec", "template", "spec"),
