@@ -273,8 +273,9 @@ def _settings(policy_path: Path, *, limits: Limits, inventory: Inventory) -> Set
         verify_ttl=keep,
         verify_failure_ttl=keep,
     )
-    slots = sum(len(o.slots) + len(o.running) for w in inventory.workloads for o in w.objects)
-    return replace(settings, cache_size=max(settings.cache_size, 4 * slots))
+    objects = [o for w in inventory.workloads for o in w.objects]
+    images = {s.image for o in objects for s in o.slots} | {r.image_id for o in objects for r in o.running}
+    return replace(settings, cache_size=max(settings.cache_size, 4 * len(images)))
 
 
 @dataclass(frozen=True, slots=True)
