@@ -3,7 +3,7 @@ in-process and exactly as the server would answer them. Used by ``evaluate`` and
 
 from __future__ import annotations
 
-__all__ = ["DryRun", "DryRunResult", "review_for", "reviews_from_text"]
+__all__ = ["Adapt", "DryRun", "DryRunResult", "review_for", "reviews_from_text"]
 
 import base64
 import json
@@ -20,8 +20,9 @@ import yaml
 from webhook._json import mapping
 from webhook.admission.review import API_VERSION
 from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
+from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
-from webhook.service import AdmissionService, Answer
+from webhook.service import AdmissionService, Answer, FactGatherer, RuntimeSource
 from webhook.settings import Settings
 from webhook.wiring import RuntimeAdapter, Services, build_services
 
@@ -43,12 +44,29 @@ class DryRunResult:
         return self.mutated if not self.mutated.review["response"]["allowed"] else self.validated
 
 
-class DryRun:
-    """The server's admission path with the real adapters, minus HTTP. Raises ConfigError on a bad policy."""
+#: Given the loaded policy and the gatherer built for it, what a dry run uses instead (``imagegate
+#: audit``: the policy with modes overridden, lookups shared across a whole input).
+Adapt = Callable[[Policy, FactGatherer], tuple[Policy, FactGatherer]]
 
-    def __init__(self, policy_path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+
+class DryRun:
+    """The server's admission path with the real adapters, minus HTTP. Raises ConfigError on a bad policy.
+
+    ``settings`` default to the environment's (``IMAGEGATE_*``) without the audit log; ``adapt`` (see
+    :data:`Adapt`) may replace the policy and the gatherer the admission path is given.
+    """
+
+    def __init__(
+        self,
+        policy_path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        settings: Settings | None = None,
+        adapt: Adapt | None = None,
+    ) -> None:
         clock = clock or (lambda: datetime.now(UTC))
-        settings = Settings.from_env(policy_path=policy_path, audit_log=False, reload_interval=0.0)
+        if settings is None:
+            settings = Settings.from_env(policy_path=policy_path, audit_log=False, reload_interval=0.0)
         self._store: PolicyStore[Services] = PolicyStore(
             policy_path,
             build=lambda policy: build_services(policy, settings=settings),
@@ -56,7 +74,10 @@ class DryRun:
             clock=clock,
         )
         self._store.load()
-        self._service = AdmissionService(settings=settings, runtime=RuntimeAdapter(self._store), clock=clock)
+        runtime: RuntimeSource = RuntimeAdapter(self._store)
+        if adapt is not None:
+            runtime = _Adapted(runtime, adapt)
+        self._service = AdmissionService(settings=settings, runtime=runtime, clock=clock)
 
     def admit(self, review: Mapping[str, Any]) -> DryRunResult:
         """/mutate, the patch applied, then /validate. Raises BadRequest for a malformed review."""
@@ -66,6 +87,17 @@ class DryRun:
 
     def close(self) -> None:
         self._service.close()
+
+
+class _Adapted:
+    """The loaded runtime as ``adapt`` changes it, once: a dry run never reloads its policy."""
+
+    def __init__(self, source: RuntimeSource, adapt: Adapt) -> None:
+        current = source.current()
+        self._current = adapt(*current) if current is not None else None
+
+    def current(self) -> tuple[Policy, FactGatherer] | None:
+        return self._current
 
 
 def review_for(

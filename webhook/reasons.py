@@ -23,7 +23,8 @@ registry-error          the registry adapters, wherever a lookup fails: webhook.
                         webhook.registry.transport, webhook.registry.auth, webhook.registry.listing,
                         webhook.registry.markers, webhook.registry.port, webhook.deadline,
                         webhook.quarantine_facts, webhook.verify.cached; webhook.service (no answer
-                        within the admission deadline); webhook.decision (a tag left unresolved)
+                        within the admission deadline); webhook.decision (a tag left unresolved);
+                        webhook.audit.lookups (not looked up within ``imagegate audit --timeout``)
 digest-mismatch         webhook.registry.client, webhook.verify.discovery (content that does not hash
                         to the digest it was asked for or claimed)
 quarantined             webhook.decision (``quarantine_finding``: lists, markers, listed manifests)
@@ -40,7 +41,8 @@ attestation-invalid     webhook.verify.verifier, webhook.verify.bundles, webhook
 provenance-mismatch     webhook.verify.predicates (SLSA, verification summary, vulnerability checks)
 too-many-images         webhook.service (more distinct images than ``IMAGEGATE_MAX_IMAGES``)
 internal-error          webhook.service (an unexpected error, no policy loaded, the deadline passed),
-                        webhook.app (an error outside the service)
+                        webhook.app (an error outside the service); webhook.audit.judge (an object
+                        ``imagegate audit`` saw denied as a whole, when the answer names no code)
 ======================= ===============================================================================
 
 Which mode owns a failure, and so whether it denies, warns or is only recorded, is decided in one place
