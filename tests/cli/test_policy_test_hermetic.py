@@ -478,6 +478,7 @@ def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     return status, json.loads(captured.out), captured.err
 
 
+@pytest.mark.usefixtures("offline")  # any network access fails the run
 def test_every_check_runs_over_the_declared_facts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, report, _ = run_json([str(write_suite(tmp_path))], capsys)
     failed = [(c["name"], c["problems"]) for s in report["suites"] for c in s["cases"] if not c["passed"]]

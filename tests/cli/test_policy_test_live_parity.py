@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.verify_world import Keyless, SigningWorld, WithKey
 from tests.support.fake_sigstore import (
     SLSA_PROVENANCE_V1,
     VSA_V1,
@@ -32,10 +31,11 @@ from tests.support.fake_sigstore import (
     vulns_v01,
 )
 from tests.support.oci import Pushed
-from tests.support.registry import RegistryServer, plain_registry  # noqa: F401 - pytest fixture
+from tests.support.registry import RegistryServer
+from tests.support.signing_world import Keyless, SigningWorld, WithKey
 from webhook.cli import main
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.sigstore]
 
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.4.2"
@@ -291,7 +291,7 @@ def decisions(report: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def test_hermetic_and_live_runs_of_one_suite_decide_alike(
-    plain_registry: RegistryServer,  # noqa: F811 - the fixture imported above
+    plain_registry: RegistryServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
