@@ -17,8 +17,9 @@ from __future__ import annotations
 __all__ = ["QuarantineFacts", "QuarantineReader"]
 
 import logging
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
@@ -66,6 +67,17 @@ class QuarantineReader:
     registry: Registry
     seen: SeenMarkers
     pool: Executor = field(repr=False)
+
+    @classmethod
+    def create(
+        cls, policy: Policy, registry: Registry, *, seen_dir: Path | None, threads: int
+    ) -> QuarantineReader:
+        """A reader with a pool of its own for its lookups (the server's shares the worker's pool).
+
+        Idle pool threads end when the reader is dropped.
+        """
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagegate-markers")
+        return cls(policy, registry, SeenMarkers(seen_dir), pool)
 
     def read(self, plan: ImagePlan, ref: ImageRef, digest: str, *, deadline: Deadline) -> QuarantineFacts:
         if digest in self.policy.quarantined:

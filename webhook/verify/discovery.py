@@ -39,6 +39,7 @@ __all__ = [
     "MAX_LAYERS",
     "MAX_REFERRERS",
     "PART_NAMES",
+    "PREDICATE_ANNOTATION",
     "SIGNATURE_LAYER_TYPE",
     "ArtifactSource",
     "Artifacts",
@@ -67,7 +68,8 @@ BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 SIGNATURE_LAYER_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 ATTESTATION_LAYER_TYPE = "application/vnd.dsse.envelope.v1+json"
 _BUNDLE_LAYER_PREFIX = "application/vnd.dev.sigstore.bundle"
-_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
+# cosign's referrer annotation naming an attestation's predicate type (a hint, never trusted).
+PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 # Byte and count caps: a hostile registry or repository must not make admission slow or unbounded.
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024  # one bundle or layer (SLSA provenance can be large)
@@ -310,7 +312,7 @@ def _referrer(
         # Only the referrers index links it to the digest; the manifest itself must agree.
         return [], [f"referrer {_short(referrer)} skipped: its subject is not {digest}"]
     annotations = body.get("annotations")
-    predicate = annotations.get(_PREDICATE_ANNOTATION) if isinstance(annotations, dict) else None
+    predicate = annotations.get(PREDICATE_ANNOTATION) if isinstance(annotations, dict) else None
     found: dict[str, BundleArtifact] = {}
     for layer in _layers(body):
         media_type = layer.get("mediaType")
