@@ -114,3 +114,22 @@ def test_without_a_pool_the_caller_runs_everything_in_order() -> None:
     assert [outcome.get() for outcome in outcomes] == [1, 2]
     assert seen == [threading.current_thread().name] * 2
     assert FanOut(None).start(lambda: 7).result(deadline=Deadline.after(5)) == 7
+
+
+def test_a_fan_out_asks_the_pool_for_at_most_helpers_threads(pool: ThreadPoolExecutor) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def task(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return n
+
+    outcomes = FanOut(pool, helpers=1).map(task, list(range(8)), deadline=Deadline.after(10))
+    assert [outcome.get() for outcome in outcomes] == list(range(8))
+    assert most == 2  # the caller and one helper, though the pool has four threads

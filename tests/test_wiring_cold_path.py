@@ -68,7 +68,7 @@ class Cold:
             world.pusher.close()
         return image
 
-    def gatherer(self, *, markers: bool = False) -> Gatherer:
+    def gatherer(self, *, markers: bool = False, settings: Settings | None = None) -> Gatherer:
         keyless = {"root": "test", "issuer": ISSUER, "subject": WORKFLOW}
         registries: dict[str, object] = {"allow": sorted({self.host, *self.registry.allowed_hosts()})}
         if self.registry.mode == "plain":
@@ -105,7 +105,7 @@ class Cold:
         }
         path.write_text(yaml.safe_dump({**document, "spec": spec}))
         policy = load_policy(path, now=datetime.now(UTC)).policy
-        return build_services(policy, settings=Settings()).gatherer
+        return build_services(policy, settings=settings or Settings()).gatherer
 
     def admit(self, gatherer: Gatherer, repo: str, image: Pushed, *, seconds: float = 10.0) -> ImageFacts:
         now = datetime.now(UTC)
@@ -270,3 +270,15 @@ def test_a_stalled_lookup_ends_at_the_deadline_and_holds_up_no_other_image(
 
         proxy.release()
         assert verified(cold.admit(gatherer, slow_repo, slow))  # nothing about the stall was kept
+
+
+def test_each_fan_out_of_the_served_gatherer_is_bounded_by_fetches_per_request(
+    plain_registry: RegistryServer, sigstore: FakeSigstore, tmp_path: Path
+) -> None:
+    cold = _cold(plain_registry, sigstore, tmp_path)
+    repo = _repo()
+    image = cold.push_signed(repo)
+    for limit in (1, 3):
+        gatherer = cold.gatherer(settings=Settings(fetches_per_request=limit))
+        assert gatherer.fanout.helpers == limit
+        assert verified(cold.admit(gatherer, repo, image))

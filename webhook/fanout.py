@@ -103,6 +103,11 @@ class FanOut:
         self._pool = pool
         self._helpers = max(0, helpers)
 
+    @property
+    def helpers(self) -> int:
+        """The most pool threads one :meth:`map` asks for (the caller works besides them)."""
+        return self._helpers
+
     def start(self, fn: Callable[[], T]) -> Pending[T]:
         """Hand ``fn`` to the pool; :meth:`Pending.result` collects it (or runs it, if still waiting)."""
         pending = Pending(fn)

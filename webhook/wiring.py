@@ -141,10 +141,10 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         on_lookup=metrics.cache_lookup if metrics is not None else None,
     )
     # One pool per policy load for the lookups of all admissions; every fan-out's caller takes part
-    # (webhook.fanout), so a busy pool slows lookups down but never blocks them. Idle threads end
-    # when a reload drops the services that hold it.
+    # (webhook.fanout), so a busy pool slows lookups down but never blocks them, and asks it for at
+    # most fetches_per_request threads. Idle threads end when a reload drops the services.
     pool = ThreadPoolExecutor(max_workers=settings.fetch_threads, thread_name_prefix="imagegate-lookups")
-    fanout = FanOut(pool)
+    fanout = FanOut(pool, helpers=settings.fetches_per_request)
     verifier = CachedVerifier(
         ImageVerifier(TrustMaterial.from_policy(policy)),
         ttl=settings.verify_ttl,
