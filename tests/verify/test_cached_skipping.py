@@ -25,6 +25,7 @@ from tests.support.verify_world import (
     keyless,
     requirement,
     signature_rule,
+    signed_and_attested_rule,
 )
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
@@ -41,12 +42,7 @@ pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 SIGNED = signature_rule(keyless(), name="signed")
 TWO_KEYS = signature_rule(key_signer("a"), key_signer("b"), minimum=2, name="two-keys")
 PROVENANCE = attestation_rule(requirement(SLSA_PROVENANCE_V1, [keyless()]), name="provenance")
-BOTH = Rule(
-    name="signed-and-attested",
-    images=SIGNED.images,
-    signatures=SIGNED.signatures,
-    attestations=PROVENANCE.attestations,
-)
+BOTH = signed_and_attested_rule()
 RULES = (SIGNED, TWO_KEYS, PROVENANCE, BOTH)
 
 

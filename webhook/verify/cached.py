@@ -30,6 +30,11 @@ those of a full discovery too. What skipping does change: the explanation (the a
 at are not listed; a discovery note says so), and a registry failure in a lookup that was not needed
 is never met (the image is admitted on the artifacts that settle it, instead of failing closed on a
 lookup whose answer could not have changed the verdict).
+
+Each artifact's cryptographic check starts on the thread that fetched it, as soon as its content is in
+(:meth:`ImageVerifier.preverify`), for the roots and keys of the rules that missed the cache: the
+first bundle is verified while the second is still on its way. The rules are then judged on those
+results, which are the ones judging would have computed.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from webhook.errors import RegistryError
 from webhook.facts import Finding, RuleVerification
 from webhook.fanout import FanOut
 from webhook.images.reference import ImageRef
-from webhook.policy.model import Rule
+from webhook.policy.model import Rule, Signer
 from webhook.reasons import Reason
 from webhook.verify.discovery import (
     BUNDLES,
@@ -61,10 +66,12 @@ from webhook.verify.discovery import (
     PART_NAMES,
     Artifacts,
     ArtifactSource,
+    BundleArtifact,
+    LegacyLayer,
     Part,
     discover,
 )
-from webhook.verify.verifier import ImageVerifier
+from webhook.verify.verifier import ImageVerifier, Preverified
 
 _logger = logging.getLogger(__name__)
 
@@ -196,6 +203,11 @@ class CachedVerifier:
         key = (image.registry, image.repository)
         with self._order_lock:
             legacy_first = self._legacy_first.get(key, False)
+        wanted = [rule for rule in rules if rule.needs_verification]
+        preverified = Preverified()
+        missed = [
+            rule for rule in wanted if not self._cache.holds(self.key(rule=rule, image=image, digest=digest))
+        ]
         lookups = _Lookups(
             registry=registry,
             image=image,
@@ -203,11 +215,13 @@ class CachedVerifier:
             deadline=deadline,
             fanout=self._fanout,
             first=_LEGACY_FORMAT if legacy_first else _BUNDLE_FORMAT,
+            on_found=_Ahead(self.inner, missed, digest=digest, now=now, into=preverified),
         )
         results = tuple(
-            self._verify_cached(rule=rule, image=image, digest=digest, lookups=lookups, now=now)
-            for rule in rules
-            if rule.needs_verification
+            self._verify_cached(
+                rule=rule, image=image, digest=digest, lookups=lookups, now=now, preverified=preverified
+            )
+            for rule in wanted
         )
         learned = lookups.learned_order()
         if learned is not None and learned != legacy_first:
@@ -216,25 +230,33 @@ class CachedVerifier:
         return results
 
     def _verify_cached(
-        self, *, rule: Rule, image: ImageRef, digest: str, lookups: _Lookups, now: datetime
+        self,
+        *,
+        rule: Rule,
+        image: ImageRef,
+        digest: str,
+        lookups: _Lookups,
+        now: datetime,
+        preverified: Preverified,
     ) -> RuleVerification:
+        needed = _parts_read_by(rule)
+
+        def judge(found: Artifacts) -> RuleVerification:
+            return self.inner.verify_rule(
+                rule=rule,
+                image=image,
+                digest=digest,
+                artifacts=lookups.explained(found, needed),
+                now=now,
+                preverified=preverified,
+            )
+
         def load() -> RuleVerification:
-            needed = _parts_read_by(rule)
-            first = needed & lookups.first
             try:
-                found = lookups.artifacts(first or needed)
-                result = self.inner.verify_rule(
-                    rule=rule, image=image, digest=digest, artifacts=lookups.explained(found, needed), now=now
-                )
+                found = lookups.artifacts(needed & lookups.first or needed)
+                result = judge(found)
                 if not result.passed and not needed <= found.searched:
-                    found = lookups.artifacts(needed)
-                    result = self.inner.verify_rule(
-                        rule=rule,
-                        image=image,
-                        digest=digest,
-                        artifacts=lookups.explained(found, needed),
-                        now=now,
-                    )
+                    result = judge(lookups.artifacts(needed))
             except RegistryError as error:
                 raise _UncachedResult(_registry_failure(rule, digest, error)) from None
             if not result.passed:
@@ -245,6 +267,41 @@ class CachedVerifier:
             return self._cache.get_or_load(self.key(rule=rule, image=image, digest=digest), load)
         except (_FailedResult, _UncachedResult) as carried:
             return carried.result
+
+
+class _Ahead:
+    """Starts the cryptographic check of each artifact discovery finds, with the signers that judge it.
+
+    A bundle is judged by every signer of the rules (signatures and attestations alike), a legacy
+    ``.sig`` layer by the signature signers, a ``.att`` layer by the attestation signers: exactly the
+    pairs :meth:`ImageVerifier.verify_rule` checks.
+    """
+
+    def __init__(
+        self, inner: ImageVerifier, rules: Sequence[Rule], *, digest: str, now: datetime, into: Preverified
+    ) -> None:
+        self._inner = inner
+        self._digest = digest
+        self._now = now
+        self._into = into
+        signature_signers: list[Signer] = []
+        attestation_signers: list[Signer] = []
+        for rule in rules:
+            if rule.signatures is not None:
+                signature_signers.extend(rule.signatures.signers)
+            for attestation in rule.attestations:
+                attestation_signers.extend(attestation.signers)
+        self._signature = tuple(signature_signers)
+        self._attestation = tuple(attestation_signers)
+
+    def __call__(self, artifact: BundleArtifact | LegacyLayer) -> None:
+        if isinstance(artifact, BundleArtifact):
+            signers = (*self._signature, *self._attestation)
+        elif artifact.kind == "sig":
+            signers = self._signature
+        else:
+            signers = self._attestation
+        self._inner.preverify(artifact, signers=signers, digest=self._digest, now=self._now, into=self._into)
 
 
 def _parts_read_by(rule: Rule) -> frozenset[Part]:
@@ -272,6 +329,7 @@ class _Lookups:
         deadline: Deadline,
         fanout: FanOut | None,
         first: frozenset[Part],
+        on_found: Callable[[BundleArtifact | LegacyLayer], None] | None = None,
     ) -> None:
         self._registry = registry
         self._image = image
@@ -279,6 +337,7 @@ class _Lookups:
         self._deadline = deadline
         self._fanout = fanout
         self.first = first
+        self._on_found = on_found
         self._found: Artifacts | None = None
         self._failure: RegistryError | None = None
 
@@ -301,6 +360,7 @@ class _Lookups:
                 deadline=self._deadline,
                 parts=frozenset(missing),
                 fanout=self._fanout,
+                on_found=self._on_found,
             )
         except RegistryError as error:
             self._failure = error

@@ -15,6 +15,8 @@ concurrently, and within each the referrer manifests and blobs too (:class:`~web
 the lookups cost the longest chain of round trips (referrers, manifest, bundle), not their sum. A
 caller may ask for some parts only (:mod:`webhook.verify.cached` looks at the bundles first and at the
 legacy tags only when the bundles do not settle a rule); :attr:`Artifacts.searched` says which.
+``on_found`` hears of each artifact as soon as its content is in (the caller may start verifying it
+while the other lookups are still under way).
 
 Nothing found here is trusted: :mod:`webhook.verify.verifier` verifies it. Content that cannot be an
 artifact (malformed manifests, wrong media types, a referrer about another digest) is skipped with a
@@ -50,6 +52,7 @@ __all__ = [
     "legacy_tag",
 ]
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -228,10 +231,13 @@ def discover(
     deadline: Deadline,
     parts: frozenset[Part] = ALL_PARTS,
     fanout: FanOut | None = None,
+    on_found: Callable[[BundleArtifact | LegacyLayer], None] | None = None,
 ) -> Artifacts:
     """Find the signature and attestation artifacts of ``digest`` in ``repo`` (in ``parts`` only).
 
     Independent lookups run concurrently on ``fanout`` (without one, one after the other).
+    ``on_found(artifact)`` runs on the thread that fetched each artifact, once its content is in;
+    whatever it raises is logged and ignored (it cannot change what is found).
 
     Raises:
         RegistryError: the registry failed, or served content that does not match its digest.
@@ -241,11 +247,14 @@ def discover(
     if not is_sha256_digest(digest):
         raise ValueError(f"not a sha256 digest: {digest!r}")
     fan = fanout if fanout is not None else FanOut(None)
+    found_one = functools.partial(_announce, on_found) if on_found is not None else _ignore
     lookups: dict[Part, Callable[[], tuple[tuple[Any, ...], list[str]]]] = {
-        BUNDLES: lambda: _bundles(registry, repo, digest, deadline=deadline, fanout=fan),
-        LEGACY_SIGNATURES: lambda: _legacy(registry, repo, digest, kind="sig", deadline=deadline, fanout=fan),
+        BUNDLES: lambda: _bundles(registry, repo, digest, deadline=deadline, fanout=fan, found=found_one),
+        LEGACY_SIGNATURES: lambda: _legacy(
+            registry, repo, digest, kind="sig", deadline=deadline, fanout=fan, found=found_one
+        ),
         LEGACY_ATTESTATIONS: lambda: _legacy(
-            registry, repo, digest, kind="att", deadline=deadline, fanout=fan
+            registry, repo, digest, kind="att", deadline=deadline, fanout=fan, found=found_one
         ),
     }
     wanted = [part for part in _ORDER if part in parts]
@@ -265,13 +274,32 @@ def discover(
     return artifacts
 
 
+def _announce(
+    on_found: Callable[[BundleArtifact | LegacyLayer], None], artifact: BundleArtifact | LegacyLayer
+) -> None:
+    try:
+        on_found(artifact)
+    except Exception:
+        _logger.exception("a discovery listener failed on %s (ignored)", artifact.layer)
+
+
+def _ignore(artifact: BundleArtifact | LegacyLayer) -> None:
+    del artifact
+
+
 def _all(outcomes: Sequence[Outcome[T]]) -> list[T]:
     """Every value, or the first failure in order (:class:`TimeoutError` for a late lookup)."""
     return [outcome.get() for outcome in outcomes]
 
 
 def _bundles(
-    registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline: Deadline, fanout: FanOut
+    registry: ArtifactSource,
+    repo: ImageRef,
+    digest: str,
+    *,
+    deadline: Deadline,
+    fanout: FanOut,
+    found: Callable[[BundleArtifact], None],
 ) -> tuple[tuple[BundleArtifact, ...], list[str]]:
     notes: list[str] = []
     descriptors = registry.referrers(repo, digest, deadline=deadline, artifact_type=BUNDLE_ARTIFACT_TYPE)
@@ -282,21 +310,29 @@ def _bundles(
         wanted = wanted[:MAX_REFERRERS]
     per_referrer = _all(
         fanout.map(
-            lambda descriptor: _referrer(registry, repo, digest, descriptor.digest, deadline=deadline),
+            lambda descriptor: _referrer(
+                registry, repo, digest, descriptor.digest, deadline=deadline, announce=found
+            ),
             wanted,
             deadline=deadline,
         )
     )
-    found: dict[str, BundleArtifact] = {}
+    bundles: dict[str, BundleArtifact] = {}
     for artifacts, referrer_notes in per_referrer:
         notes.extend(referrer_notes)
         for artifact in artifacts:
-            found.setdefault(artifact.layer, artifact)
-    return tuple(found.values()), notes
+            bundles.setdefault(artifact.layer, artifact)
+    return tuple(bundles.values()), notes
 
 
 def _referrer(
-    registry: ArtifactSource, repo: ImageRef, digest: str, referrer: str, *, deadline: Deadline
+    registry: ArtifactSource,
+    repo: ImageRef,
+    digest: str,
+    referrer: str,
+    *,
+    deadline: Deadline,
+    announce: Callable[[BundleArtifact], None],
 ) -> tuple[list[BundleArtifact], list[str]]:
     """The bundles of one referrer manifest (its layers fetched one after the other: cosign writes one)."""
     # A referrer the index lists but the registry no longer has (a stale fallback index) cannot
@@ -321,12 +357,14 @@ def _referrer(
             continue
         if not isinstance(layer_digest, str) or not is_sha256_digest(layer_digest) or layer_digest in found:
             continue
-        found[layer_digest] = BundleArtifact(
+        artifact = BundleArtifact(
             referrer=manifest.digest,
             layer=layer_digest,
             content=_fetch(registry, repo, layer_digest, deadline=deadline),
             predicate_type=predicate if isinstance(predicate, str) else None,
         )
+        found[layer_digest] = artifact
+        announce(artifact)
     return list(found.values()), []
 
 
@@ -338,6 +376,7 @@ def _legacy(
     kind: Literal["sig", "att"],
     deadline: Deadline,
     fanout: FanOut,
+    found: Callable[[LegacyLayer], None],
 ) -> tuple[tuple[LegacyLayer, ...], list[str]]:
     notes: list[str] = []
     tag = legacy_tag(digest, kind)
@@ -373,7 +412,7 @@ def _legacy(
             strict=True,
         )
     )
-    found = tuple(
+    layers_found = tuple(
         LegacyLayer(
             kind=kind,
             tag=tag,
@@ -386,7 +425,9 @@ def _legacy(
         )
         for position, layer_digest, annotations in usable
     )
-    return found, notes
+    for layer_found in layers_found:
+        found(layer_found)
+    return layers_found, notes
 
 
 def _fetch(registry: ArtifactSource, repo: ImageRef, digest: str, *, deadline: Deadline) -> bytes:
