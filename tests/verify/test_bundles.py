@@ -12,13 +12,14 @@ import base64
 import copy
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.fake_sigstore import FakeSigstore, Identity
+from tests.support.trust_roots import KEY_PARTS, with_window_ended
 from webhook.errors import VerificationFailed
 from webhook.policy.material import TrustedRootMaterial
 from webhook.policy.model import TrustRoot
@@ -28,7 +29,6 @@ from webhook.verify.trust import RootMaterial, load_root
 
 pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
-ENDED = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 DIGEST = "sha256:" + hashlib.sha256(b"an image manifest").hexdigest()
 STATEMENT = {
     "_type": "https://in-toto.io/Statement/v1",
@@ -45,15 +45,10 @@ def _root(tmp_path: Path, document: dict[str, Any], name: str) -> RootMaterial:
 
 
 def _changed(root: dict[str, Any], part: str) -> dict[str, Any]:
-    changed = copy.deepcopy(root)
-    if part == "rekor-key":
-        changed["tlogs"][0]["publicKey"]["validFor"]["end"] = ENDED
-    elif part == "fulcio-ca":
-        changed["certificateAuthorities"][0]["validFor"]["end"] = ENDED
-    elif part == "ct-log-key":
-        changed["ctlogs"][0]["publicKey"]["validFor"]["end"] = ENDED
-    else:  # the Rekor key listed under another log id
-        changed["tlogs"][0]["logId"]["keyId"] = base64.b64encode(b"\x01" * 32).decode()
+    if part in KEY_PARTS:
+        return with_window_ended(root, part)
+    changed = copy.deepcopy(root)  # the Rekor key listed under another log id
+    changed["tlogs"][0]["logId"]["keyId"] = base64.b64encode(b"\x01" * 32).decode()
     return changed
 
 
@@ -71,7 +66,7 @@ def _bundle(sigstore: tuple[FakeSigstore, Identity], kind: str) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["dsse", "message"])
-@pytest.mark.parametrize("part", ["rekor-key", "fulcio-ca", "ct-log-key", "unknown-log-id"])
+@pytest.mark.parametrize("part", [*KEY_PARTS, "unknown-log-id"])
 def test_a_bundle_the_root_vouches_for_only_with_a_retired_key_is_refused(
     tmp_path: Path, sigstore: tuple[FakeSigstore, Identity], kind: str, part: str
 ) -> None:
