@@ -15,11 +15,9 @@ ago. A control rule pins the unmodified root, so the signature itself is sound.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,27 +29,13 @@ from tests.support.registry import RegistryServer
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
 from tests.support.signing_world import Format, Keyless, SigningWorld
+from tests.support.trust_roots import KEY_PARTS, with_window_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.sigstore]
 
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0"
-ENDED = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ended(root: dict[str, Any], part: str) -> dict[str, Any]:
-    """``root`` with the validity of its Rekor key, Fulcio CA or CT log key ended an hour ago."""
-    changed = copy.deepcopy(root)
-    if part == "rekor-key":
-        changed["tlogs"][0]["publicKey"]["validFor"]["end"] = ENDED
-    elif part == "fulcio-ca":
-        changed["certificateAuthorities"][0]["validFor"]["end"] = ENDED
-    else:
-        changed["ctlogs"][0]["publicKey"]["validFor"]["end"] = ENDED
-    return changed
-
-
-PARTS = ("rekor-key", "fulcio-ca", "ct-log-key")
+PARTS = KEY_PARTS
 
 
 @dataclass(frozen=True)
@@ -69,7 +53,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServer
     policy_dir = directory / "policy"
     policy_dir.mkdir()
     roots = {"fresh": sigstore.trusted_root()} | {
-        part: _ended(sigstore.trusted_root(), part) for part in PARTS
+        part: with_window_ended(sigstore.trusted_root(), part) for part in PARTS
     }
     for name, document in roots.items():
         (policy_dir / f"{name}.json").write_text(json.dumps(document))
@@ -129,6 +113,6 @@ def test_a_bundle_signed_after_its_root_retired_a_key_is_refused(env: Env, part:
     repo = f"{part}/bundle"
     answer = _validate(env, repo, _signed(env, repo, "bundle"))
     assert answer["allowed"] is False, (
-        f"a keyless bundle signed after the trusted root's {part} stopped being valid ({ENDED}) was admitted"
+        f"a keyless bundle signed after the trusted root's {part} stopped being valid was admitted"
     )
     assert "[signature-invalid]" in answer["status"]["message"]

@@ -24,10 +24,16 @@ import pytest
 import yaml
 
 from tests.support.registry import FaultRequest, FaultServer, http_response
+from webhook.deadline import Deadline
 from webhook.dryrun import DryRun, review_for
+from webhook.images.reference import ImageRef
+from webhook.registry.client import RegistryClient
+from webhook.registry.settings import RegistrySettings
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 QUARANTINED = "sha256:" + "9" * 64  # the amd64 manifest a scanner reported
 INDEX = json.dumps(
     {
@@ -108,3 +114,61 @@ def test_an_index_labelled_as_a_manifest_still_has_its_listed_manifests_checked(
         f"{image} lists the quarantined {QUARANTINED} and was admitted: "
         f"{result.final.review['response'].get('auditAnnotations')}"
     )
+
+
+def _body(media_type: str | None, **fields: object) -> bytes:
+    document: dict[str, object] = {"schemaVersion": 2}
+    if media_type is not None:
+        document["mediaType"] = media_type
+    return json.dumps(document | fields, separators=(",", ":")).encode()
+
+
+LISTING = [{"mediaType": OCI_MANIFEST, "digest": QUARANTINED, "size": 500}]
+IMAGE = {
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": QUARANTINED, "size": 2}
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "media_type"),
+    [
+        pytest.param(
+            _body(OCI_INDEX, manifests=LISTING), OCI_MANIFEST, OCI_INDEX, id="oci-index-as-manifest"
+        ),
+        pytest.param(_body(None, manifests=LISTING), OCI_MANIFEST, OCI_INDEX, id="untyped-index-as-manifest"),
+        pytest.param(_body(None, manifests=LISTING), DOCKER_LIST, DOCKER_LIST, id="untyped-index-as-list"),
+        pytest.param(
+            _body(DOCKER_LIST, manifests=LISTING), DOCKER_MANIFEST, DOCKER_LIST, id="docker-list-as-manifest"
+        ),
+        pytest.param(
+            _body(OCI_MANIFEST, manifests=LISTING), OCI_MANIFEST, OCI_INDEX, id="listing-typed-image"
+        ),
+        pytest.param(
+            _body(None, manifests=LISTING), "application/json", OCI_INDEX, id="untyped-index-as-json"
+        ),
+        pytest.param(_body(OCI_MANIFEST, **IMAGE), OCI_INDEX, OCI_MANIFEST, id="image-as-index"),
+        pytest.param(_body(None, **IMAGE), DOCKER_MANIFEST, DOCKER_MANIFEST, id="untyped-image"),
+        pytest.param(
+            _body(DOCKER_MANIFEST, **IMAGE), "application/json", DOCKER_MANIFEST, id="image-as-json"
+        ),
+    ],
+)
+def test_what_a_manifest_is_comes_from_its_verified_body(
+    body: bytes, content_type: str, media_type: str
+) -> None:
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def behaviour(request: FaultRequest, sock: socket.socket, stopping: threading.Event) -> None:
+        sock.sendall(
+            http_response(200, {"Content-Type": content_type, "Docker-Content-Digest": digest}, body)
+        )
+
+    with FaultServer(behaviour) as server:
+        settings = RegistrySettings(allow=frozenset({server.host}), insecure=frozenset({server.host}))
+        with RegistryClient(settings) as client:
+            manifest = client.manifest(
+                ImageRef.parse(f"{server.host}/team/app@{digest}"), digest, deadline=Deadline.after(10)
+            )
+
+    assert manifest.media_type == media_type
+    assert manifest.is_index is (media_type in (OCI_INDEX, DOCKER_LIST))
