@@ -8,12 +8,14 @@ Work is bounded per admission: an object with more than ``max_images`` distinct 
 ``too-many-images`` before anything is planned or fetched; one admission runs at most
 ``fetches_per_request`` lookups on the shared pool at a time; planning and deciding check the deadline
 as they go, and past it the object is denied (``internal-error``, fail closed); the audit line lists at
-most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length.
+most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length; an image that failed a check
+carries its ``explanation`` (:func:`webhook.explain.audit_explanation`, at most 4 KiB of JSON each and
+``_MAX_AUDIT_EXPLANATIONS`` characters per line).
 """
 
 from __future__ import annotations
 
-__all__ = ["AdmissionService", "Answer", "FactGatherer"]
+__all__ = ["AdmissionService", "Answer", "DecisionInputs", "FactGatherer"]
 
 import itertools
 import json
@@ -42,6 +44,7 @@ from webhook.decision import (
     unchanged_images,
 )
 from webhook.errors import BadRequest, RegistryError
+from webhook.explain import ImageExplanation, audit_explanation, explain_image
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.reasons import Reason
@@ -59,6 +62,8 @@ _MAX_IMAGES_ANNOTATION = 7000
 # The audit line: at most this many images, and text fields (image, names) cut to this length.
 _MAX_AUDIT_IMAGES = 256
 _MAX_AUDIT_TEXT = 600
+# The explanations of one audit line together: past this many characters, images get none.
+_MAX_AUDIT_EXPLANATIONS = 32 * 1024
 
 
 class _DeadlinePassed(Exception):
@@ -84,11 +89,39 @@ class AdmissionObserver(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """What a decision was made from: the policy, the namespace, and per image its plan and facts."""
+
+    policy: Policy
+    namespace: str
+    plans: Mapping[str, ImagePlan]
+    facts: Mapping[str, ImageFacts]
+
+    def explain(self, image: ImageDecision) -> ImageExplanation:
+        """Every check of ``image`` with its evidence (:func:`webhook.explain.explain_image`)."""
+        return explain_image(
+            image,
+            plan=self.plans[image.slot.image],
+            facts=self.facts.get(image.slot.image),
+            policy=self.policy,
+            namespace=self.namespace,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """An answered admission: the AdmissionReview to send and the decision behind it (if any)."""
+    """An answered admission: the AdmissionReview to send, the decision behind it (if any), and what
+    the decision was made from (to explain it)."""
 
     review: AdmissionReviewResponse
     decision: Decision | None
+    inputs: DecisionInputs | None = None
+
+    def explanations(self) -> tuple[ImageExplanation, ...]:
+        """Per decided image, every check with its evidence; empty when no image was decided."""
+        if self.decision is None or self.inputs is None:
+            return ()
+        return tuple(self.inputs.explain(image) for image in self.decision.images)
 
 
 class AdmissionService:
@@ -212,6 +245,7 @@ class AdmissionService:
                 running=running,
             ).images
         decision = Decision(tuple(images))
+        inputs = DecisionInputs(policy=policy, namespace=context.namespace, plans=plans, facts=facts)
         denials = decision.denials
         review = review_response(
             uid=context.uid,
@@ -231,7 +265,7 @@ class AdmissionService:
                     _audit_record(
                         context,
                         decision,
-                        policy,
+                        inputs,
                         stage=stage,
                         seconds=time.monotonic() - started,
                         durations=durations,
@@ -239,7 +273,7 @@ class AdmissionService:
                     separators=(",", ":"),
                 ),
             )
-        return Answer(review, decision)
+        return Answer(review, decision, inputs)
 
     def _gather(
         self,
@@ -447,7 +481,7 @@ def _audit_head(context: AdmissionContext, *, stage: str) -> dict[str, Any]:
 def _audit_record(
     context: AdmissionContext,
     decision: Decision,
-    policy: Policy,
+    inputs: DecisionInputs,
     *,
     stage: str,
     seconds: float,
@@ -455,13 +489,25 @@ def _audit_record(
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
+    policy = inputs.policy
+    images = [_audit_image(d, durations) for d in listed]
+    budget = _MAX_AUDIT_EXPLANATIONS
+    for entry, d in zip(images, listed, strict=True):
+        if not d.failures:
+            continue
+        if budget <= 0:
+            entry["explanation"] = {"omitted": "this audit line's explanations are at their size limit"}
+            continue
+        explanation = audit_explanation(inputs.explain(d))
+        entry["explanation"] = explanation
+        budget -= len(json.dumps(explanation, separators=(",", ":")))
     record: dict[str, Any] = {
         **_audit_head(context, stage=stage),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
         "durationMs": round(seconds * 1000, 2),
-        "images": [_audit_image(d, durations) for d in listed],
+        "images": images,
     }
     if len(decision.images) > len(listed):
         record["imagesOmitted"] = len(decision.images) - len(listed)
