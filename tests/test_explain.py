@@ -7,9 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
+from tests.support.fake_sigstore import generate_key
 from webhook.admission.workloads import ImageSlot
 from webhook.decision import evaluate, plan_image, running_slots
 from webhook.explain import (
@@ -58,11 +56,7 @@ WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/
 ISSUER = "https://token.actions.githubusercontent.com"
 
 _LISTED = QuarantineEntry(digest=D2, reason="CVE-2026-1", source="/etc/imagegate/quarantine.yaml")
-_PEM = (
-    ec.generate_private_key(ec.SECP256R1())
-    .public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-)
+_PEM = generate_key("ecdsa-p256").public_pem
 POLICY = Policy(
     name="test",
     source="policy.yaml",

@@ -1,5 +1,8 @@
 """The imperative shell: one admission = parse -> plan -> gather facts (registry, verification) -> decide.
 
+``/mutate``'s answer pins images and records the verified SLSA provenance of admitted containers as
+annotations (:mod:`webhook.admission.provenance`).
+
 Facts for the distinct images of a request are gathered concurrently on a per-process thread pool,
 bounded by the admission :class:`~webhook.deadline.Deadline`: an image whose facts are not in by then
 is denied ``registry-error``, so the API server always gets an answer before its webhook timeout.
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from webhook.admission.provenance import ProvenanceRecord, provenance_patch
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
@@ -49,6 +53,7 @@ from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.reasons import Reason
 from webhook.settings import Settings
+from webhook.times import format_rfc3339
 
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
@@ -217,7 +222,8 @@ class AdmissionService:
         if len(distinct) > self._settings.max_images:
             return self._too_many_images(context, policy, len(distinct), stage=stage, started=started)
         now = self._clock()
-        running = running_slots(slots, old=_old_slots(context))
+        old_slots = _old_slots(context)
+        running = running_slots(slots, old=old_slots)
         unchanged = unchanged_images(slots, running=running)
         plans: dict[str, ImagePlan] = {}
         for image in distinct:
@@ -247,13 +253,29 @@ class AdmissionService:
         decision = Decision(tuple(images))
         inputs = DecisionInputs(policy=policy, namespace=context.namespace, plans=plans, facts=facts)
         denials = decision.denials
+        audit = _audit_annotations(decision, policy)
+        operations: list[dict[str, Any]] = []
+        # The API server keeps only the containers of a subresource update: no annotation to write.
+        if stage == "mutate" and not denials and not context.sub_resource and context.object is not None:
+            operations, omitted = provenance_patch(
+                kind=context.kind.kind,
+                group=context.kind.group,
+                obj=context.object,
+                old=context.old_object if context.operation == "UPDATE" else None,
+                old_slots=old_slots,
+                records=[(d.slot, _provenance_record(d, facts, policy)) for d in decision.images],
+                running=running,
+            )
+            if omitted:
+                audit["provenanceOmitted"] = ", ".join(omitted)
         review = review_response(
             uid=context.uid,
             allowed=not denials,
             denials=denials,
             warnings=decision.warnings,
-            audit=_audit_annotations(decision, policy),
+            audit=audit,
             pins=decision.pins if stage == "mutate" else (),
+            operations=operations,
         )
         if self._observer is not None:
             for decided in decision.images:
@@ -410,6 +432,30 @@ def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
         return image_slots(context.kind.kind, context.old_object, group=context.kind.group)
     except BadRequest:
         return ()  # a malformed old object grants nothing: every image is treated as new
+
+
+def _provenance_record(
+    decision: ImageDecision, facts: Mapping[str, ImageFacts], policy: Policy
+) -> ProvenanceRecord | None:
+    """What a provenance annotation records for an admitted image whose SLSA provenance was verified."""
+    found = facts.get(decision.slot.image)
+    if decision.digest is None or decision.status == "denied" or found is None:
+        return None
+    verified = found.verified_provenance(decision.rules, decision.digest)
+    if verified is None:
+        return None
+    rule, provenance = verified
+    return ProvenanceRecord(
+        digest=decision.digest,
+        repository=provenance.repository,
+        ref=provenance.ref,
+        commit=provenance.commit,
+        builder=provenance.builder_id,
+        finished=format_rfc3339(provenance.finished) if provenance.finished else None,
+        attested=format_rfc3339(provenance.attested) if provenance.attested else None,
+        policy=policy.name,
+        rule=rule,
+    )
 
 
 def _summary(answer: Answer) -> Status:

@@ -75,10 +75,17 @@ def admit_by_tag(
     assert mutated["allowed"] is True, mutated.get("status")
     assert images_annotation(mutated)[0]["outcome"] == "verified"
     pointer = "/spec/containers/0/image" if kind == "Pod" else "/spec/template/spec/containers/0/image"
-    assert json.loads(base64.b64decode(mutated["patch"])) == [
-        {"op": "replace", "path": pointer, "value": pinned}
-    ]
+    pin, *annotations = json.loads(base64.b64decode(mutated["patch"]))
+    assert pin == {"op": "replace", "path": pointer, "value": pinned}
     patched = apply_patch(body, mutated)
+    # Images the "provenance" rule governs get the source commit their provenance names recorded.
+    if repo.split("/")[0] in ("release", "full", "attested"):
+        meta = patched["metadata"] if kind == "Pod" else patched["spec"]["template"]["metadata"]
+        recorded = json.loads(meta["annotations"]["provenance.imagegate.dev/app"])
+        assert (recorded["digest"], recorded["rule"]) == (image.digest, "provenance")
+        assert recorded["commit"] == "4d329c75e7ec1725f7c9ce917a8799d408d06be3"
+    else:
+        assert annotations == []
 
     validate_body = review(kind, [pinned], namespace="prod")
     validate_body["request"]["object"] = patched

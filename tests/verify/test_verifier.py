@@ -627,3 +627,15 @@ def test_attestation_evidence_holds_the_fields_compared_and_the_provenance(world
         "d" * 40,
     )
     assert passed.provenance.builder_id == "https://github.com/actions/runner/github-hosted"
+
+
+def test_a_keyless_bundles_log_time_is_evidence_once_its_promise_verified(world: World) -> None:
+    identity = world.identity()
+    logged = identity.not_before + timedelta(minutes=2)
+    statement = statement_v1(world.image.digest, SLSA_PROVENANCE_V1, slsa_provenance_v1())
+    world.push_referrer(world.sigstore.bundle_dsse(identity, statement, integrated_time=logged))
+    result = world.verify(_slsa_rule())  # type: ignore[arg-type]
+    assert result.passed, result.findings
+    [artifact] = result.requirements[0].artifacts
+    assert artifact.signer is not None and artifact.signer.logged == logged.replace(microsecond=0)
+    assert result.provenance is not None and result.provenance.attested == logged.replace(microsecond=0)

@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
@@ -52,6 +52,7 @@ from webhook.errors import VerificationFailed
 from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify import keys
+from webhook.verify.evidence import integer
 from webhook.verify.identity import CertIdentity
 from webhook.verify.signatures import PublicKey
 from webhook.verify.statements import Statement, parse_statement
@@ -168,6 +169,7 @@ def verify_keyless_bundle(
                 payload_type=payload_type,
                 payload=payload,
                 certificate=bundle.signing_certificate,
+                integrated_time=_promised_time(document),
             )
         if digest is None:
             raise VerificationFailed(
@@ -175,7 +177,12 @@ def verify_keyless_bundle(
                 code=Reason.SIGNATURE_INVALID,
             )
         verifier.verify_artifact(_hashed(digest), bundle, _IdentityCheckedByCaller())
-        return SignedPayload(origin=origin, message_digest=digest, certificate=bundle.signing_certificate)
+        return SignedPayload(
+            origin=origin,
+            message_digest=digest,
+            certificate=bundle.signing_certificate,
+            integrated_time=_promised_time(document),
+        )
     except VerificationFailed:
         raise
     except _ERRORS as error:
@@ -294,6 +301,25 @@ def _hashed(digest: str) -> Hashed:
         )
     algorithm, hexdigest = match.groups()
     return Hashed(algorithm=_HASHES[algorithm], digest=bytes.fromhex(hexdigest))
+
+
+def _promised_time(document: Any) -> datetime | None:
+    """The log entry's integrated time, when an inclusion promise (a signed timestamp) comes with it.
+
+    Read from a bundle sigstore's Verifier has just accepted: with a promise, it verified the promise,
+    which signs the integrated time. Without one (Rekor v2 entries carry none) there is no log time.
+    """
+    material = document.get("verificationMaterial") if isinstance(document, dict) else None
+    entries = material.get("tlogEntries") if isinstance(material, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+        return None
+    entry = entries[0]
+    if not entry.get("inclusionPromise"):
+        return None
+    try:
+        return datetime.fromtimestamp(integer(entry.get("integratedTime"), "integratedTime"), tz=UTC)
+    except (VerificationFailed, OverflowError, OSError, ValueError):
+        return None
 
 
 def _json(content: bytes) -> Any:
