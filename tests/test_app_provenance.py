@@ -16,20 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest_verify import (
-    BUILDER,
-    VerifyEnv,
-    apply_patch,
-    plain_registry,  # noqa: F401 - pytest fixture
-    start_env,
-)
-from tests.e2e.verify_world import Format
 from tests.support.fake_sigstore import SLSA_PROVENANCE_V1, slsa_provenance_v1, statement_v1
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer
 from tests.support.reviews import admission_review, review
+from tests.support.signing_world import Format
+from tests.support.verify_server import BUILDER, VerifyEnv, apply_patch, start_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.sigstore]
 
 KEY = "provenance.imagegate.dev/app"
 
@@ -37,7 +31,7 @@ KEY = "provenance.imagegate.dev/app"
 @pytest.fixture(scope="module")
 def env(
     tmp_path_factory: pytest.TempPathFactory,
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
 ) -> Iterator[VerifyEnv]:
     with start_env(tmp_path_factory.mktemp("provenance"), plain_registry) as running:
         yield running

@@ -2,7 +2,7 @@
 
 * The predicates GitHub Actions (slsa-github-generator v0.2 and v1 build types, GitHub artifact
   attestations) and Google Cloud Build (SLSA v1 and v0.1) write, copied from their projects (see
-  ``tests/unit/verify/data/SOURCES.md``), signed with the local test Sigstore as cosign attests, pushed
+  ``tests/verify/data/SOURCES.md``), signed with the local test Sigstore as cosign attests, pushed
   to a real docker-registry and admitted through ``/mutate`` then ``/validate`` offline (``DryRun``:
   the server's admission path and adapters, minus HTTP).
 * The real legacy cosign attestation of slsa-verifier's test data (slsa-github-generator's container
@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.verify_world import Keyless, SigningWorld
 from tests.support.fake_sigstore import FakeSigstore
-from tests.support.registry import RegistryServer, plain_registry  # noqa: F401 - pytest fixture
+from tests.support.memory_registry import InMemoryRegistry
+from tests.support.registry import RegistryServer
 from tests.support.reviews import admission_review, review
-from tests.verify.fakes import InMemoryRegistry
+from tests.support.signing_world import Keyless, SigningWorld
 from webhook.admission.provenance import PREFIX
 from webhook.dryrun import DryRun, review_for
 from webhook.images.reference import ImageRef
@@ -51,7 +51,7 @@ from webhook.verify.verifier import ImageVerifier
 from webhook.wiring import Gatherer
 
 TESTS = Path(__file__).resolve().parent
-STATEMENTS = TESTS / "unit" / "verify" / "data"
+STATEMENTS = TESTS / "verify" / "data"
 CONFORMANCE = TESTS / "verify" / "data" / "conformance"
 ISSUER = "https://token.actions.githubusercontent.com"
 SIGNER = "https://github.com/acme/builds/.github/workflows/attest.yml@refs/heads/main"
@@ -150,10 +150,11 @@ def _annotations(response: Mapping[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.registry
+@pytest.mark.sigstore
 @pytest.mark.parametrize(("file", "expected"), SHAPES, ids=[file for file, _ in SHAPES])
 def test_real_provenance_shapes_are_recorded_on_the_admitted_pod(
     tmp_path: Path,
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     file: str,
     expected: dict[str, str],
 ) -> None:
@@ -228,7 +229,7 @@ def test_real_public_good_provenance_is_recorded_on_the_admitted_pod() -> None:
     registry, digest = _layout_registry()
     root = TrustRoot(
         "public-good",
-        TrustedRootMaterial.read(TESTS / "unit" / "verify" / "data" / "trusted_root.production.json"),
+        TrustedRootMaterial.read(STATEMENTS / "trusted_root.production.json"),
     )
     signer = KeylessSigner(root="public-good", issuer=ISSUER, subject=IDENTITY)
     requirement = AttestationRequirement(

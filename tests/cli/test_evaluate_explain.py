@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.verify_world import Keyless, SigningWorld
 from tests.support.fake_sigstore import SLSA_PROVENANCE_V1, FakeSigstore, slsa_provenance_v1, statement_v1
-from tests.support.registry import RegistryServer, plain_registry  # noqa: F401 - pytest fixture
+from tests.support.registry import RegistryServer
+from tests.support.signing_world import Keyless, SigningWorld
 from webhook.cli import main
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.sigstore]
 
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/feature"
@@ -57,7 +57,7 @@ def _policy(directory: Path, registry: RegistryServer, sigstore: FakeSigstore) -
 
 def test_a_denied_deploy_shows_what_is_missing(
     tmp_path: Path,
-    plain_registry: RegistryServer,  # noqa: F811
+    plain_registry: RegistryServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     sigstore = FakeSigstore.create(tmp_path / "sigstore", name="acme")
