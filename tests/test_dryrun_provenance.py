@@ -5,6 +5,9 @@
   ``tests/verify/data/SOURCES.md``), signed with the local test Sigstore as cosign attests, pushed
   to a real docker-registry and admitted through ``/mutate`` then ``/validate`` offline (``DryRun``:
   the server's admission path and adapters, minus HTTP).
+* Real Sigstore bundles of the conformance data (a GitHub artifact attestation and slsa-github-generator's
+  generic provenance, both signed on Sigstore's public-good instance), stored as cosign v3 stores them
+  in a real docker-registry and admitted offline (``tests.support.conformance``).
 * The real legacy cosign attestation of slsa-verifier's test data (slsa-github-generator's container
   generator, signed on Sigstore's public-good instance), verified against the production trusted root
   through the admission service and the real verifier.
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.conformance import admit, cases
 from tests.support.fake_sigstore import FakeSigstore
 from tests.support.memory_registry import InMemoryRegistry
 from tests.support.registry import RegistryServer
@@ -197,6 +201,53 @@ def test_real_provenance_shapes_are_recorded_on_the_admitted_pod(
         "policy": "builders",
         "rule": f"provenance-{version}",
     }
+
+
+# --- real public-good bundles of the conformance data ----------------------------------------------
+
+PUBLIC_GOOD = [
+    (
+        # GitHub's artifact attestation (actions/attest-build-provenance) shape, SLSA v1.
+        "conformance/happy-path-intoto-in-dsse-v3",
+        {
+            "digest": "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf",
+            "repository": "github.com/loosebazooka/aa-test",
+            "ref": "refs/heads/main",
+            "commit": "ebff8dfbd609b7b22237c7719ce07f2dc7934f5f",
+            "builder": "https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main",
+            "attested": "2024-12-16T18:42:56Z",  # the Rekor entry's integrated time
+        },
+    ),
+    (
+        # slsa-github-generator's generic generator, SLSA v0.2, a bundle v0.3 with an inclusion proof.
+        "slsa-verifier/gha-bundle/valid-v0.3",
+        {
+            "digest": "sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd",
+            "repository": "github.com/slsa-framework/example-package",
+            "ref": "refs/heads/main",
+            "commit": "0bf409adc654198ef6bf3c3823df82963a83068c",
+            "builder": GENERATOR + "generator_generic_slsa3.yml@refs/heads/main",
+            "attested": "2024-10-25T03:12:16Z",
+        },
+    ),
+]
+
+
+@pytest.mark.registry
+@pytest.mark.sigstore
+@pytest.mark.parametrize(("case_id", "expected"), PUBLIC_GOOD, ids=[case_id for case_id, _ in PUBLIC_GOOD])
+def test_real_public_good_bundles_are_recorded_on_the_admitted_pod(
+    tmp_path: Path,
+    plain_registry: RegistryServer,
+    case_id: str,
+    expected: dict[str, str],
+) -> None:
+    [case] = [case for case in cases() if case["id"] == case_id]
+    admission = admit(case, registry=plain_registry, directory=tmp_path)
+    assert admission.allowed, admission.message
+    [added] = admission.patch  # pinned by digest: the annotations are the only change
+    assert added["path"] == "/metadata/annotations"
+    assert json.loads(added["value"][f"{PREFIX}app"]) == {**expected, "policy": "conformance", "rule": "case"}
 
 
 # --- the real legacy attestation from slsa-verifier's test data ------------------------------------
