@@ -104,7 +104,7 @@ from webhook._json import json_kind, mapping
 from webhook.errors import InvalidReference
 from webhook.facts import FieldCheck, Finding, Provenance
 from webhook.formats import SEVERITIES
-from webhook.images.reference import ImageRef
+from webhook.images.reference import ImageRef, repository_name
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 from webhook.reasons import Reason
@@ -666,20 +666,13 @@ def compare_verification_summary(
         FieldCheck(
             "resource",
             "resourceUri",
-            (check.resource_uri,) if check.resource_uri is not None else (_admitted_name(image_name),),
+            (check.resource_uri,) if check.resource_uri is not None else (repository_name(image_name),),
             _found(resource if isinstance(resource, str) and resource else None),
             "resourceUri",
             _check_resource(resource, check, image_name=image_name, digest=digest),
         )
     )
     return tuple(fields)
-
-
-def _admitted_name(image_name: str) -> str:
-    try:
-        return ImageRef.parse(image_name).name
-    except InvalidReference:
-        return image_name
 
 
 def _check_level(levels: object, minimum: str) -> Finding | None:
