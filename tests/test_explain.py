@@ -155,7 +155,8 @@ def _signature_evidence(*, passed: bool) -> RuleVerification:
 
 def test_a_verified_image_shows_every_step_in_the_decisions_order() -> None:
     explanation = _explain(
-        "ghcr.io/acme/app:v1", ImageFacts(digest=D1, verifications=(_signature_evidence(passed=True),))
+        "ghcr.io/acme/app:v1",
+        ImageFacts(digest=D1, quarantine_read=True, verifications=(_signature_evidence(passed=True),)),
     )
     assert explanation.outcome == "verified" and explanation.status == "allowed"
     assert _checks(explanation) == [
@@ -178,7 +179,8 @@ def test_a_verified_image_shows_every_step_in_the_decisions_order() -> None:
 
 def test_the_rules_that_govern_and_the_namespace_scoped_ones_that_do_not_say_why() -> None:
     explanation = _explain(
-        "ghcr.io/acme/app:v1", ImageFacts(digest=D1, verifications=(_signature_evidence(passed=True),))
+        "ghcr.io/acme/app:v1",
+        ImageFacts(digest=D1, quarantine_read=True, verifications=(_signature_evidence(passed=True),)),
     )
     governing = [(m.rule, m.governs, m.why) for m in explanation.rules]
     assert governing == [
@@ -206,7 +208,8 @@ def test_an_ungoverned_image_lists_every_rule_and_why_it_does_not_apply() -> Non
 
 def test_a_failed_signature_check_names_what_was_expected_and_what_was_found() -> None:
     explanation = _explain(
-        "ghcr.io/acme/app:v1", ImageFacts(digest=D1, verifications=(_signature_evidence(passed=False),))
+        "ghcr.io/acme/app:v1",
+        ImageFacts(digest=D1, quarantine_read=True, verifications=(_signature_evidence(passed=False),)),
     )
     assert explanation.status == "denied"
     failed = explanation.checks[-1]
@@ -223,6 +226,7 @@ def test_a_failed_signature_check_names_what_was_expected_and_what_was_found() -
 def test_quarantine_lookups_show_every_manifest_an_index_lists() -> None:
     facts = ImageFacts(
         digest=D1,
+        quarantine_read=True,
         listed=(
             ListedManifest(AMD64, "linux/amd64", D1),
             ListedManifest(
@@ -266,7 +270,7 @@ def test_terminal_checks_end_the_explanation_where_the_decision_ends() -> None:
 
 
 def test_an_expired_exemption_is_named() -> None:
-    explanation = _explain("ghcr.io/acme/old:v1", ImageFacts(digest=D1))
+    explanation = _explain("ghcr.io/acme/old:v1", ImageFacts(digest=D1, quarantine_read=True))
     exemption = next(check for check in explanation.checks if check.name == "exemption")
     assert exemption.summary == "none applies (one for this image expired 2026-11-25T12:00:00Z: INC-7)"
 
@@ -274,7 +278,7 @@ def test_an_expired_exemption_is_named() -> None:
 def test_a_running_image_fails_in_warn_mode_and_says_so() -> None:
     explanation = _explain(
         "ghcr.io/acme/app:v1",
-        ImageFacts(digest=D1, verifications=(_signature_evidence(passed=False),)),
+        ImageFacts(digest=D1, quarantine_read=True, verifications=(_signature_evidence(passed=False),)),
         running=True,
     )
     assert explanation.status == "warned" and explanation.running
@@ -288,7 +292,9 @@ def test_text_from_outside_is_escaped() -> None:
     requirement = replace(evidence.requirements[0], artifacts=(artifact,))
     explanation = _explain(
         "ghcr.io/acme/app:v1",
-        ImageFacts(digest=D1, verifications=(replace(evidence, requirements=(requirement,)),)),
+        ImageFacts(
+            digest=D1, quarantine_read=True, verifications=(replace(evidence, requirements=(requirement,)),)
+        ),
     )
     lines = explanation_lines(explanation)
     [line] = [line for line in lines if "evil" in line]
@@ -306,7 +312,9 @@ def test_json_is_camel_case_leaves_out_what_is_absent_and_says_what_passed() -> 
     requirement = replace(evidence.requirements[0], artifacts=(artifact,))
     explanation = _explain(
         "ghcr.io/acme/app:v1",
-        ImageFacts(digest=D1, verifications=(replace(evidence, requirements=(requirement,)),)),
+        ImageFacts(
+            digest=D1, quarantine_read=True, verifications=(replace(evidence, requirements=(requirement,)),)
+        ),
     )
     document = json.loads(json.dumps(explanation_json(explanation)))
     assert document["outcome"] == "verified" and document["status"] == "allowed"
@@ -351,7 +359,8 @@ def test_json_is_camel_case_leaves_out_what_is_absent_and_says_what_passed() -> 
 
 def test_the_audit_explanation_keeps_the_failed_checks_with_their_evidence() -> None:
     explanation = _explain(
-        "ghcr.io/acme/app:v1", ImageFacts(digest=D1, verifications=(_signature_evidence(passed=False),))
+        "ghcr.io/acme/app:v1",
+        ImageFacts(digest=D1, quarantine_read=True, verifications=(_signature_evidence(passed=False),)),
     )
     record = audit_explanation(explanation)
     assert [check["name"] for check in record["checks"]] == ["rule acme-signed"]
@@ -369,7 +378,9 @@ def test_the_audit_explanation_is_bounded_however_large_the_evidence() -> None:
     requirement = replace(evidence.requirements[0], artifacts=many)
     explanation = _explain(
         "ghcr.io/acme/app:v1",
-        ImageFacts(digest=D1, verifications=(replace(evidence, requirements=(requirement,)),)),
+        ImageFacts(
+            digest=D1, quarantine_read=True, verifications=(replace(evidence, requirements=(requirement,)),)
+        ),
     )
     for limit in (4096, 1500, 300):
         record = audit_explanation(explanation, limit=limit)

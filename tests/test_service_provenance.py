@@ -232,3 +232,24 @@ def test_what_does_not_fit_is_named_in_the_audit_annotations() -> None:
     response = _mutate(body)
     omitted = response["auditAnnotations"]["provenanceOmitted"].split(", ")
     assert omitted and omitted == names[-len(omitted) :]
+
+
+def test_running_images_left_unjudged_past_the_image_limit_keep_their_annotations() -> None:
+    images = [("web", f"ghcr.io/acme/app:1@{DIGEST}"), ("api", f"ghcr.io/acme/api:1@{DIGEST}")]
+    created = review("Deployment", images)["request"]["object"]
+    created["spec"]["template"]["metadata"]["annotations"] = {
+        f"{PREFIX}web": json.dumps({"commit": "1" * 40}),
+        f"{PREFIX}api": json.dumps({"commit": "2" * 40}),
+    }
+    scaled = copy.deepcopy(created)
+    scaled["spec"]["replicas"] = 3
+    update = admission_review(scaled, kind="Deployment", operation="UPDATE", old_object=created)
+    # One image is judged, the other is left running unchecked: neither annotation may change.
+    service = AdmissionService(
+        settings=Settings(audit_log=False, max_images=1),
+        runtime=Runtime(Gatherer()),
+        clock=lambda: datetime(2026, 11, 26, tzinfo=UTC),
+    )
+    response = service.admit(update, stage="mutate").review["response"]
+    assert response["allowed"] is True
+    assert "patch" not in response, _ops(dict(response))
