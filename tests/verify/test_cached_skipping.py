@@ -191,9 +191,11 @@ def test_a_bundle_that_settles_the_rule_spares_the_legacy_lookups(world: World) 
     results = _verify(cached, world, (BOTH,), world.image.digest)
     assert [r.passed for r in results] == [True]
     assert _legacy_lookups(world.registry) == []
+    discovery = results[0].discovery
+    assert discovery is not None
     assert (
-        "discovery note: legacy .sig tag and legacy .att tag not looked up: they are read only when the "
-        "artifacts found do not satisfy the rule" in results[0].steps
+        "legacy .sig tag and legacy .att tag not looked up: they are read only when the "
+        "artifacts found do not satisfy the rule" in discovery.notes
     )
 
 
