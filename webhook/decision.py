@@ -54,6 +54,7 @@ __all__ = [
     "Decision",
     "ImageDecision",
     "ImagePlan",
+    "PlanCache",
     "Stage",
     "Status",
     "evaluate",
@@ -66,7 +67,8 @@ __all__ = [
     "unchanged_images",
 ]
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import bisect
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -89,6 +91,8 @@ _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
 _MAX_QUOTED_REASON = 500
+# Longer image or namespace texts are never kept by PlanCache (no valid reference is this long).
+_MAX_CACHED_TEXT = 512
 RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
@@ -271,6 +275,49 @@ def plan_image(
         # An index is quarantined when a manifest it lists is: what it lists must be read.
         check_listing=has_digest and (bool(policy.quarantined) or policy.quarantine.registry_markers),
     )
+
+
+class PlanCache:
+    """:func:`plan_image` answers for one policy, reused across admissions (bounded, thread-safe).
+
+    The same few images arrive in admission after admission, and a plan depends only on the policy,
+    the image string, the namespace, the stage, ``unchanged`` and which exemptions are live. Exemptions
+    only ever expire, so the live ones are known from how many expiry times ``now`` has reached: that
+    count is part of the key, and a plan is never served past an expiry it did not see.
+
+    At most ``maxsize`` plans are kept; a full cache starts afresh (a plan costs microseconds to make
+    again). Texts longer than any valid reference or namespace are planned every time, never kept.
+    """
+
+    __slots__ = ("_expiries", "_maxsize", "_plans", "policy")
+
+    def __init__(self, policy: Policy, *, maxsize: int = 4096) -> None:
+        self.policy = policy
+        self._maxsize = maxsize
+        self._expiries = sorted(exemption.expires for exemption in policy.exemptions)
+        self._plans: dict[Hashable, ImagePlan] = {}
+
+    def plan(
+        self, image: str, *, namespace: str, now: datetime, stage: Stage, unchanged: bool = False
+    ) -> ImagePlan:
+        """``plan_image(image, policy=self.policy, ...)``, from the cache when it was made before."""
+        if len(image) > _MAX_CACHED_TEXT or len(namespace) > _MAX_CACHED_TEXT:
+            return plan_image(
+                image, policy=self.policy, namespace=namespace, now=now, stage=stage, unchanged=unchanged
+            )
+        key = (image, namespace, stage, unchanged, bisect.bisect_right(self._expiries, now))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_image(
+                image, policy=self.policy, namespace=namespace, now=now, stage=stage, unchanged=unchanged
+            )
+            if len(self._plans) >= self._maxsize:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
 
 
 def status_of(modes: Iterable[Mode]) -> Status:

@@ -34,10 +34,10 @@ from webhook.decision import (
     Decision,
     ImageDecision,
     ImagePlan,
+    PlanCache,
     Stage,
     Status,
     evaluate,
-    plan_image,
     running_slots,
     unchanged_images,
 )
@@ -107,6 +107,7 @@ class AdmissionService:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch"
         )
+        self._plans: PlanCache | None = None
 
     def admit(self, body: object, *, stage: Stage) -> Answer:
         """Answer one AdmissionReview.
@@ -186,16 +187,12 @@ class AdmissionService:
         now = self._clock()
         running = running_slots(slots, old=_old_slots(context))
         unchanged = unchanged_images(slots, running=running)
+        planner = self._planner(policy)
         plans: dict[str, ImagePlan] = {}
         for image in distinct:
             _check(deadline)
-            plans[image] = plan_image(
-                image,
-                policy=policy,
-                namespace=context.namespace,
-                now=now,
-                stage=stage,
-                unchanged=image in unchanged,
+            plans[image] = planner.plan(
+                image, namespace=context.namespace, now=now, stage=stage, unchanged=image in unchanged
             )
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
         images: list[ImageDecision] = []
@@ -240,6 +237,13 @@ class AdmissionService:
                 ),
             )
         return Answer(review, decision)
+
+    def _planner(self, policy: Policy) -> PlanCache:
+        """The plan cache of ``policy``: a reloaded policy starts a new one."""
+        planner = self._plans
+        if planner is None or planner.policy is not policy:
+            planner = self._plans = PlanCache(policy)
+        return planner
 
     def _gather(
         self,
