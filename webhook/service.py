@@ -56,6 +56,8 @@ _DECIDE_RESERVE = 0.1  # seconds
 _DECIDE_CHUNK = 1024
 # Under the response's per-annotation cap, so the "images" annotation always stays valid JSON.
 _MAX_IMAGES_ANNOTATION = 7000
+# Up to this many images, the list is serialised whole first (it nearly always fits).
+_WHOLE_LIST_ITEMS = 32
 # The audit line: at most this many images, and text fields (image, names) cut to this length.
 _MAX_AUDIT_IMAGES = 256
 _MAX_AUDIT_TEXT = 600
@@ -422,9 +424,14 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
 
     Cutting the serialised text instead would leave invalid JSON for whoever reads the annotation.
     """
+    head = list(itertools.islice(items, _WHOLE_LIST_ITEMS + 1))
+    if len(head) <= _WHOLE_LIST_ITEMS:
+        whole = json.dumps(head, separators=(",", ":"))
+        if len(whole) <= limit:
+            return whole, len(head)  # the usual case: one serialisation
     parts: list[str] = []
     size = 2
-    for item in items:
+    for item in itertools.chain(head, items):
         text = json.dumps(item, separators=(",", ":"))
         if size + len(text) + 1 > limit:
             break
