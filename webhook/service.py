@@ -68,7 +68,11 @@ class _DeadlinePassed(Exception):
 
 
 class FactGatherer(Protocol):
-    """Finds out what the plan asks for: resolution, quarantine markers, verification."""
+    """Finds out what the plan asks for: resolution, quarantine markers, verification.
+
+    A gatherer may also have ``cached(plan, *, deadline, now) -> ImageFacts | None``: the facts when its
+    caches hold all of them, found without I/O or waiting (see :meth:`AdmissionService._gather`).
+    """
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts: ...
 
@@ -273,9 +277,11 @@ class AdmissionService:
             finally:
                 durations[plan.image] = time.monotonic() - started
 
-        queue = iter([plan for plan in plans.values() if plan.needs_facts])
-        running: dict[Future[ImageFacts], str] = {}
         facts: dict[str, ImageFacts] = {}
+        queue = iter(self._from_caches(plans, gather=gather, facts=facts, deadline=fetch_deadline, now=now))
+        for image in facts:
+            durations[image] = time.monotonic() - started
+        running: dict[Future[ImageFacts], str] = {}
 
         def submit(count: int) -> None:
             for plan in itertools.islice(queue, count):
@@ -300,6 +306,37 @@ class AdmissionService:
             facts[plan.image] = _no_facts("the admission deadline passed before the image could be looked up")
             durations.setdefault(plan.image, time.monotonic() - started)
         return facts, dict(durations)
+
+    @staticmethod
+    def _from_caches(
+        plans: Mapping[str, ImagePlan],
+        *,
+        gather: FactGatherer,
+        facts: dict[str, ImageFacts],
+        deadline: Deadline,
+        now: datetime,
+    ) -> list[ImagePlan]:
+        """Put into ``facts`` what the gatherer's caches answer in this thread; the plans left to fetch.
+
+        A thread hop costs more than a cache lookup: images whose facts are all cached (a repeat
+        admission) never go to the pool. Anything else, or a cache read that fails, is fetched as usual.
+        """
+        cached: Callable[..., ImageFacts | None] | None = getattr(gather, "cached", None)
+        left: list[ImagePlan] = []
+        for plan in plans.values():
+            if not plan.needs_facts:
+                continue
+            found = None
+            if cached is not None:
+                try:
+                    found = cached(plan, deadline=deadline, now=now)
+                except Exception:  # the full lookup on the pool decides, and reports what fails
+                    _logger.warning("cache-only lookup of %s failed", _cut(plan.image), exc_info=True)
+            if found is None:
+                left.append(plan)
+            else:
+                facts[plan.image] = found
+        return left
 
     def _too_many_images(
         self, context: AdmissionContext, policy: Policy, count: int, *, stage: Stage, started: float

@@ -84,6 +84,31 @@ class Gatherer:
             )
         return facts
 
+    def cached(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts | None:
+        """The facts of ``plan`` when the caches hold all of them, found in this thread; else None.
+
+        The same steps as a call, against cache-only views of the registry and the verification cache
+        (:meth:`CachingRegistry.cached_only`, :meth:`CachedVerifier.cached_only`): nothing goes to a
+        registry and nothing waits for another admission's lookup, so the service need not hand the
+        image to a pool thread. None when one answer was not cached; then nothing was counted as a hit.
+        """
+        if not isinstance(self.registry, CachingRegistry):
+            return None
+        registry = self.registry.cached_only()
+        verifier = self.verifier.cached_only()
+        alone = replace(
+            self,
+            registry=registry,
+            verifier=verifier,
+            quarantine=replace(self.quarantine, registry=registry, pool=None),
+        )
+        facts = alone(plan, deadline=deadline, now=now)
+        if registry.missed or verifier.missed:
+            return None
+        registry.count_hits()
+        verifier.count_hits()
+        return facts
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
