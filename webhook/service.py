@@ -86,7 +86,8 @@ class RuntimeSource(Protocol):
 class AdmissionObserver(Protocol):
     def admission(self, *, stage: str, operation: str, outcome: str, seconds: float) -> None: ...
 
-    def image(self, *, outcome: str) -> None: ...
+    def image(self, *, outcome: str, count: int = 1) -> None:
+        """``count`` more images of one admission were decided with ``outcome``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +226,12 @@ class AdmissionService:
             pins=decision.pins if stage == "mutate" else (),
         )
         if self._observer is not None:
+            # One count per outcome, not per image: a shared-memory counter update costs microseconds.
+            outcomes: dict[str, int] = {}
             for decided in decision.images:
-                self._observer.image(outcome=decided.outcome)
+                outcomes[decided.outcome] = outcomes.get(decided.outcome, 0) + 1
+            for outcome, count in outcomes.items():
+                self._observer.image(outcome=outcome, count=count)
         if self._settings.audit_log:
             _audit.info(
                 "%s",
