@@ -16,7 +16,6 @@ from __future__ import annotations
 __all__ = ["AdmissionService", "Answer", "FactGatherer"]
 
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from webhook._json import compact_json
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
@@ -235,7 +235,7 @@ class AdmissionService:
         if self._settings.audit_log:
             _audit.info(
                 "%s",
-                json.dumps(
+                compact_json(
                     _audit_record(
                         context,
                         decision,
@@ -243,8 +243,7 @@ class AdmissionService:
                         stage=stage,
                         seconds=time.monotonic() - started,
                         durations=durations,
-                    ),
-                    separators=(",", ":"),
+                    )
                 ),
             )
         return Answer(review, decision)
@@ -383,7 +382,7 @@ class AdmissionService:
             "durationMs": round((time.monotonic() - started) * 1000, 2),
             "images": [],
         }
-        _audit.info("%s", json.dumps(record, separators=(",", ":")))
+        _audit.info("%s", compact_json(record))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -468,13 +467,13 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
     """
     head = list(itertools.islice(items, _WHOLE_LIST_ITEMS + 1))
     if len(head) <= _WHOLE_LIST_ITEMS:
-        whole = json.dumps(head, separators=(",", ":"))
+        whole = compact_json(head)
         if len(whole) <= limit:
             return whole, len(head)  # the usual case: one serialisation
     parts: list[str] = []
     size = 2
     for item in itertools.chain(head, items):
-        text = json.dumps(item, separators=(",", ":"))
+        text = compact_json(item)
         if size + len(text) + 1 > limit:
             break
         parts.append(text)

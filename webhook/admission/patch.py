@@ -5,9 +5,10 @@ from __future__ import annotations
 __all__ = ["encode_patch", "json_pointer", "pin_patch"]
 
 import base64
-import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from webhook._json import compact_json
 
 if TYPE_CHECKING:
     from webhook.admission.workloads import ImageSlot
@@ -56,4 +57,4 @@ def pin_patch(pins: Sequence[tuple[ImageSlot, str]]) -> list[dict[str, str]]:
 
 def encode_patch(ops: Sequence[dict[str, str]]) -> str:
     """``response.patch``: base64 of the operations as compact JSON."""
-    return base64.b64encode(json.dumps(list(ops), separators=(",", ":")).encode()).decode("ascii")
+    return base64.b64encode(compact_json(list(ops)).encode()).decode("ascii")
