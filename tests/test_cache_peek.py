@@ -71,9 +71,8 @@ def test_a_load_in_progress_is_not_waited_for() -> None:
     loader.start()
     try:
         assert started.wait(5)
-        began = time.monotonic()
         assert cache.peek("k") is MISSING
-        assert time.monotonic() - began < 1.0
+        assert loader.is_alive()  # answered while the load was still in progress
     finally:
         release.set()
         loader.join(5)

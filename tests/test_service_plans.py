@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from tests.support.reviews import review
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
-from webhook.facts import ImageFacts
-from webhook.policy.model import Policy, Registries, Rule
+from webhook.facts import ImageFacts, ListedManifest
+from webhook.policy.model import Policy, QuarantineEntry, Registries, Rule
 from webhook.service import AdmissionService
 from webhook.settings import Settings
 
 IMAGE = "ghcr.io/acme/app@sha256:" + "a" * 64
+PLATFORM = "sha256:" + "b" * 64
 ADMITS = Policy(
     name="admits",
     source="p.yaml",
@@ -29,17 +30,21 @@ DENIES = Policy(
 )
 
 
-class _NoFacts:
+class _Facts:
+    """IMAGE is an index listing PLATFORM; a pinned image under ADMITS (no quarantine lists) never asks."""
+
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
-        raise AssertionError("a pinned image under a rule without signatures needs no facts")
+        assert plan.check_listing, "a pinned image under a rule without signatures needs no facts"
+        index = IMAGE.split("@", 1)[1]
+        return ImageFacts(digest=plan.digest, listed=(ListedManifest(PLATFORM, "linux/arm64", index),))
 
 
 @dataclass
 class _Reloading:
     policy: Policy
 
-    def current(self) -> tuple[Policy, _NoFacts]:
-        return self.policy, _NoFacts()
+    def current(self) -> tuple[Policy, _Facts]:
+        return self.policy, _Facts()
 
 
 def test_a_reloaded_policy_is_planned_afresh() -> None:
@@ -55,3 +60,19 @@ def test_a_reloaded_policy_is_planned_afresh() -> None:
     assert "[unmatched] no rule of policy admits governs this image" in response["status"]["message"]
     runtime.policy = ADMITS
     assert service.admit(review("Pod", [IMAGE]), stage="validate").review["response"]["allowed"] is True
+
+
+def test_a_reloaded_quarantine_list_refuses_an_index_planned_before() -> None:
+    # A digest added to the quarantine lists makes every plan read what an index lists: a plan made
+    # under the earlier lists (nothing to read) would let the index of a quarantined manifest through.
+    runtime = _Reloading(ADMITS)
+    service = AdmissionService(
+        settings=Settings(audit_log=False), runtime=runtime, clock=lambda: datetime.now(UTC)
+    )
+    assert service.admit(review("Pod", [IMAGE]), stage="validate").review["response"]["allowed"] is True
+    entry = QuarantineEntry(digest=PLATFORM, reason="CVE-2026-1", source="quarantine.yaml")
+    runtime.policy = replace(ADMITS, quarantined={PLATFORM: entry})
+    response = service.admit(review("Pod", [IMAGE]), stage="validate").review["response"]
+    assert response["allowed"] is False
+    assert "[quarantined]" in response["status"]["message"]
+    assert PLATFORM in response["status"]["message"]

@@ -26,7 +26,7 @@ from webhook.quarantine_facts import QuarantineReader
 from webhook.reasons import Reason
 from webhook.registry.cached import CachingRegistry
 from webhook.registry.markers import add_marker
-from webhook.seen_markers import SeenMarkers
+from webhook.seen_markers import SeenMarkers, Sighting
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
@@ -133,3 +133,23 @@ def test_without_a_caching_registry_nothing_is_answered(
     plan = _plan(f"{HOST}/plain/app@{world.image.digest}", policy)
     bare(plan, deadline=Deadline.after(5), now=NOW)
     assert bare.cached(plan, deadline=Deadline.after(5), now=NOW) is None
+
+
+def test_a_marker_seen_elsewhere_after_the_caches_filled_is_not_answered_away(
+    world: World, pool: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    here, mirror = ImageRef.parse(f"{HOST}/plain/app"), ImageRef.parse(f"{HOST}/plain/mirror")
+    image = world.registry.push_image(here, "v1", arch="s390x")
+    assert world.registry.push_image(mirror, "v1", arch="s390x").digest == image.digest
+    policy = _policy(world)
+    gatherer = _gatherer(world, policy, pool, tmp_path)
+    plan = _plan(f"{here.name}@{image.digest}", policy)
+    assert _both(gatherer, plan, world.registry).marker is None
+    # Another worker finds a marker on the mirror and records the sighting in the shared directory.
+    add_marker(world.registry, mirror, image.digest, reason="bad build", deadline=Deadline.after(5))
+    SeenMarkers(tmp_path).remember(Sighting(image.digest, mirror.registry, mirror.repository, image.digest))
+    # The sightings are read afresh: the mirror's marker is not cached, so the caches cannot answer.
+    assert gatherer.cached(plan, deadline=Deadline.after(5), now=NOW) is None
+    full = gatherer(plan, deadline=Deadline.after(5), now=NOW)
+    assert full.marker is not None and "plain/mirror" in full.marker.source
+    assert gatherer.cached(plan, deadline=Deadline.after(5), now=NOW) == full

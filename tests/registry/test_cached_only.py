@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -124,10 +123,10 @@ def test_a_lookup_in_progress_is_a_miss_not_a_wait() -> None:
     try:
         assert registry.entered.wait(5)
         view = caching.cached_only()
-        began = time.monotonic()
         with pytest.raises(NotCached):
             view.resolve(REPO, "v1", deadline=_deadline())
-        assert time.monotonic() - began < 1.0 and view.missed
+        assert view.missed
+        assert loader.is_alive()  # answered while the round trip was still in progress
     finally:
         registry.release.set()
         loader.join(5)
