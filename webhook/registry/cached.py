@@ -23,7 +23,6 @@ from __future__ import annotations
 
 __all__ = ["CachingRegistry", "NotCached"]
 
-import copy
 import json
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -112,7 +111,9 @@ class CachingRegistry:
         :class:`NotCached` and sets :attr:`missed`. A cached failure is replayed as usual. Hits are
         counted only by :meth:`count_hits`, once the caller has used the answers.
         """
-        view = copy.copy(self)
+        # A shallow copy made by hand: one is made per image of an admission, copy.copy is 5x slower.
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
         view._inner = _NO_REGISTRY
         view._cache_only = _CacheOnly()
         return view

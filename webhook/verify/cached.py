@@ -19,7 +19,6 @@ from __future__ import annotations
 
 __all__ = ["CachedVerifier", "rule_fingerprint"]
 
-import copy
 import functools
 import hashlib
 import logging
@@ -137,7 +136,9 @@ class CachedVerifier:
         a rule whose result is not cached sets :attr:`missed` (its answer is a placeholder, to be
         discarded). Hits are counted only by :meth:`count_hits`, once the caller has used the answers.
         """
-        view = copy.copy(self)
+        # A shallow copy made by hand: one is made per image of an admission, copy.copy is 5x slower.
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
         view._cache_only = _CacheOnly()
         return view
 
