@@ -93,6 +93,7 @@ _MAX_MESSAGE = 2000
 _MAX_QUOTED_REASON = 500
 # Longer image or namespace texts are never kept by PlanCache (no valid reference is this long).
 _MAX_CACHED_TEXT = 512
+_NO_FACTS = ImageFacts()  # what an image without gathered facts is decided on (made once: frozen)
 RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
@@ -388,11 +389,13 @@ def evaluate(
     image whose facts are absent is denied as if its checks had failed.
     """
     plans = dict(plans or {})
-    unchanged = unchanged_images(slots, running=running)
+    unchanged: frozenset[str] | None = None  # needed only for plans the caller did not make
     decisions = []
     for slot in slots:
         plan = plans.get(slot.image)
         if plan is None:
+            if unchanged is None:
+                unchanged = unchanged_images(slots, running=running)
             plan = plans[slot.image] = plan_image(
                 slot.image,
                 policy=policy,
@@ -401,7 +404,7 @@ def evaluate(
                 stage=stage,
                 unchanged=slot.image in unchanged,
             )
-        decision = _decide(slot, plan, policy, facts.get(slot.image, ImageFacts()))
+        decision = _decide(slot, plan, policy, facts.get(slot.image, _NO_FACTS))
         decisions.append(_still_running(decision) if slot.pointer in running else decision)
     return Decision(tuple(decisions))
 
