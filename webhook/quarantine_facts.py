@@ -56,6 +56,7 @@ class QuarantineFacts:
             listed=self.listed,
             listing_error=self.listing_error,
             verifications=verifications,
+            quarantine_read=True,
         )
 
 

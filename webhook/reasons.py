@@ -26,9 +26,9 @@ registry-error          the registry adapters, wherever a lookup fails: webhook.
                         webhook.quarantine_facts, webhook.verify.cached; webhook.registry.cached (a
                         cache-only read it cannot answer: never shown, the image is then looked up);
                         webhook.service (no answer within the admission deadline); webhook.decision
-                        (a tag left unresolved); webhook.audit.lookups (not looked up within
-                        ``imagegate audit --timeout``); in hermetic policy tests,
-                        webhook.declared.registry (not declared)
+                        (a tag left unresolved, or quarantine facts not gathered);
+                        webhook.audit.lookups (not looked up within ``imagegate audit --timeout``);
+                        in hermetic policy tests, webhook.declared.registry (not declared)
 digest-mismatch         webhook.registry.client, webhook.verify.discovery (content that does not hash
                         to the digest it was asked for or claimed)
 quarantined             webhook.decision (``quarantine_finding``: lists, markers, listed manifests)
