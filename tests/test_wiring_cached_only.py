@@ -35,7 +35,6 @@ from webhook.wiring import Gatherer
 pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 HOST = IMAGE.split("/", 1)[0]
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -65,15 +64,15 @@ def _gatherer(world: World, policy: Policy, pool: ThreadPoolExecutor, seen: Path
 
 
 def _plan(image: str, policy: Policy) -> ImagePlan:
-    return plan_image(image, policy=policy, namespace="prod", now=NOW, stage="mutate")
+    return plan_image(image, policy=policy, namespace="prod", now=datetime.now(UTC), stage="mutate")
 
 
 def _both(gatherer: Gatherer, plan: ImagePlan, registry: InMemoryRegistry):  # type: ignore[no-untyped-def]
     """None before a full lookup; after it, the cache-only answer, which must reach no registry."""
-    assert gatherer.cached(plan, deadline=Deadline.after(5), now=NOW) is None
-    full = gatherer(plan, deadline=Deadline.after(5), now=NOW)
+    assert gatherer.cached(plan, deadline=Deadline.after(5), now=datetime.now(UTC)) is None
+    full = gatherer(plan, deadline=Deadline.after(5), now=datetime.now(UTC))
     calls = list(registry.calls)
-    cached = gatherer.cached(plan, deadline=Deadline.after(5), now=NOW)
+    cached = gatherer.cached(plan, deadline=Deadline.after(5), now=datetime.now(UTC))
     assert registry.calls == calls
     assert cached == full
     return full
@@ -131,8 +130,8 @@ def test_without_a_caching_registry_nothing_is_answered(
     caching = _gatherer(world, policy, pool, tmp_path)
     bare = replace(caching, registry=world.registry)
     plan = _plan(f"{HOST}/plain/app@{world.image.digest}", policy)
-    bare(plan, deadline=Deadline.after(5), now=NOW)
-    assert bare.cached(plan, deadline=Deadline.after(5), now=NOW) is None
+    bare(plan, deadline=Deadline.after(5), now=datetime.now(UTC))
+    assert bare.cached(plan, deadline=Deadline.after(5), now=datetime.now(UTC)) is None
 
 
 def test_a_marker_seen_elsewhere_after_the_caches_filled_is_not_answered_away(
@@ -149,7 +148,7 @@ def test_a_marker_seen_elsewhere_after_the_caches_filled_is_not_answered_away(
     add_marker(world.registry, mirror, image.digest, reason="bad build", deadline=Deadline.after(5))
     SeenMarkers(tmp_path).remember(Sighting(image.digest, mirror.registry, mirror.repository, image.digest))
     # The sightings are read afresh: the mirror's marker is not cached, so the caches cannot answer.
-    assert gatherer.cached(plan, deadline=Deadline.after(5), now=NOW) is None
-    full = gatherer(plan, deadline=Deadline.after(5), now=NOW)
+    assert gatherer.cached(plan, deadline=Deadline.after(5), now=datetime.now(UTC)) is None
+    full = gatherer(plan, deadline=Deadline.after(5), now=datetime.now(UTC))
     assert full.marker is not None and "plain/mirror" in full.marker.source
-    assert gatherer.cached(plan, deadline=Deadline.after(5), now=NOW) == full
+    assert gatherer.cached(plan, deadline=Deadline.after(5), now=datetime.now(UTC)) == full
