@@ -24,7 +24,7 @@ from pathlib import Path
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
-from webhook.facts import Finding, ImageFacts, ListedManifest
+from webhook.facts import Finding, ImageFacts, ListedManifest, RuleVerification
 from webhook.fanout import FanOut, Pending
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Policy, QuarantineEntry
@@ -48,14 +48,15 @@ class QuarantineFacts:
     listed: tuple[ListedManifest, ...] = ()
     listing_error: Finding | None = None
 
-    def image_facts(self, digest: str) -> ImageFacts:
-        """The facts of the image with ``digest`` as far as its quarantine goes (no verifications yet)."""
+    def image_facts(self, digest: str, verifications: tuple[RuleVerification, ...] = ()) -> ImageFacts:
+        """The facts of the image with ``digest``: these, and ``verifications`` when there are any."""
         return ImageFacts(
             digest=digest,
             marker=self.marker,
             marker_error=self.marker_error,
             listed=self.listed,
             listing_error=self.listing_error,
+            verifications=verifications,
             quarantine_read=True,
         )
 
@@ -67,7 +68,8 @@ class QuarantineReader:
     policy: Policy
     registry: Registry
     seen: SeenMarkers
-    pool: Executor = field(repr=False)
+    # Helpers for reading markers; without a pool (a cache-only read) this thread reads them all.
+    pool: Executor | None = field(repr=False)
 
     @classmethod
     def create(
