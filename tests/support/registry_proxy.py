@@ -19,9 +19,10 @@ __all__ = ["RegistryProxy"]
 
 import re
 import socket
-import socketserver
 import threading
 from types import TracebackType
+
+from tests.support.registry import serve_on_loopback
 
 
 class RegistryProxy:
@@ -36,22 +37,7 @@ class RegistryProxy:
         self._released = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                outer._handle(self.request)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-            block_on_close = False
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True, name="registry-proxy"
-        )
-        self._thread.start()
+        self._server = serve_on_loopback(self._handle, name="registry-proxy")
 
     @property
     def host(self) -> str:

@@ -598,10 +598,10 @@ class RegistryClient:
             headers["Accept"] = accept
         if content_type is not None:
             headers["Content-Type"] = content_type
+
         # The first request to a host learns how it authenticates; concurrent ones wait for that.
-        with self._auth.contact(netloc, deadline=deadline) as contact:
-            auth = self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
-            response = self._transport.request(
+        def send(auth: dict[str, str]) -> HttpResponse:
+            return self._transport.request(
                 method,
                 url,
                 deadline=deadline,
@@ -609,6 +609,11 @@ class RegistryClient:
                 headers={**headers, **auth},
                 data=data,
                 redirects=redirects,
+            )
+
+        with self._auth.contact(netloc, deadline=deadline) as contact:
+            response = send(
+                self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
             )
             contact.answered(response.status)
             if response.status == 401 and origin(response.url) != origin(url):
@@ -619,17 +624,10 @@ class RegistryClient:
                     code=Reason.REGISTRY_ERROR,
                 )
             if response.status == 401:
-                auth = self._auth.on_unauthorized(
-                    response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
-                )
-                response = self._transport.request(
-                    method,
-                    url,
-                    deadline=deadline,
-                    max_bytes=max_bytes,
-                    headers={**headers, **auth},
-                    data=data,
-                    redirects=redirects,
+                response = send(
+                    self._auth.on_unauthorized(
+                        response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
+                    )
                 )
                 if response.status == 401:
                     raise self._auth.unauthorized(response, registry=repo.registry)

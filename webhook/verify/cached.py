@@ -179,6 +179,12 @@ class CachedVerifier:
                 raise _FailedResult(result)
             return result
 
+        return self._cached(rule=rule, image=image, digest=digest, load=load)
+
+    def _cached(
+        self, *, rule: Rule, image: ImageRef, digest: str, load: Callable[[], RuleVerification]
+    ) -> RuleVerification:
+        """The cached result for ``rule``, else ``load()``'s (a failure carried through the cache)."""
         try:
             return self._cache.get_or_load(self.key(rule=rule, image=image, digest=digest), load)
         except (_FailedResult, _UncachedResult) as carried:
@@ -310,10 +316,7 @@ class CachedVerifier:
                 raise _FailedResult(result)
             return result
 
-        try:
-            return self._cache.get_or_load(self.key(rule=rule, image=image, digest=digest), load)
-        except (_FailedResult, _UncachedResult) as carried:
-            return carried.result
+        return self._cached(rule=rule, image=image, digest=digest, load=load)
 
 
 class _Ahead:
