@@ -1,0 +1,37 @@
+"""``imagegate audit`` on hostile input: a deeply nested JSON document is an input error (exit 2),
+never a traceback (whose exit status 1 reads as "something would be denied")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.refresh_world import Run
+
+_POLICY = """\
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: hostile}
+spec:
+  mode: enforce
+  registries: {allow: [ghcr.io]}
+  rules: []
+"""
+
+_DEPTH = 100_000
+
+
+def _deep_list() -> str:
+    return '{"apiVersion": "v1", "kind": "List", "items": ' + "[" * _DEPTH + "]" * _DEPTH + "}"
+
+
+def test_a_deeply_nested_json_input_is_an_input_error(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_POLICY)
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(_deep_list())
+
+    result = run_cli("audit", "--policy", str(policy), str(cluster))
+
+    assert result.code == 2, result.err
+    assert "cluster.json" in result.err
