@@ -3,7 +3,7 @@ in-process and exactly as the server would answer them. Used by ``evaluate`` and
 
 from __future__ import annotations
 
-__all__ = ["DryRun", "DryRunResult", "review_for", "reviews_from_text"]
+__all__ = ["DryRun", "DryRunResult", "load_text", "review_for", "reviews_from_text"]
 
 import base64
 import json
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jsonpatch
 import yaml
@@ -23,7 +23,9 @@ from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.facts import ImageFacts
+from webhook.policy import material
 from webhook.policy.model import Policy
+from webhook.policy.report import os_reason
 from webhook.reload import PolicyStore
 from webhook.service import AdmissionService, Answer, FactGatherer
 from webhook.settings import Settings
@@ -240,5 +242,19 @@ def _apply(review: Mapping[str, Any], response: Mapping[str, Any]) -> Mapping[st
     return {**review, "request": request}
 
 
-def load_text(source: str | Path, *, stdin: Callable[[], str]) -> str:
-    return stdin() if str(source) == "-" else Path(source).read_text()
+def load_text(source: str | Path, *, stdin: Callable[[], BinaryIO] | None = None) -> str:
+    """The text of an input file, or with ``stdin`` of ``-``, standard input: read as the policy and the
+    files it names are, at most :data:`~webhook.policy.material.MAX_FILE_BYTES`.
+
+    Raises:
+        ValueError: it cannot be read, is larger than that, or is not UTF-8; the message names it.
+    """
+    handle = stdin() if stdin is not None and str(source) == "-" else None
+    name = "standard input" if handle is not None else str(source)
+    try:
+        data = material.read_bounded(handle if handle is not None else Path(source))
+        return data.decode("utf-8-sig")
+    except OSError as error:
+        raise ValueError(f"{name}: cannot be read: {os_reason(error)}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: not UTF-8 text") from None
