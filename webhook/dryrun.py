@@ -170,7 +170,7 @@ def reviews_from_text(
     Manifests of kinds imagegate does not check are skipped, unless ``unchecked`` (then they are
     wrapped too, and the answer says that nothing was checked). Raises ValueError or yaml.YAMLError.
     """
-    for doc in yaml.safe_load_all(text):
+    for doc in _documents(text, source=source):
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -200,6 +200,15 @@ def reviews_from_text(
                     raise ValueError(f"{source}: {item['kind']}: metadata must be a mapping")
                 review = review_for(item, namespace=namespace)
                 yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
+
+
+def _documents(text: str, *, source: str) -> Iterator[object]:
+    """The YAML (or JSON) documents in ``text``. Raises ValueError (nested too deeply) or yaml.YAMLError."""
+    try:
+        yield from yaml.safe_load_all(text)
+    except RecursionError:
+        # The composer recurses per nesting level: a hostile document would end the run in a traceback.
+        raise ValueError(f"{source}: nested too deeply to read") from None
 
 
 def _server_runtime(policy: Policy, settings: Settings) -> tuple[Policy, FactGatherer]:

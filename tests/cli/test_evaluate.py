@@ -289,6 +289,7 @@ def test_resolve_prints_the_digest_reference(world: World) -> None:
         '{"kind": "AdmissionReview", "request": [1]}',
         '{"kind": "AdmissionReview", "request": {"kind": "Pod"}}',
         '{"kind": "AdmissionReview", "request": {"uid": "u", "kind": {"kind": "Pod"}, "object": "x"}}',
+        '{"kind": "Pod", "metadata": {"name": "deep"}, "spec": ' + "[" * 5000 + "]" * 5000 + "}",
     ],
 )
 def test_evaluate_malformed_input_is_an_error_not_a_crash(world: World, text: str) -> None:
