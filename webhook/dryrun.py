@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import jsonpatch
 import yaml
 
-from webhook._json import mapping
+from webhook._json import json_type, mapping
 from webhook.admission.review import API_VERSION
 from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.deadline import Deadline
@@ -129,8 +129,13 @@ def review_for(
     object without an ``apiVersion`` (which no API server accepts) is taken as the kind imagegate checks.
     ``old`` is the object as it runs: the review is then an UPDATE from it (``operation`` UPDATE
     alone updates the object to itself).
+
+    Raises:
+        ValueError: the object's (or ``old``'s) ``metadata`` is not a mapping, which no API server sends.
     """
+    _check_metadata(obj, what="")
     if old is not None:
+        _check_metadata(old, what=" (oldObject)")
         operation = "UPDATE"
     kind = str(obj.get("kind"))
     checked = kind_resource(kind)
@@ -196,10 +201,17 @@ def reviews_from_text(
                         continue
                     if not isinstance(item.get("kind"), str) or not item["kind"]:
                         raise ValueError(f"{source}: expected Kubernetes objects, found one without a kind")
-                if not isinstance(item.get("metadata", {}), dict):
-                    raise ValueError(f"{source}: {item['kind']}: metadata must be a mapping")
-                review = review_for(item, namespace=namespace)
+                try:
+                    review = review_for(item, namespace=namespace)
+                except ValueError as error:
+                    raise ValueError(f"{source}: {error}") from None
                 yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
+
+
+def _check_metadata(obj: Mapping[str, Any], *, what: str) -> None:
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"{obj.get('kind')}{what}: metadata must be a mapping, not {json_type(metadata)}")
 
 
 def _documents(text: str, *, source: str) -> Iterator[object]:
