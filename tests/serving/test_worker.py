@@ -299,6 +299,33 @@ def test_expect_continue_is_honoured(server: Server) -> None:
         assert read_response(stream) == (200, b"4")
 
 
+def test_expect_continue_from_an_http_1_0_client_gets_no_100(server: Server) -> None:
+    # An HTTP/1.0 client knows no interim answers: the first status line it reads is its answer.
+    with server.connect_tls() as tls:
+        tls.sendall(
+            b"POST /echo HTTP/1.0\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nabcd"
+        )
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"4")
+        assert stream.read() == b""
+
+
+def test_expect_continue_behind_a_pipelined_request_waits_for_its_answer(server: Server) -> None:
+    # The 100 for the second request must not overtake the answer to the first (still in the app).
+    with server.connect_tls() as tls:
+        tls.sendall(
+            b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"3")
+        assert stream.readline().startswith(b"HTTP/1.1 100")
+        assert stream.readline() == b"\r\n"
+        tls.sendall(b"abcd")
+        assert read_response(stream) == (200, b"4")
+
+
 def test_http_1_0_closes_unless_kept_alive(server: Server) -> None:
     with server.connect_tls() as tls:
         tls.sendall(b"GET /echo HTTP/1.0\r\n\r\n")

@@ -11,13 +11,15 @@ a socket and a little memory, never a thread. Deadlines, enforced by :meth:`Fron
   what came (the app answers 400, it never sees a short body as complete), then the connection closes;
 - idle between requests (keep-alive): gunicorn's ``keepalive``.
 
-A body over ``Limits.body`` is not read: the app gets the headers (and answers 413). After refusing or
-cutting off a body the connection reads and drops what still comes for ``_LINGER`` seconds before it
-closes, so that closing on unread data (a TCP reset) does not destroy the answer. The head of a request
-is bounded as it arrives, not only once a line of it is complete: a line longer than the request line or
-header field limit, or a head longer than all of them together, gets 431 and a close.
+A body over ``Limits.body`` is not read: the app gets the headers (and answers 413; ``Expect:
+100-continue`` gets no "100 Continue" then, nor from an HTTP/1.0 client). After refusing or cutting off a
+body the connection reads and drops what still comes for ``_LINGER`` seconds before it closes, so that
+closing on unread data (a TCP reset) does not destroy the answer. The head of a request is bounded as it
+arrives, not only once a line of it is complete: a line longer than the request line or header field
+limit, or a head longer than all of them together, gets 431 and a close.
 
-Requests on one connection are answered in order, one at a time (pipelined requests wait their turn).
+Requests on one connection are answered in order, one at a time (pipelined requests wait their turn;
+a "100 Continue" follows the answers to the requests before its own).
 Reading stops while ``_MAX_PIPELINED`` requests wait, or while the transport's write buffer is over its
 high-water mark (asyncio's ``pause_writing``: the client does not read its answers); what was received
 and not yet parsed waits unparsed. So a client that sends and never reads costs a bounded buffer, and
@@ -141,6 +143,7 @@ class Connection(asyncio.Protocol):
         self._paused = False  # reading is paused
         self._write_paused = False  # the transport's write buffer is over its high-water mark
         self._backlog = b""  # received while reading was held, not yet parsed
+        self._continue_owed = False  # "100 Continue" is due once the answers before it are written
         # Where the parser is in the head of a request (counted as data arrives, see _count_head).
         self._messages = 0  # requests begun
         self._completed = False  # a request was completed by the piece being parsed
@@ -304,6 +307,7 @@ class Connection(asyncio.Protocol):
         self._reading = True
         self._headers_done = False
         self._declared_length = None
+        self._continue_owed = False
         self._target.clear()
         self._headers = []
         self._body = []
@@ -324,14 +328,22 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        expects_continue = False
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == b"content-length" and value.strip().isdigit():
                 self._declared_length = int(value)
                 if int(value) > self._front.limits.body:
                     self._body_size = int(value)
-                    raise _TooLarge
-            elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport is not None:
+                    raise _TooLarge  # answered (413) without "100 Continue": the body is not wanted
+            elif lowered == b"expect" and value.strip().lower() == b"100-continue":
+                expects_continue = True
+        # An HTTP/1.0 client knows no 100 (RFC 9110, 10.1.1). Behind answers not yet written, the
+        # 100 waits for them: the client takes the first status line it reads as its first request's.
+        if expects_continue and self._parser.get_http_version() != "1.0":
+            if self.busy or self._pending:
+                self._continue_owed = True
+            elif self._transport is not None:
                 self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -345,6 +357,7 @@ class Connection(asyncio.Protocol):
         self._reading = False
         self._completed = True
         self._ends_line = not self._body or self._body[-1].endswith(b"\n")
+        self._continue_owed = False
         self._pending.append(
             _Request(
                 method=parser.get_method().decode("ascii"),
@@ -443,6 +456,9 @@ class Connection(asyncio.Protocol):
         if self._eof and not self._pending and not self._backlog:
             keep_alive = False
         answer = _head(status, headers, body, request=request, keep_alive=keep_alive) + body
+        if keep_alive and self._continue_owed and not self._pending:
+            self._continue_owed = False  # the request reading its body is next in line
+            answer += b"HTTP/1.1 100 Continue\r\n\r\n"
         transport.write(answer)  # may pause writing (pause_writing): then nothing more is read
         if not keep_alive and self._discarding:
             self._linger()
