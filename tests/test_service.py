@@ -331,7 +331,7 @@ def test_more_distinct_images_than_the_limit_are_denied_without_planning_or_fetc
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     planned: list[str] = []
-    monkeypatch.setattr("webhook.service.plan_image", lambda image, **_: planned.append(image))
+    monkeypatch.setattr("webhook.decision.plan_image", lambda image, **_: planned.append(image))
     gatherer = FakeGatherer()
     images = [f"ghcr.io/a/app{i}:1" for i in range(4)] * 50  # 4 distinct images, 200 containers
     outcome = service(gatherer, max_images=3).admit(review("Pod", images), stage="mutate")
@@ -351,12 +351,13 @@ def test_an_object_at_the_image_limit_is_decided_and_duplicates_are_planned_once
     from webhook import decision
 
     planned: list[str] = []
+    original = decision.plan_image
 
     def counting(image: str, **kwargs: object) -> ImagePlan:
         planned.append(image)
-        return decision.plan_image(image, **kwargs)  # type: ignore[arg-type]
+        return original(image, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("webhook.service.plan_image", counting)
+    monkeypatch.setattr("webhook.decision.plan_image", counting)
     images = [f"ghcr.io/a/app{i}:1" for i in range(3)]
     gatherer = FakeGatherer(digests=dict.fromkeys(images, DIGEST))
     outcome = service(gatherer, max_images=3).admit(review("Pod", images * 1000), stage="mutate")
@@ -472,6 +473,53 @@ def test_the_audit_line_is_bounded_and_valid_json(caplog: pytest.LogCaptureFixtu
     assert len(record["images"]) == 256 and record["imagesOmitted"] == 1200 - 256
     assert record["images"][0]["image"].endswith(f"... ({len(huge)} characters)")
     assert len(record["name"]) < 1000 and len(record["user"]) < 1000
+
+
+def test_the_audit_line_explains_each_image_that_failed_a_check(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer(digests={"ghcr.io/a/b:1": DIGEST})),
+        clock=lambda: datetime.now(UTC),
+    )
+    answer = svc.admit(review("Pod", ["ghcr.io/a/b:latest", "ghcr.io/a/b:1"]), stage="mutate")
+    [record] = _audit_records(caplog)
+    denied, admitted = record["images"]  # type: ignore[misc]
+    assert denied["explanation"] == {
+        "checks": [
+            {
+                "name": "tag",
+                "outcome": "failed",
+                "summary": "latest is in tags.deny",
+                "finding": {
+                    "code": "tag-denied",
+                    "message": 'tag "latest" is mutable and not allowed (rule all)',
+                },
+                "mode": "enforce",
+            }
+        ],
+    }
+    assert "explanation" not in admitted
+    # The same explanation, in full, for whoever holds the answer (evaluate --explain, policy tests).
+    full = [[c.name for c in e.checks if c.outcome != "passed"] for e in answer.explanations()]
+    assert full == [["tag", "rules"], []]
+
+
+def test_the_audit_lines_explanations_are_bounded_together(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer()),
+        clock=lambda: datetime.now(UTC),
+    )
+    svc.admit(review("Pod", [f"ghcr.io/a/app{i}:latest" for i in range(200)]), stage="validate")
+    [record] = _audit_records(caplog)
+    images = record["images"]
+    assert isinstance(images, list) and len(images) == 200
+    explained = [i for i in images if "checks" in i["explanation"]]
+    omitted = [i for i in images if "omitted" in i["explanation"]]
+    assert explained and omitted and len(explained) + len(omitted) == 200
+    assert sum(len(json.dumps(i["explanation"])) for i in explained) < 40 * 1024
 
 
 def test_too_many_images_is_audited_without_listing_them(caplog: pytest.LogCaptureFixture) -> None:

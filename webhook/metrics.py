@@ -99,8 +99,8 @@ class Metrics:
         self.requests.labels(stage, operation or "unknown", outcome).inc()
         self.latency.labels(stage).observe(seconds)
 
-    def image(self, *, outcome: str) -> None:
-        self.images.labels(outcome).inc()
+    def image(self, *, outcome: str, count: int = 1) -> None:
+        self.images.labels(outcome).inc(count)
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
         self.cache.labels(cache, "hit" if hit else "miss").inc()

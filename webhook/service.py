@@ -1,5 +1,8 @@
 """The imperative shell: one admission = parse -> plan -> gather facts (registry, verification) -> decide.
 
+``/mutate``'s answer pins images and records the verified SLSA provenance of admitted containers as
+annotations (:mod:`webhook.admission.provenance`).
+
 Facts for the distinct images of a request are gathered concurrently on a per-process thread pool,
 bounded by the admission :class:`~webhook.deadline.Deadline`: an image whose facts are not in by then
 is denied ``registry-error``, so the API server always gets an answer before its webhook timeout.
@@ -8,15 +11,16 @@ Work is bounded per admission: an object with more than ``max_images`` distinct 
 ``too-many-images`` before anything is planned or fetched; one admission runs at most
 ``fetches_per_request`` lookups on the shared pool at a time; planning and deciding check the deadline
 as they go, and past it the object is denied (``internal-error``, fail closed); the audit line lists at
-most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length.
+most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length; an image that failed a check
+carries its ``explanation`` (:func:`webhook.explain.audit_explanation`, at most 4 KiB of JSON each and
+``_MAX_AUDIT_EXPLANATIONS`` characters per line).
 """
 
 from __future__ import annotations
 
-__all__ = ["AdmissionService", "Answer", "FactGatherer"]
+__all__ = ["AdmissionService", "Answer", "DecisionInputs", "FactGatherer"]
 
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from webhook._json import compact_json
+from webhook.admission.provenance import ProvenanceRecord, provenance_patch
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
@@ -34,18 +40,20 @@ from webhook.decision import (
     Decision,
     ImageDecision,
     ImagePlan,
+    PlanCache,
     Stage,
     Status,
     evaluate,
-    plan_image,
     running_slots,
     unchanged_images,
 )
 from webhook.errors import BadRequest, RegistryError
+from webhook.explain import ImageExplanation, audit_explanation, explain_image
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.reasons import Reason
 from webhook.settings import Settings
+from webhook.times import format_rfc3339
 
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
@@ -56,9 +64,13 @@ _DECIDE_RESERVE = 0.1  # seconds
 _DECIDE_CHUNK = 1024
 # Under the response's per-annotation cap, so the "images" annotation always stays valid JSON.
 _MAX_IMAGES_ANNOTATION = 7000
+# Up to this many images, the list is serialised whole first (it nearly always fits).
+_WHOLE_LIST_ITEMS = 32
 # The audit line: at most this many images, and text fields (image, names) cut to this length.
 _MAX_AUDIT_IMAGES = 256
 _MAX_AUDIT_TEXT = 600
+# The explanations of one audit line together: past this many characters, images get none.
+_MAX_AUDIT_EXPLANATIONS = 32 * 1024
 
 
 class _DeadlinePassed(Exception):
@@ -66,7 +78,11 @@ class _DeadlinePassed(Exception):
 
 
 class FactGatherer(Protocol):
-    """Finds out what the plan asks for: resolution, quarantine markers, verification."""
+    """Finds out what the plan asks for: resolution, quarantine markers, verification.
+
+    A gatherer may also have ``cached(plan, *, deadline, now) -> ImageFacts | None``: the facts when its
+    caches hold all of them, found without I/O or waiting (see :meth:`AdmissionService._gather`).
+    """
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts: ...
 
@@ -80,15 +96,44 @@ class RuntimeSource(Protocol):
 class AdmissionObserver(Protocol):
     def admission(self, *, stage: str, operation: str, outcome: str, seconds: float) -> None: ...
 
-    def image(self, *, outcome: str) -> None: ...
+    def image(self, *, outcome: str, count: int = 1) -> None:
+        """``count`` more images of one admission were decided with ``outcome``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """What a decision was made from: the policy, the namespace, and per image its plan and facts."""
+
+    policy: Policy
+    namespace: str
+    plans: Mapping[str, ImagePlan]
+    facts: Mapping[str, ImageFacts]
+
+    def explain(self, image: ImageDecision) -> ImageExplanation:
+        """Every check of ``image`` with its evidence (:func:`webhook.explain.explain_image`)."""
+        return explain_image(
+            image,
+            plan=self.plans[image.slot.image],
+            facts=self.facts.get(image.slot.image),
+            policy=self.policy,
+            namespace=self.namespace,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An answered admission: the AdmissionReview to send and the decision behind it (if any)."""
+    """An answered admission: the AdmissionReview to send, the decision behind it (if any), and what
+    the decision was made from (to explain it)."""
 
     review: AdmissionReviewResponse
     decision: Decision | None
+    inputs: DecisionInputs | None = None
+
+    def explanations(self) -> tuple[ImageExplanation, ...]:
+        """Per decided image, every check with its evidence; empty when no image was decided."""
+        if self.decision is None or self.inputs is None:
+            return ()
+        return tuple(self.inputs.explain(image) for image in self.decision.images)
 
 
 class AdmissionService:
@@ -107,6 +152,7 @@ class AdmissionService:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch"
         )
+        self._plans: PlanCache | None = None
 
     def admit(self, body: object, *, stage: Stage) -> Answer:
         """Answer one AdmissionReview.
@@ -180,7 +226,8 @@ class AdmissionService:
                 None,
             )
         policy, gather = current
-        running = running_slots(slots, old=_old_slots(context))
+        old_slots = _old_slots(context)
+        running = running_slots(slots, old=old_slots)
         unchanged = unchanged_images(slots, running=running)
         distinct = tuple(dict.fromkeys(slot.image for slot in slots))
         judged = _judged(distinct, unchanged=unchanged, limit=self._settings.max_images)
@@ -194,20 +241,17 @@ class AdmissionService:
                 started=started,
             )
         left_running = len(distinct) - len(judged)
+        every_slot = slots
         if left_running:
             slots = tuple(slot for slot in slots if slot.image in judged)
             distinct = tuple(image for image in distinct if image in judged)
         now = self._clock()
+        planner = self._planner(policy)
         plans: dict[str, ImagePlan] = {}
         for image in distinct:
             _check(deadline)
-            plans[image] = plan_image(
-                image,
-                policy=policy,
-                namespace=context.namespace,
-                now=now,
-                stage=stage,
-                unchanged=image in unchanged,
+            plans[image] = planner.plan(
+                image, namespace=context.namespace, now=now, stage=stage, unchanged=image in unchanged
             )
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
         images: list[ImageDecision] = []
@@ -224,35 +268,67 @@ class AdmissionService:
                 running=running,
             ).images
         decision = Decision(tuple(images))
+        inputs = DecisionInputs(policy=policy, namespace=context.namespace, plans=plans, facts=facts)
         denials = decision.denials
+        audit = _audit_annotations(decision, policy, left_running=left_running)
+        operations: list[dict[str, Any]] = []
+        # The API server keeps only the containers of a subresource update: no annotation to write.
+        if stage == "mutate" and not denials and not context.sub_resource and context.object is not None:
+            by_pointer = {d.slot.pointer: d for d in decision.images}
+            operations, omitted = provenance_patch(
+                kind=context.kind.kind,
+                group=context.kind.group,
+                obj=context.object,
+                old=context.old_object if context.operation == "UPDATE" else None,
+                old_slots=old_slots,
+                # Slots left running unjudged (past max_images) keep their annotation: they are running.
+                records=[
+                    (slot, _provenance_record(by_pointer.get(slot.pointer), facts, policy))
+                    for slot in every_slot
+                ],
+                running=running,
+            )
+            if omitted:
+                audit["provenanceOmitted"] = ", ".join(omitted)
         review = review_response(
             uid=context.uid,
             allowed=not denials,
             denials=denials,
             warnings=decision.warnings,
-            audit=_audit_annotations(decision, policy, left_running=left_running),
+            audit=audit,
             pins=decision.pins if stage == "mutate" else (),
+            operations=operations,
         )
         if self._observer is not None:
+            # One count per outcome, not per image: a shared-memory counter update costs microseconds.
+            outcomes: dict[str, int] = {}
             for decided in decision.images:
-                self._observer.image(outcome=decided.outcome)
+                outcomes[decided.outcome] = outcomes.get(decided.outcome, 0) + 1
+            for outcome, count in outcomes.items():
+                self._observer.image(outcome=outcome, count=count)
         if self._settings.audit_log:
             _audit.info(
                 "%s",
-                json.dumps(
+                compact_json(
                     _audit_record(
                         context,
                         decision,
-                        policy,
+                        inputs,
                         stage=stage,
                         seconds=time.monotonic() - started,
                         durations=durations,
                         left_running=left_running,
-                    ),
-                    separators=(",", ":"),
+                    )
                 ),
             )
-        return Answer(review, decision)
+        return Answer(review, decision, inputs)
+
+    def _planner(self, policy: Policy) -> PlanCache:
+        """The plan cache of ``policy``: a reloaded policy starts a new one."""
+        planner = self._plans
+        if planner is None or planner.policy is not policy:
+            planner = self._plans = PlanCache(policy)
+        return planner
 
     def _gather(
         self,
@@ -280,9 +356,11 @@ class AdmissionService:
             finally:
                 durations[plan.image] = time.monotonic() - started
 
-        queue = iter([plan for plan in plans.values() if plan.needs_facts])
-        running: dict[Future[ImageFacts], str] = {}
         facts: dict[str, ImageFacts] = {}
+        queue = iter(self._from_caches(plans, gather=gather, facts=facts, deadline=fetch_deadline, now=now))
+        for image in facts:
+            durations[image] = time.monotonic() - started
+        running: dict[Future[ImageFacts], str] = {}
 
         def submit(count: int) -> None:
             for plan in itertools.islice(queue, count):
@@ -307,6 +385,37 @@ class AdmissionService:
             facts[plan.image] = _no_facts("the admission deadline passed before the image could be looked up")
             durations.setdefault(plan.image, time.monotonic() - started)
         return facts, dict(durations)
+
+    @staticmethod
+    def _from_caches(
+        plans: Mapping[str, ImagePlan],
+        *,
+        gather: FactGatherer,
+        facts: dict[str, ImageFacts],
+        deadline: Deadline,
+        now: datetime,
+    ) -> list[ImagePlan]:
+        """Put into ``facts`` what the gatherer's caches answer in this thread; the plans left to fetch.
+
+        A thread hop costs more than a cache lookup: images whose facts are all cached (a repeat
+        admission) never go to the pool. Anything else, or a cache read that fails, is fetched as usual.
+        """
+        cached: Callable[..., ImageFacts | None] | None = getattr(gather, "cached", None)
+        left: list[ImagePlan] = []
+        for plan in plans.values():
+            if not plan.needs_facts:
+                continue
+            found = None
+            if cached is not None:
+                try:
+                    found = cached(plan, deadline=deadline, now=now)
+                except Exception:  # the full lookup on the pool decides, and reports what fails
+                    _logger.warning("cache-only lookup of %s failed", _cut(plan.image), exc_info=True)
+            if found is None:
+                left.append(plan)
+            else:
+                facts[plan.image] = found
+        return left
 
     def _too_many_images(
         self,
@@ -362,7 +471,7 @@ class AdmissionService:
             "durationMs": round((time.monotonic() - started) * 1000, 2),
             "images": [],
         }
-        _audit.info("%s", json.dumps(record, separators=(",", ":")))
+        _audit.info("%s", compact_json(record))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -420,6 +529,33 @@ def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
         return ()  # a malformed old object grants nothing: every image is treated as new
 
 
+def _provenance_record(
+    decision: ImageDecision | None, facts: Mapping[str, ImageFacts], policy: Policy
+) -> ProvenanceRecord | None:
+    """What a provenance annotation records for an admitted image whose SLSA provenance was verified
+    (None: nothing, or the image was not judged)."""
+    if decision is None:
+        return None
+    found = facts.get(decision.slot.image)
+    if decision.digest is None or decision.status == "denied" or found is None:
+        return None
+    verified = found.verified_provenance(decision.rules, decision.digest)
+    if verified is None:
+        return None
+    rule, provenance = verified
+    return ProvenanceRecord(
+        digest=decision.digest,
+        repository=provenance.repository,
+        ref=provenance.ref,
+        commit=provenance.commit,
+        builder=provenance.builder_id,
+        finished=format_rfc3339(provenance.finished) if provenance.finished else None,
+        attested=format_rfc3339(provenance.attested) if provenance.attested else None,
+        policy=policy.name,
+        rule=rule,
+    )
+
+
 def _summary(answer: Answer) -> Status:
     if answer.decision is not None:
         return answer.decision.status
@@ -462,10 +598,15 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
 
     Cutting the serialised text instead would leave invalid JSON for whoever reads the annotation.
     """
+    head = list(itertools.islice(items, _WHOLE_LIST_ITEMS + 1))
+    if len(head) <= _WHOLE_LIST_ITEMS:
+        whole = compact_json(head)
+        if len(whole) <= limit:
+            return whole, len(head)  # the usual case: one serialisation
     parts: list[str] = []
     size = 2
-    for item in items:
-        text = json.dumps(item, separators=(",", ":"))
+    for item in itertools.chain(head, items):
+        text = compact_json(item)
         if size + len(text) + 1 > limit:
             break
         parts.append(text)
@@ -491,7 +632,7 @@ def _audit_head(context: AdmissionContext, *, stage: str) -> dict[str, Any]:
 def _audit_record(
     context: AdmissionContext,
     decision: Decision,
-    policy: Policy,
+    inputs: DecisionInputs,
     *,
     stage: str,
     seconds: float,
@@ -500,13 +641,25 @@ def _audit_record(
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
+    policy = inputs.policy
+    images = [_audit_image(d, durations) for d in listed]
+    budget = _MAX_AUDIT_EXPLANATIONS
+    for entry, d in zip(images, listed, strict=True):
+        if not d.failures:
+            continue
+        if budget <= 0:
+            entry["explanation"] = {"omitted": "this audit line's explanations are at their size limit"}
+            continue
+        explanation = audit_explanation(inputs.explain(d))
+        entry["explanation"] = explanation
+        budget -= len(compact_json(explanation))
     record: dict[str, Any] = {
         **_audit_head(context, stage=stage),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
         "durationMs": round(seconds * 1000, 2),
-        "images": [_audit_image(d, durations) for d in listed],
+        "images": images,
     }
     if len(decision.images) > len(listed):
         record["imagesOmitted"] = len(decision.images) - len(listed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +121,21 @@ def test_signed_image_passes_and_every_step_is_printed(
     image = setup["registry"].ref(setup["repo"], "signed")
     code, out = _run(capsys, "--policy", str(policy), image)
     assert code == 0, out
-    assert f"resolve: {setup['signed'].digest}" in out
-    assert "quarantine: not in the quarantine lists" in out
-    assert "signatures: passed" in out
+    digest = setup["signed"].digest
+    assert f"digest: tag signed resolved to {digest}, pinned to {image}@{digest}" in out
+    assert f"quarantine: {digest} is not quarantined: no quarantine lists" in out
+    assert "rules: governed by release (enforce)" in out
+    assert "signatures: passed (1 of minimum 1 signer(s) satisfied)" in out
     assert f"attestation {SLSA_PROVENANCE_V1}: passed" in out
+    # The evidence: which artifact satisfied which signer, who signed it, the fields compared.
+    assert re.search(r"bundle sha256:\w+ \(referrer sha256:\w+\): satisfies signer #1", out)
+    assert f"signed by keyless {WORKFLOW} issuer {GITHUB_ISSUER}" in out
+    assert (
+        "source ref: refs/heads/main (from buildDefinition.externalParameters.workflow.ref): ok, "
+        "expected sourceRefs [refs/heads/main]"
+    ) in out
+    assert "commit 4d329c75e7ec1725f7c9ce917a8799d408d06be3" in out
     assert "result: PASS: verified" in out
-    assert f"pinned image: {image}@{setup['signed'].digest}" in out
 
 
 def test_legacy_signature_and_regexp_signer(

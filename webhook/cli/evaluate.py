@@ -16,6 +16,7 @@ from webhook.admission.review import AdmissionReviewResponse
 from webhook.decision import RUNNING_NOTE, ImageDecision
 from webhook.dryrun import DryRun, DryRunResult, load_text, reviews_from_text
 from webhook.errors import BadRequest
+from webhook.explain import explanation_lines
 from webhook.text import escape
 
 
@@ -31,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--namespace", help="namespace for manifests that name none (default: default)")
     p.add_argument("--json", action="store_true", help="print the AdmissionReview responses as a JSON array")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="under each image, print every check with its outcome and evidence: the rules that govern it "
+        "(and those that would in another namespace), the digest, the quarantine lookups, and per rule "
+        "each signature or attestation found, who signed it, which signer it satisfies and the "
+        "predicate fields compared with the policy",
+    )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="AdmissionReview JSON or YAML/JSON manifests ('-' = stdin)"
     )
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             responses += [result.mutated.review, result.validated.review]
             denied |= not result.allowed
             if not args.json:
-                _print_human(label, result)
+                _print_human(label, result, explain=args.explain)
     finally:
         dry_run.close()
     if args.json:
@@ -76,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
-def _print_human(label: str, result: DryRunResult) -> None:
-    """Per image, the decision of the stage that settles it, plus what /mutate pinned.
+def _print_human(label: str, result: DryRunResult, *, explain: bool = False) -> None:
+    """Per image, the decision of the stage that settles it, plus what /mutate pinned (and with
+    ``explain``, every check of the image with its evidence).
 
     The heading (kind, namespace and name) and the reasons come from the input, which is often not the
     reader's own: they are escaped (:func:`webhook.text.escape`), so none can forge a line.
@@ -93,8 +103,11 @@ def _print_human(label: str, result: DryRunResult) -> None:
         message = response.get("status", {}).get("message", "")
         print(f"  {'allowed' if response['allowed'] else 'denied'} {escape(message)}".rstrip())
     else:
-        for image in final.decision.images:
+        explanations = final.explanations() if explain else ()
+        for index, image in enumerate(final.decision.images):
             print("  " + _image_line(image, pins.get(image.slot.pointer)))
+            if explanations:
+                print("\n".join(explanation_lines(explanations[index], indent="      ")))
     patch = mutated.review["response"].get("patch")
     if patch:
         print("  patch: " + base64.b64decode(patch).decode())

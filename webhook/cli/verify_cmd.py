@@ -3,7 +3,11 @@
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
 (:mod:`webhook.decision` and :class:`webhook.wiring.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
-signature and attestation requirement of every matching rule, and prints each step and its outcome.
+signature and attestation requirement of every matching rule, and prints each step with its outcome
+and evidence (:mod:`webhook.explain`): the rules that govern the image (and those that would in
+another namespace), the digest, every quarantine lookup (an index's manifests too), and per
+requirement every signature or attestation found, who signed it, which signer it satisfies and the
+predicate fields compared with the policy.
 
 Text from outside (image strings, registry answers, certificate identities, marker reasons) is
 printed escaped as in the webhook's answers (:mod:`webhook.text`).
@@ -15,7 +19,7 @@ its trust material is invalid, or the command line is wrong.
 
 from __future__ import annotations
 
-__all__ = ["register", "run"]
+__all__ = ["explain_one", "register", "run"]
 
 import argparse
 import sys
@@ -25,7 +29,8 @@ from typing import TextIO
 
 from webhook.admission.workloads import ImageSlot
 from webhook.deadline import Deadline
-from webhook.decision import ImageDecision, ImagePlan, evaluate, plan_image, quarantine_finding
+from webhook.decision import evaluate, plan_image
+from webhook.explain import ImageExplanation, explain_image, explanation_lines
 from webhook.facts import ImageFacts
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Policy
@@ -102,86 +107,38 @@ def run(args: argparse.Namespace) -> int:
 def _verify_one(
     image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float, out: TextIO
 ) -> bool:
-    now = datetime.now(UTC)
     print("\n" + escape(f"image {image} (namespace {namespace})"), file=out)
+    explanation = explain_one(image, policy=policy, gatherer=gatherer, namespace=namespace, timeout=timeout)
+    for line in explanation_lines(explanation):
+        print(line, file=out)
+    failed = sorted({check.mode for check in explanation.checks if check.outcome == "failed" and check.mode})
+    if not failed and explanation.outcome in ALLOWED_OUTCOMES:
+        verdict = "PASS"
+    elif explanation.status != "denied":
+        verdict = f"FAIL (checks failed in {'/'.join(failed)} mode: admitted)"
+    else:
+        verdict = "FAIL (denied)"
+    print(f"  result: {verdict}: {explanation.outcome}", file=out)
+    return verdict == "PASS"
+
+
+def explain_one(
+    image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float
+) -> ImageExplanation:
+    """Check ``image`` as ``/mutate`` would for a new container in ``namespace``, and explain the result."""
+    now = datetime.now(UTC)
     plan = plan_image(image, policy=policy, namespace=namespace, now=now, stage="mutate")
-    _explain_plan(plan, out=out)
     facts = ImageFacts()
     if plan.needs_facts:
         facts = gatherer(plan, deadline=Deadline.after(timeout), now=now)
-        _explain_facts(plan, facts, policy=policy, out=out)
     slot = ImageSlot(pointer="/image", location="containers", name="", image=image)
     decision = evaluate(
-        (slot,), policy=policy, namespace=namespace, facts={image: facts}, now=now, stage="mutate"
+        (slot,),
+        policy=policy,
+        namespace=namespace,
+        facts={image: facts},
+        now=now,
+        stage="mutate",
+        plans={image: plan},
     )
-    return _explain_decision(decision.images[0], policy=policy, out=out)
-
-
-def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
-    if plan.ref is not None:
-        print(f"  reference: {plan.ref}", file=out)
-    if plan.exemption is not None:
-        exemption = plan.exemption
-        print(
-            f"  exemption: applies ({exemption.reason}; expires {exemption.expires.isoformat()}); "
-            "no further checks",
-            file=out,
-        )
-        return
-    if plan.terminal is not None:
-        print(escape(f"  check: FAILED [{plan.terminal.code}] {plan.terminal.message}"), file=out)
-        return
-    if plan.rules:
-        print(f"  rules: {', '.join(rule.name for rule in plan.rules)}", file=out)
-    else:
-        print("  rules: none match", file=out)
-    if plan.resolve and plan.ref is not None:
-        print(f"  resolve: tag {plan.ref.effective_tag} is resolved against {plan.ref.registry}", file=out)
-    elif plan.digest is not None:
-        print(f"  digest: pinned {plan.digest}", file=out)
-
-
-def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: TextIO) -> None:
-    if facts.gathering_error is not None:
-        error = facts.gathering_error
-        print(escape(f"  resolve: FAILED [{error.code}] {error.message}"), file=out)
-        return
-    if plan.resolve and facts.digest is not None:
-        print(f"  resolve: {facts.digest}", file=out)
-    digest = facts.digest or plan.digest
-    if digest is None:
-        return
-    if facts.listed:
-        print(
-            f"  index: lists {len(facts.listed)} manifest(s), each checked against the quarantine too",
-            file=out,
-        )
-    # The decision core says whether, and why, the digest is quarantined (or fails closed).
-    quarantined = quarantine_finding(plan, policy=policy, digest=digest, facts=facts)
-    if quarantined is not None:
-        print(escape(f"  quarantine: FAILED [{quarantined.code}] {quarantined.message}"), file=out)
-    elif plan.check_markers:
-        print("  quarantine: the digest is not quarantined (lists and registry markers)", file=out)
-    else:
-        print("  quarantine: not in the quarantine lists", file=out)
-    for verification in facts.verifications:
-        for step in verification.steps:
-            print(escape(f"  {step}"), file=out)
-
-
-def _explain_decision(decision: ImageDecision, *, policy: Policy, out: TextIO) -> bool:
-    for finding, mode in decision.failures:
-        print(escape(f"  failure ({mode}): [{finding.code}] {finding.message}"), file=out)
-    if decision.digest is not None and decision.pin is not None:
-        print(escape(f"  pinned image: {decision.pin}"), file=out)
-    passed = decision.outcome in ALLOWED_OUTCOMES and not decision.failures
-    if passed:
-        verdict = "PASS"
-    elif decision.failures and decision.status != "denied":
-        verdict = (
-            f"FAIL (checks failed in {'/'.join(sorted({m for _, m in decision.failures}))} mode: admitted)"
-        )
-    else:
-        verdict = "FAIL (denied)"
-    print(f"  result: {verdict}: {decision.outcome}", file=out)
-    return passed
+    return explain_image(decision.images[0], plan=plan, facts=facts, policy=policy, namespace=namespace)
