@@ -49,3 +49,22 @@ def test_a_skipped_kind_is_written_escaped(tmp_path: Path, run_cli: Callable[...
     assert "registry-not-allowed" in result.out
     assert "\x1b" not in result.out
     assert "nothing would be denied or warned" not in result.out.splitlines()
+
+
+def test_an_input_error_quoting_the_input_is_written_escaped(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_POLICY)
+    manifests = tmp_path / "manifests.yaml"
+    # A malformed pod spec is an input error whose message names the object.
+    manifests.write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": _FORGED_KIND}, "spec": 5})
+    )
+
+    result = run_cli("audit", "--policy", str(policy), str(manifests))
+
+    assert result.code == 2, result.out
+    assert result.err.startswith("error: "), result.err
+    assert "\x1b" not in result.err
+    assert "nothing would be denied or warned" not in result.err.splitlines()

@@ -52,3 +52,27 @@ def test_an_object_whose_metadata_is_not_a_mapping_fails_its_case_cleanly(
     assert result.code == 1, result.err
     assert "FAIL hostile.test.yaml: metadata is a string" in result.out
     assert "1 passed, 1 failed" in result.out
+
+
+def test_lint_warns_of_inline_metadata_that_is_not_a_mapping_and_the_old_object_is_checked_too(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    (tmp_path / "policy.yaml").write_text(_POLICY)
+    suite = tmp_path / "hostile.test.yaml"
+    suite.write_text(
+        _SUITE.replace(
+            "    expect: {allowed: false}\n",
+            "    oldObject: {apiVersion: v1, kind: Pod, metadata: [web], spec: {containers: []}}\n"
+            "    expect: {allowed: false}\n",
+            1,
+        ).replace("metadata: web", "metadata: {name: web}")
+    )
+
+    lint = run_cli("lint", str(suite))
+    result = run_cli("test", str(suite))
+
+    assert lint.code == 0, lint.out
+    assert "/cases/0/oldObject/metadata: metadata must be a mapping, not an array" in lint.err
+    assert result.code == 1, result.err
+    assert "input: Pod (oldObject): metadata must be a mapping, not an array" in result.out
+    assert "1 passed, 1 failed" in result.out

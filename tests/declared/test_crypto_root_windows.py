@@ -90,3 +90,76 @@ def test_a_keyless_signature_outside_the_roots_windows_is_refused_hermetically(
     result = run_cli("test", str(suite))
 
     assert result.code == 0, result.out + result.err
+
+
+def test_a_signature_naming_no_root_is_judged_by_the_root_of_each_signer(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    """Certified by every root of the policy: valid for the signer whose root's windows hold ``now``,
+    refused by the signer whose root retired its Rekor key (policies/README.md, Declared facts)."""
+    current = FakeSigstore.create(tmp_path / "current").trusted_root()
+    retired = with_window_ended(FakeSigstore.create(tmp_path / "retired").trusted_root(), "rekor-key")
+    (tmp_path / "current.json").write_text(json.dumps(current))
+    (tmp_path / "retired.json").write_text(json.dumps(retired))
+    signer = {"issuer": ISSUER, "subject": WORKFLOW}
+
+    def rule(name: str, root: str) -> dict[str, object]:
+        return {
+            "name": name,
+            "images": [f"ghcr.io/acme/{name}"],
+            "signatures": {"signers": [{"keyless": {"root": root, **signer}}]},
+        }
+
+    def image(name: str) -> dict[str, object]:
+        return {
+            "name": f"ghcr.io/acme/{name}",
+            "digest": DIGEST,
+            "tags": ["1"],
+            "signatures": [{"keyless": signer}],
+        }
+
+    def case(name: str, *, allowed: bool) -> dict[str, object]:
+        outcomes = ["verified"] if allowed else ["signature-invalid"]
+        return {
+            "name": name,
+            "images": [f"ghcr.io/acme/{name}:1"],
+            "expect": {"allowed": allowed, "outcomes": outcomes},
+        }
+
+    (tmp_path / "policy.yaml").write_text(
+        json.dumps(
+            {
+                "apiVersion": "imagegate.dev/v1alpha1",
+                "kind": "ImagePolicy",
+                "metadata": {"name": "two-roots"},
+                "spec": {
+                    "mode": "enforce",
+                    "registries": {"allow": ["ghcr.io"]},
+                    "trust": {
+                        "roots": [
+                            {"name": "current", "file": "current.json"},
+                            {"name": "retired", "file": "retired.json"},
+                        ]
+                    },
+                    "rules": [rule("current", "current"), rule("retired", "retired")],
+                },
+            }
+        )
+    )
+    suite = tmp_path / "roots.test.yaml"
+    suite.write_text(
+        json.dumps(
+            {
+                "apiVersion": "imagegate.dev/v1alpha1",
+                "kind": "PolicyTest",
+                "policy": "policy.yaml",
+                "images": [image("current"), image("retired")],
+                "cases": [case("current", allowed=True), case("retired", allowed=False)],
+            }
+        )
+    )
+
+    result = run_cli("test", str(suite))
+
+    assert result.code == 0, result.out + result.err
+    assert "2 passed, 0 failed" in result.out

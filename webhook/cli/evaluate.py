@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             review
             for source in args.inputs
             for review in reviews_from_text(
-                load_text(source, stdin=sys.stdin.read),
+                load_text(source, stdin=lambda: sys.stdin.buffer),
                 source=source,
                 namespace=args.namespace,
                 unchecked=True,
