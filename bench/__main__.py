@@ -37,7 +37,7 @@ from bench.resolution import resolution_e2e, resolution_micro  # noqa: E402
 from bench.results import Result, Stopwatch, machine_facts, summary_text, write_results  # noqa: E402
 from bench.stall import stall_probe  # noqa: E402
 from bench.targets import check_targets, targets_text  # noqa: E402
-from bench.verification import verification_e2e, verification_micro  # noqa: E402
+from bench.verification import COLD_SCENARIOS, verification_e2e, verification_micro  # noqa: E402
 from bench.world import World, pinned_images, pod_review, workload_review, write_body  # noqa: E402
 from tests.support.server import free_port, running_server  # noqa: E402
 
@@ -158,15 +158,22 @@ def _run(args: argparse.Namespace, directory: Path) -> list[Result]:
         if "verification" in args.groups:
             _logger.info("verification in-process")
             results.append(verification_micro(world, policy_path=policy, images_per_run=samples, runs=runs))
-        if args.groups & {"resolution", "verification"}:
-            server_dir = _mkdir(directory / "server-1")
-            with running_server(server_dir, policy, workers=1) as server:
-                if "resolution" in args.groups:
-                    _logger.info("resolution end to end")
-                    results.append(resolution_e2e(world, server, tags_per_run=samples, runs=runs))
-                if "verification" in args.groups:
-                    _logger.info("verification end to end")
-                    results.append(verification_e2e(world, server, images_per_run=samples, runs=runs))
+        if "resolution" in args.groups:
+            with running_server(_mkdir(directory / "server-1"), policy, workers=1) as server:
+                _logger.info("resolution end to end")
+                results.append(resolution_e2e(world, server, tags_per_run=samples, runs=runs))
+        if "verification" in args.groups:
+            for markers in (False, True):
+                cold_policy = world.write_cold_policy(directory / "policy", markers=markers)
+                server_dir = _mkdir(directory / f"server-cold{'-markers' if markers else ''}")
+                with running_server(server_dir, cold_policy, workers=1) as server:
+                    for mode in (mode for mode, on in COLD_SCENARIOS if on == markers):
+                        _logger.info("verification end to end: %s registry, markers %s", mode, markers)
+                        results.append(
+                            verification_e2e(
+                                world, server, mode=mode, markers=markers, images_per_run=samples, runs=runs
+                            )
+                        )
         if "admission" in args.groups:
             results += _admission(args, world=world, directory=directory, policy=policy)
     return results

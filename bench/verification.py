@@ -1,32 +1,41 @@
 """Signature + attestation verification, cold and cached, in-process and through ``POST /validate``.
 
 Each signed image carries two keyless Sigstore bundles from the test Sigstore (a cosign v3 signature
-and a SLSA provenance v1 attestation), found through the referrers tag-schema fallback of a TLS
-registry with Basic auth. The rule is the benchmark policy's ``signed`` rule: one keyless signer
-(issuer + exact subject), and the SLSA attestation with source repository and ref checks.
+and a SLSA provenance v1 attestation), found through the referrers tag-schema fallback (registry 2.8
+has no referrers API). The rule is the benchmark's ``signed`` rule: one keyless signer (issuer + exact
+subject), and the SLSA attestation with source repository and ref checks.
 
-In-process, per image, with the policy's real adapters (``RegistryClient`` whose connection and
-credentials are already warm, ``TrustMaterial`` built once, as after a policy load):
+In-process, per image, against the TLS registry with Basic auth, with the policy's real adapters
+(``RegistryClient`` whose connection and credentials are already warm, ``TrustMaterial`` built once,
+the lookup pool, as after a policy load):
 
 * ``cold``: a new :class:`CachingRegistry` and :class:`CachedVerifier`, then
-  :meth:`CachedVerifier.verify_image`: discovery (referrers API 404, fallback index, the two referrer
-  manifests and bundle blobs, legacy ``.sig``/``.att`` lookups) plus the cryptographic checks;
-* ``discovery`` and ``crypto``: the two halves of ``cold`` timed apart (``discover()`` on fresh caches;
-  :meth:`ImageVerifier.verify_rule` on the discovered artifacts);
+  :meth:`CachedVerifier.verify_image`: discovery (the fallback index, the two referrer manifests and
+  bundle blobs, concurrently where independent; the legacy tags are not needed) plus the cryptographic
+  checks; ``requests``: the registry requests it made (from the registry's access log);
+* ``discovery`` and ``crypto``: the two halves of ``cold`` timed apart (``discover()`` of every part on
+  fresh caches; :meth:`ImageVerifier.verify_rule` on the discovered artifacts);
 * ``cached``: :meth:`CachedVerifier.verify_image` again (a cache hit, no network).
 
-End to end (``imagegate serve``, 1 worker): ``POST /validate`` of a Pod with one pinned signed image
-the server has never seen, then the same request again.
+End to end (``imagegate serve``, 1 worker, the cold-path policy: the ``signed`` rule on every registry),
+``POST /validate`` of a Pod with one pinned signed image the server has never seen (``cold``), then the
+same request again (``warm``), per registry: ``validate-signed-image`` on the TLS registry with Basic
+auth (the target), ``-plain`` (HTTP, anonymous), ``-token`` (HTTPS, bearer tokens), and
+``-markers`` (TLS, with registry quarantine markers on: the manifest is read too, to see whether it is
+an index). Each admission's registry requests (and token requests) are counted from the registry's
+access log (and the token server's), which makes them exact: ``requests`` is per cold admission after
+the server's first contact with the registry, whose own count and latency are in the notes.
 """
 
 from __future__ import annotations
 
-__all__ = ["verification_e2e", "verification_micro"]
+__all__ = ["COLD_SCENARIOS", "verification_e2e", "verification_micro"]
 
 import functools
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -34,8 +43,10 @@ from typing import Any
 
 from bench.results import Metric, Result, Stopwatch, describe_samples
 from bench.world import World, pod_review
+from tests.support.registry import RegistryServer
 from tests.support.server import Server
 from webhook.deadline import Deadline
+from webhook.fanout import FanOut
 from webhook.images.reference import ImageRef
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Rule
@@ -50,6 +61,13 @@ from webhook.verify.verifier import ImageVerifier
 _logger = logging.getLogger(__name__)
 
 CACHED_REPEATS = 50
+# (registry mode, quarantine markers on) of each end-to-end cold scenario, the target's first.
+COLD_SCENARIOS: tuple[tuple[str, bool], ...] = (
+    ("tls", False),
+    ("plain", False),
+    ("token", False),
+    ("tls", True),
+)
 
 
 def _check(results: Any, what: str) -> None:
@@ -63,31 +81,48 @@ def verification_micro(world: World, *, policy_path: Path, images_per_run: int, 
     rule: Rule = next(r for r in policy.rules if r.name == "signed")
     trust = TrustMaterial.from_policy(policy)
     inner = ImageVerifier(trust)
-    cold: list[float] = []
-    discovery: list[float] = []
-    crypto: list[float] = []
-    cached: list[float] = []
+    metrics: dict[str, list[float]] = {
+        "cold": [],
+        "discovery": [],
+        "crypto": [],
+        "cached": [],
+        "requests": [],
+    }
     details: list[dict[str, Any]] = []
-    with RegistryClient(RegistrySettings.from_policy(policy)) as client:
+    with (
+        RegistryClient(RegistrySettings.from_policy(policy)) as client,
+        ThreadPoolExecutor(max_workers=8, thread_name_prefix="imagegate-lookups") as pool,
+    ):
+        fanout = FanOut(pool)
         # The same images serve every run: each verification starts from new, empty caches.
         images = world.push_signed(count=images_per_run, prefix="micro")
         refs = [(ImageRef.parse(world.signed_ref(image)), image.digest) for image in images]
-        # Warm the connection and credentials outside the measurement.
-        client.resolve(refs[0][0], refs[0][1], deadline=Deadline.after(10))
+        # Warm the connection, the credentials and what the client learns of the host (no referrers API).
+        for ref, digest in refs[:1]:
+            CachedVerifier(inner, fanout=fanout).verify_image(
+                registry=CachingRegistry(client),
+                image=ref,
+                digest=digest,
+                rules=(rule,),
+                deadline=Deadline.after(10),
+                now=datetime.now(UTC),
+            )
         for run in range(runs):
-            samples: dict[str, list[float]] = {"cold": [], "discovery": [], "crypto": [], "cached": []}
+            samples: dict[str, list[float]] = {k: [] for k in metrics}
             for ref, digest in refs:
                 verify = functools.partial(
-                    CachedVerifier(inner, fingerprint=policy.fingerprint).verify_image,
+                    CachedVerifier(inner, fingerprint=policy.fingerprint, fanout=fanout).verify_image,
                     registry=CachingRegistry(client),
                     image=ref,
                     digest=digest,
                     rules=(rule,),
                     now=datetime.now(UTC),
                 )
+                before = world.tls.requests()
                 watch = Stopwatch()
                 results = verify(deadline=Deadline.after(10))
                 samples["cold"].append(watch.seconds * 1000)
+                samples["requests"].append(world.tls.requests() - before)
                 _check(results, f"{ref.name}@{digest} (cold)")
                 hits = []
                 for _ in range(CACHED_REPEATS):
@@ -98,7 +133,9 @@ def verification_micro(world: World, *, policy_path: Path, images_per_run: int, 
                 samples["cached"].append(median(hits))
 
                 watch = Stopwatch()
-                artifacts = discover(CachingRegistry(client), ref, digest, deadline=Deadline.after(10))
+                artifacts = discover(
+                    CachingRegistry(client), ref, digest, deadline=Deadline.after(10), fanout=fanout
+                )
                 samples["discovery"].append(watch.seconds * 1000)
                 watch = Stopwatch()
                 result = inner.verify_rule(
@@ -106,17 +143,12 @@ def verification_micro(world: World, *, policy_path: Path, images_per_run: int, 
                 )
                 samples["crypto"].append(watch.seconds * 1000)
                 _check((result,), f"{ref.name}@{digest} (crypto only)")
-            cold.append(median(samples["cold"]))
-            discovery.append(median(samples["discovery"]))
-            crypto.append(median(samples["crypto"]))
-            cached.append(median(samples["cached"]))
+            for name, values in samples.items():
+                metrics[name].append(median(values))
             details.append(
                 {
                     "run": run,
-                    **{
-                        f"{k}_{'us' if k == 'cached' else 'ms'}": describe_samples(v)
-                        for k, v in samples.items()
-                    },
+                    **{f"{k}_{_UNITS[k]}": describe_samples(v) for k, v in samples.items()},
                 }
             )
     return Result(
@@ -133,15 +165,16 @@ def verification_micro(world: World, *, policy_path: Path, images_per_run: int, 
             "per_run_value": "median over the run's images",
         },
         primary="cold",
-        metrics={
-            "cold": Metric("ms", tuple(cold)),
-            "discovery": Metric("ms", tuple(discovery)),
-            "crypto": Metric("ms", tuple(crypto)),
-            "cached": Metric("us", tuple(cached)),
-        },
+        metrics={name: Metric(_UNITS[name], tuple(values)) for name, values in metrics.items()},
         details=details,
-        notes=("cold reuses a RegistryClient with a warm connection (resolve-tls cold shows that cost)",),
+        notes=(
+            "cold reuses a RegistryClient with a warm connection (resolve-tls cold shows that cost); "
+            "discovery looks up every part (referrers, .sig, .att), as cold does not need to",
+        ),
     )
+
+
+_UNITS = {"cold": "ms", "discovery": "ms", "crypto": "ms", "cached": "us", "requests": "requests"}
 
 
 def _validate_timed(server: Server, image: str) -> float:
@@ -157,41 +190,85 @@ def _validate_timed(server: Server, image: str) -> float:
     return elapsed
 
 
-def verification_e2e(world: World, server: Server, *, images_per_run: int, runs: int) -> Result:
+def _counted(registry: RegistryServer, admit: Any) -> tuple[float, int, int]:
+    """``admit()``'s latency, and the registry and token requests it made."""
+    tokens = registry.token_server.count() if registry.token_server is not None else 0
+    before = registry.requests()
+    elapsed = float(admit())
+    made = registry.requests() - before
+    return elapsed, made, (registry.token_server.count() - tokens if registry.token_server is not None else 0)
+
+
+def cold_name(mode: str, markers: bool) -> str:
+    """``validate-signed-image`` (TLS + Basic auth, markers off: the target), else with suffixes."""
+    return "validate-signed-image" + ("" if mode == "tls" else f"-{mode}") + ("-markers" if markers else "")
+
+
+def verification_e2e(
+    world: World, server: Server, *, mode: str, markers: bool, images_per_run: int, runs: int
+) -> Result:
     """``POST /validate``: a signed image never seen by the server, then the same image again."""
-    first: list[float] = []
-    again: list[float] = []
+    registry = world.registries[mode]
+    # The server's first contact with this registry: a probe of the referrers API, a 401 and
+    # credentials (or a token), a new TLS connection per concurrent lookup.
+    (first,) = world.push_signed(count=1, prefix=f"first-{mode}-{int(markers)}", mode=mode)
+    first_ms, first_requests, first_tokens = _counted(
+        registry, lambda: _validate_timed(server, world.signed_ref(first, mode=mode))
+    )
+    metrics: dict[str, list[float]] = {"cold": [], "warm": [], "requests": [], "token_requests": []}
     details: list[dict[str, Any]] = []
     for run in range(runs):
-        images = world.push_signed(count=images_per_run, prefix=f"e2e-r{run}")
-        first_samples: list[float] = []
-        again_samples: list[float] = []
-        for image in images:
-            ref = world.signed_ref(image)
-            first_samples.append(_validate_timed(server, ref))
-            again_samples.append(_validate_timed(server, ref))
-        first.append(median(first_samples))
-        again.append(median(again_samples))
-        details.append(
-            {
-                "run": run,
-                "cold_ms": describe_samples(first_samples),
-                "warm_ms": describe_samples(again_samples),
-            }
+        images = world.push_signed(
+            count=images_per_run, prefix=f"e2e-{mode}-{int(markers)}-r{run}", mode=mode
         )
+        samples: dict[str, list[float]] = {k: [] for k in metrics}
+        for image in images:
+            ref = world.signed_ref(image, mode=mode)
+            elapsed, made, tokens = _counted(registry, functools.partial(_validate_timed, server, ref))
+            samples["cold"].append(elapsed)
+            samples["requests"].append(made)
+            samples["token_requests"].append(tokens)
+            samples["warm"].append(_validate_timed(server, ref))
+        for name, values in samples.items():
+            metrics[name].append(median(values))
+        details.append(
+            {"run": run, **{f"{k}_{_E2E_UNITS[k]}": describe_samples(v) for k, v in samples.items()}}
+        )
+    description = {
+        "tls": "docker-registry 2.8 over HTTPS + Basic auth (htpasswd, bcrypt)",
+        "plain": "docker-registry 2.8 over plain HTTP, anonymous",
+        "token": "docker-registry 2.8 over HTTPS + bearer tokens (test token server)",
+    }[mode]
     return Result(
-        name="validate-signed-image",
+        name=cold_name(mode, markers),
         group="3. verification",
         description="POST /validate, 1-container Pod, pinned signed + attested image: cold vs warm",
         parameters={
             "server": "imagegate serve, 1 worker, TLS, keep-alive client (requests)",
-            "registry": "docker-registry 2.8 over HTTPS + Basic auth",
+            "registry": description,
+            "quarantine_markers": markers,
             "images_per_run": images_per_run,
             "runs": runs,
             "per_run_value": "median over the run's requests",
         },
         primary="cold",
-        metrics={"cold": Metric("ms", tuple(first)), "warm": Metric("ms", tuple(again))},
-        details=details,
-        notes=("client-side latency including the Python client's own ~1 ms per request",),
+        metrics={name: Metric(_E2E_UNITS[name], tuple(values)) for name, values in metrics.items()},
+        details=[
+            {
+                "first_contact": {
+                    "ms": round(first_ms, 2),
+                    "registry_requests": first_requests,
+                    "token_requests": first_tokens,
+                }
+            },
+            *details,
+        ],
+        notes=(
+            "client-side latency including the Python client's own ~1 ms per request",
+            f"first contact with the registry (one admission, not in the runs): {first_ms:.1f} ms, "
+            f"{first_requests} registry requests, {first_tokens} token requests",
+        ),
     )
+
+
+_E2E_UNITS = {"cold": "ms", "warm": "ms", "requests": "requests", "token_requests": "requests"}

@@ -164,10 +164,11 @@ class World:
         self.tags.setdefault(mode, []).extend(pushed)
         return pushed
 
-    def push_signed(self, *, count: int, prefix: str) -> list[Pushed]:
-        """``count`` images in ``SIGNED_REPO`` on the TLS registry, each with a keyless signature bundle
-        and a keyless SLSA provenance v1 bundle, stored as cosign v3 does without a referrers API."""
-        pusher = self.tls.pusher()
+    def push_signed(self, *, count: int, prefix: str, mode: str = "tls") -> list[Pushed]:
+        """``count`` images in ``SIGNED_REPO`` on the ``mode`` registry (TLS unless told), each with a
+        keyless signature bundle and a keyless SLSA provenance v1 bundle, stored as cosign v3 does
+        without a referrers API."""
+        pusher = self.registries[mode].pusher()
         out = []
         try:
             for n in range(count):
@@ -193,20 +194,17 @@ class World:
         self.signed.extend(out)
         return out
 
-    def signed_ref(self, image: Pushed) -> str:
-        return self.tls.ref(SIGNED_REPO, digest=image.digest)
+    def signed_ref(self, image: Pushed, *, mode: str = "tls") -> str:
+        return self.registries[mode].ref(SIGNED_REPO, digest=image.digest)
 
     # --- policy ----------------------------------------------------------------------------------
 
     def write_policy(self, directory: Path) -> Path:
         """The benchmark policy: pinned governed images, resolve-only images, signed + attested images."""
         server = self.tls
-        keyless = {"root": "bench", "issuer": GITHUB_ISSUER, "subject": WORKFLOW}
-        policy = {
-            "apiVersion": "imagegate.dev/v1alpha1",
-            "kind": "ImagePolicy",
-            "metadata": {"name": "bench"},
-            "spec": {
+        return _write(
+            directory / "policy.yaml",
+            {
                 "mode": "enforce",
                 "unmatched": "deny",
                 "registries": {
@@ -215,32 +213,73 @@ class World:
                     "credentialsFile": str(server.credentials_file),
                 },
                 "tags": {"resolve": True, "deny": ["latest"]},
-                "trust": {"roots": [{"name": "bench", "file": str(self.sigstore.trusted_root_path)}]},
+                "trust": self._trust(),
                 "rules": [
                     {"name": "pinned", "images": [f"{PINNED_REGISTRY}/acme/**"]},
                     {"name": "resolve", "images": [f"{server.host}/{RESOLVE_REPO}"]},
-                    {
-                        "name": "signed",
-                        "images": [f"{server.host}/{SIGNED_REPO}"],
-                        "signatures": {"signers": [{"keyless": keyless}]},
-                        "attestations": [
-                            {
-                                "predicateType": SLSA_PROVENANCE_V1,
-                                "signers": [{"keyless": keyless}],
-                                "slsa": {
-                                    "sourceRepositories": ["github.com/acme/app"],
-                                    "sourceRefs": ["refs/heads/main"],
-                                },
-                            }
-                        ],
-                    },
+                    self._signed_rule([server.host]),
                 ],
             },
-        }
+        )
+
+    def write_cold_policy(self, directory: Path, *, markers: bool) -> Path:
+        """The cold-path policy: the signed rule for ``SIGNED_REPO`` on every registry of the world,
+        with registry quarantine markers on or off (on, every admitted digest's manifest is read too)."""
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "policy.yaml"
-        path.write_text(yaml.safe_dump(policy, sort_keys=False))
-        return path
+        hosts = sorted(server.host for server in self.registries.values())
+        credentials: dict[str, Any] = {"auths": {}}
+        ca_file: Path | None = None
+        for server in self.registries.values():
+            if server.credentials_file is not None:
+                credentials["auths"].update(json.loads(server.credentials_file.read_text())["auths"])
+            ca_file = ca_file or server.ca_file  # one test CA issues every registry's certificate
+        credentials_file = directory / "cold-dockerconfig.json"
+        credentials_file.write_text(json.dumps(credentials))
+        registries: dict[str, Any] = {
+            "allow": sorted({h for server in self.registries.values() for h in server.allowed_hosts()}),
+            "insecure": [server.host for server in self.registries.values() if server.mode == "plain"],
+            "credentialsFile": str(credentials_file),
+        }
+        if ca_file is not None:
+            registries["caFile"] = str(ca_file)
+        spec: dict[str, Any] = {
+            "mode": "enforce",
+            "unmatched": "deny",
+            "registries": registries,
+            "trust": self._trust(),
+            "rules": [self._signed_rule(hosts)],
+        }
+        if markers:
+            spec["quarantine"] = {"registryMarkers": True}
+        return _write(directory / f"cold-policy{'-markers' if markers else ''}.yaml", spec)
+
+    def _trust(self) -> dict[str, Any]:
+        return {"roots": [{"name": "bench", "file": str(self.sigstore.trusted_root_path)}]}
+
+    def _signed_rule(self, hosts: Sequence[str]) -> dict[str, Any]:
+        keyless = {"root": "bench", "issuer": GITHUB_ISSUER, "subject": WORKFLOW}
+        return {
+            "name": "signed",
+            "images": [f"{host}/{SIGNED_REPO}" for host in hosts],
+            "signatures": {"signers": [{"keyless": keyless}]},
+            "attestations": [
+                {
+                    "predicateType": SLSA_PROVENANCE_V1,
+                    "signers": [{"keyless": keyless}],
+                    "slsa": {
+                        "sourceRepositories": ["github.com/acme/app"],
+                        "sourceRefs": ["refs/heads/main"],
+                    },
+                }
+            ],
+        }
+
+
+def _write(path: Path, spec: dict[str, Any]) -> Path:
+    policy = {"apiVersion": "imagegate.dev/v1alpha1", "kind": "ImagePolicy", "metadata": {"name": "bench"}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**policy, "spec": spec}, sort_keys=False))
+    return path
 
 
 def pinned_images(count: int) -> list[str]:

@@ -125,6 +125,11 @@ class SingleFlightCache(Generic[V]):
         call.done.set()
         return value
 
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``key`` has an unexpired entry (a value or a cached failure); not counted as a lookup."""
+        with self._lock:
+            return key in self._cache
+
     def peek(self, key: Hashable) -> V | Missing:
         """The cached value of ``key`` (a cached error is raised, as by ``get_or_load``), else MISSING.
 

@@ -5,8 +5,9 @@ For a digest the quarantine lists do not name already, :class:`QuarantineReader`
 * the manifests it lists when it is an image index (:func:`webhook.registry.listing.listed_manifests`),
   so the decision can refuse an index any of whose platform manifests is quarantined;
 * with registry markers on, the markers of the digest and of every listed manifest, read concurrently
-  on a small pool within the admission's deadline: in the image's own repository first, then wherever
-  a worker has seen one before (:mod:`webhook.seen_markers`), re-checked before it counts.
+  on a small pool within the admission's deadline (the digest's own marker while the index is read):
+  in the image's own repository first, then wherever a worker has seen one before
+  (:mod:`webhook.seen_markers`), re-checked before it counts.
 
 Every failure to read is a fact too (``marker_error``/``listing_error``): the decision fails closed.
 """
@@ -16,9 +17,7 @@ from __future__ import annotations
 __all__ = ["QuarantineFacts", "QuarantineReader"]
 
 import logging
-from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
 from webhook.facts import Finding, ImageFacts, ListedManifest, RuleVerification
+from webhook.fanout import FanOut, Pending
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Policy, QuarantineEntry
 from webhook.reasons import Reason
@@ -38,6 +38,7 @@ _logger = logging.getLogger(__name__)
 
 # Pool threads that help one image read the markers of the manifests its index lists.
 _HELPERS = 4
+_LATE = Finding(Reason.REGISTRY_ERROR, "no answer from the registry within the admission deadline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ class QuarantineFacts:
 
 @dataclass(frozen=True, slots=True)
 class QuarantineReader:
+    """Reads quarantine facts; ``pool`` helps with concurrent lookups (:class:`~webhook.fanout.FanOut`)."""
+
     policy: Policy
     registry: Registry
     seen: SeenMarkers
@@ -72,9 +75,9 @@ class QuarantineReader:
     def create(
         cls, policy: Policy, registry: Registry, *, seen_dir: Path | None, threads: int
     ) -> QuarantineReader:
-        """A reader with its own pool for marker lookups (never a pool whose threads wait for them).
+        """A reader with a pool of its own for its lookups (the server's shares the worker's pool).
 
-        Idle pool threads end when the reader is dropped (a policy reload builds a new one).
+        Idle pool threads end when the reader is dropped.
         """
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagegate-markers")
         return cls(policy, registry, SeenMarkers(seen_dir), pool)
@@ -82,6 +85,13 @@ class QuarantineReader:
     def read(self, plan: ImagePlan, ref: ImageRef, digest: str, *, deadline: Deadline) -> QuarantineFacts:
         if digest in self.policy.quarantined:
             return QuarantineFacts()  # the lists refuse it whatever else is found: no round trip
+        fanout = FanOut(self.pool, helpers=_HELPERS)
+        # The digest's own marker does not depend on what it lists: it is read while the index is.
+        own = (
+            fanout.start(lambda: self._read_one(ref, digest, deadline=deadline))
+            if plan.check_markers and plan.check_listing
+            else None
+        )
         listed: tuple[ListedManifest, ...] = ()
         listing_error: Finding | None = None
         if plan.check_listing:
@@ -92,9 +102,11 @@ class QuarantineReader:
                     error.code, f"the manifests of this image could not be read: {error.user_message}"
                 )
         if not plan.check_markers or any(m.digest in self.policy.quarantined for m in listed):
+            if own is not None:
+                own.cancel()
             return QuarantineFacts(listed=listed, listing_error=listing_error)
 
-        markers = self._markers(ref, (digest, *(m.digest for m in listed)), deadline=deadline)
+        markers = self._markers(ref, (digest, *(m.digest for m in listed)), own=own, deadline=deadline)
         top = markers[digest]
         marker = top if isinstance(top, QuarantineEntry) else None
         marker_error = (
@@ -119,34 +131,31 @@ class QuarantineReader:
         return QuarantineFacts(marker, marker_error, tuple(checked), listing_error)
 
     def _markers(
-        self, ref: ImageRef, digests: tuple[str, ...], *, deadline: Deadline
+        self,
+        ref: ImageRef,
+        digests: tuple[str, ...],
+        *,
+        own: Pending[QuarantineEntry | Finding | None] | None,
+        deadline: Deadline,
     ) -> dict[str, QuarantineEntry | Finding | None]:
-        """The marker (or why it could not be read) of each digest.
+        """The marker (or why it could not be read) of each digest, read concurrently.
 
-        This thread works through the digests and up to :data:`_HELPERS` pool threads help: one image
-        never queues more than that on the shared pool, and it progresses even while the pool is busy
-        with other admissions.
+        This thread works through the digests, the first one (the image's own, maybe already under way
+        as ``own``) first, and up to :data:`_HELPERS` pool threads help: one image never queues more
+        than that on the shared pool, and it progresses even while the pool is busy with other
+        admissions.
         """
-        todo = deque(digests)
-        results: dict[str, QuarantineEntry | Finding | None] = {}
 
-        def work() -> None:
-            while not deadline.expired():
-                try:
-                    digest = todo.popleft()
-                except IndexError:
-                    return
-                results[digest] = self._read_one(ref, digest, deadline=deadline)
+        def one(digest: str) -> QuarantineEntry | Finding | None:
+            if own is not None and digest == digests[0]:
+                return _collect(own, deadline)
+            return self._read_one(ref, digest, deadline=deadline)
 
-        pool = self.pool
-        helpers = [] if pool is None else [pool.submit(work) for _ in range(min(_HELPERS, len(digests) - 1))]
-        work()
-        # Nothing is left to take: helpers that have not started are not needed; wait for the others.
-        running = [helper for helper in helpers if not helper.cancel()]
-        wait_futures(running, timeout=deadline.remaining())
-        late = Finding(Reason.REGISTRY_ERROR, "no answer from the registry within the admission deadline")
-        # A copy: a helper still waiting for the registry may write into ``results`` after this returns.
-        return {digest: results[digest] if digest in results else late for digest in digests}
+        outcomes = FanOut(self.pool, helpers=_HELPERS).map(one, digests, deadline=deadline)
+        return {
+            digest: _LATE if outcome.error is not None else outcome.value
+            for digest, outcome in zip(digests, outcomes, strict=True)
+        }
 
     def _read_one(
         self, ref: ImageRef, digest: str, *, deadline: Deadline
@@ -187,6 +196,15 @@ class QuarantineReader:
                 continue
             return replace(still, digest=digest, source=f"registry marker on {sighting.describe()}")
         return None
+
+
+def _collect(
+    pending: Pending[QuarantineEntry | Finding | None], deadline: Deadline
+) -> QuarantineEntry | Finding | None:
+    try:
+        return pending.result(deadline=deadline)
+    except TimeoutError:
+        return _LATE
 
 
 def _describe(manifest: ListedManifest) -> str:

@@ -1,7 +1,8 @@
 """Wiring: the adapters built for one loaded policy, and the fact gatherer the service calls.
 
 Built once per policy (re)load, never per request: registry client with its caches, trust material
-with one sigstore Verifier per trusted root, and the verification cache.
+with one sigstore Verifier per trusted root, the verification cache, and the pool on which one
+image's independent lookups run concurrently (:mod:`webhook.fanout`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +28,8 @@ from typing import TYPE_CHECKING
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan, quarantine_finding
 from webhook.errors import ConfigError, PolicyProblem, RegistryError
-from webhook.facts import Finding, ImageFacts
+from webhook.facts import Finding, ImageFacts, RuleVerification
+from webhook.fanout import FanOut
 from webhook.policy.loader import lint_file
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
@@ -34,6 +37,8 @@ from webhook.registry.cached import CachingRegistry
 from webhook.registry.client import RegistryClient
 from webhook.registry.port import Registry
 from webhook.registry.settings import RegistrySettings
+from webhook.registry.transport import DeadlineExceeded
+from webhook.seen_markers import SeenMarkers
 from webhook.settings import Settings
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial, load_root
@@ -44,14 +49,25 @@ if TYPE_CHECKING:
     from webhook.reload import PolicyStore
 
 
+# Seconds the gatherer waits past an image's deadline for a verification that runs on the pool.
+_GRACE = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class Gatherer:
-    """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer)."""
+    """Finds the facts an :class:`~webhook.decision.ImagePlan` asks for (the service's FactGatherer).
+
+    For a digest whose verification is not cached, the signatures and attestations are looked up
+    while the quarantine facts are read (their round trips do not depend on each other, and the
+    referrers listing both need is one cached lookup): a first-seen image costs the longer of the two
+    chains, not their sum. ``fanout`` runs that; without one, they run one after the other.
+    """
 
     policy: Policy
     registry: Registry
     verifier: CachedVerifier
     quarantine: QuarantineReader
+    fanout: FanOut = field(default_factory=lambda: FanOut(None))
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
         ref = plan.ref
@@ -65,14 +81,9 @@ class Gatherer:
                 return ImageFacts(gathering_error=Finding(error.code, error.user_message))
         if digest is None:
             return ImageFacts()
-        quarantine = self.quarantine.read(plan, ref, digest, deadline=deadline)
-        facts = quarantine.image_facts(digest)
-        # A digest the decision refuses (or fails closed on) for its quarantine needs no signatures.
-        if (
-            plan.verify_rules
-            and quarantine_finding(plan, policy=self.policy, digest=digest, facts=facts) is None
-        ):
-            verifications = self.verifier.verify_image(
+
+        def verify() -> tuple[RuleVerification, ...]:
+            return self.verifier.verify_image(
                 registry=self.registry,
                 image=ref,
                 digest=digest,
@@ -80,8 +91,35 @@ class Gatherer:
                 deadline=deadline,
                 now=now,
             )
-            facts = quarantine.image_facts(digest, verifications)
-        return facts
+
+        ahead = (
+            self.fanout.start(verify)
+            if plan.verify_rules
+            and digest not in self.policy.quarantined
+            and not self.verifier.holds(rules=plan.verify_rules, image=ref, digest=digest)
+            else None
+        )
+        quarantine = self.quarantine.read(plan, ref, digest, deadline=deadline)
+        facts = quarantine.image_facts(digest)
+        # A digest the decision refuses (or fails closed on) for its quarantine needs no signatures.
+        if (
+            not plan.verify_rules
+            or quarantine_finding(plan, policy=self.policy, digest=digest, facts=facts) is not None
+        ):
+            if ahead is not None:
+                ahead.cancel()  # a lookup already under way ends on its own, within the deadline
+            return facts
+        if ahead is None:
+            return quarantine.image_facts(digest, verify())
+        try:
+            # Its lookups end at the deadline, failed: a moment more lets their finding, which names
+            # the lookup, be the answer (the service waits that long: webhook.service._FETCH_MARGIN).
+            verifications = ahead.result(deadline=Deadline(deadline.expires_at + _GRACE))
+        except TimeoutError:
+            raise DeadlineExceeded(
+                "no answer from the registry within the admission deadline (signatures and attestations)"
+            ) from None
+        return quarantine.image_facts(digest, verifications)
 
     def cached(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts | None:
         """The facts of ``plan`` when the caches hold all of them, found in this thread; else None.
@@ -120,7 +158,8 @@ class Services:
 def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | None = None) -> Services:
     """Build the adapters for ``policy``. Raises ConfigError for unusable trust material or settings."""
     client = RegistryClient(
-        RegistrySettings.from_policy(policy),
+        # A host without the referrers API is not probed again while a referrers list may be cached.
+        replace(RegistrySettings.from_policy(policy), referrers_api_ttl=settings.referrers_ttl),
         observer=metrics.registry_request if metrics is not None else None,
     )
     registry = CachingRegistry(
@@ -131,6 +170,11 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         maxsize=settings.cache_size,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
     )
+    # One pool per policy load for the lookups of all admissions; every fan-out's caller takes part
+    # (webhook.fanout), so a busy pool slows lookups down but never blocks them, and asks it for at
+    # most fetches_per_request threads. Idle threads end when a reload drops the services.
+    pool = ThreadPoolExecutor(max_workers=settings.fetch_threads, thread_name_prefix="imagegate-lookups")
+    fanout = FanOut(pool, helpers=settings.fetches_per_request)
     verifier = CachedVerifier(
         ImageVerifier(TrustMaterial.from_policy(policy)),
         ttl=settings.verify_ttl,
@@ -138,11 +182,10 @@ def build_services(policy: Policy, *, settings: Settings, metrics: Metrics | Non
         maxsize=settings.cache_size,
         fingerprint=policy.fingerprint,
         on_lookup=metrics.cache_lookup if metrics is not None else None,
+        fanout=fanout,
     )
-    quarantine = QuarantineReader.create(
-        policy, registry, seen_dir=settings.seen_markers_dir, threads=settings.fetch_threads
-    )
-    return Services(Gatherer(policy, registry, verifier, quarantine))
+    quarantine = QuarantineReader(policy, registry, SeenMarkers(settings.seen_markers_dir), pool)
+    return Services(Gatherer(policy, registry, verifier, quarantine, fanout))
 
 
 def check_services(policy: Policy, *, settings: Settings) -> None:

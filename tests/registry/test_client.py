@@ -190,3 +190,31 @@ def test_one_client_serves_many_threads(token_registry: RegistryServer) -> None:
             thread.join(30)
     assert not errors
     assert results == {tag: image.digest for tag, image in images.items()}
+
+
+def test_concurrent_first_referrers_lookups_probe_the_referrers_api_once(
+    registry: RegistryServer, client: RegistryClient, deadline: Deadline
+) -> None:
+    pusher = registry.pusher()
+    subjects = [pusher.push_image("demo/probe", f"probe-{n}") for n in range(8)]
+    client.resolve(repo(registry, "demo/probe"), "probe-0", deadline=deadline)  # the host is contacted
+    before = registry.requests(path=r"/referrers/")
+    start = threading.Barrier(len(subjects), timeout=10)
+    errors: list[BaseException] = []
+
+    def lookup(digest: str) -> None:
+        start.wait()
+        try:
+            assert client.referrers(repo(registry, "demo/probe"), digest, deadline=deadline) == ()
+        except BaseException as error:  # reported below, on the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=lookup, args=(s.digest,)) for s in subjects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    # The first answer (404: no referrers API) is what the others wait for, and then believe.
+    assert registry.requests(path=r"/referrers/") - before == 1
+    assert registry.requests(path=r"/manifests/sha256-") >= len(subjects)

@@ -47,6 +47,7 @@ __all__ = [
     "refused_address",
     "registry_factory",
     "require_registry_binary",
+    "serve_on_loopback",
     "shared_ca",
     "start_registry",
     "status_server",
@@ -452,6 +453,26 @@ class FaultRequest:
 Behaviour = Callable[[FaultRequest, socket.socket, threading.Event], None]
 
 
+def serve_on_loopback(
+    handle: Callable[[socket.socket], None], *, name: str
+) -> socketserver.ThreadingTCPServer:
+    """A TCP server on 127.0.0.1 (an ephemeral port) that runs ``handle`` for each connection on a thread
+    of its own, served from a daemon thread; ``shutdown()`` and ``server_close()`` stop it."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            handle(self.request)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        block_on_close = False
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True, name=name).start()
+    return server
+
+
 class FaultServer:
     """A threaded TCP server on 127.0.0.1 that answers every request with ``behaviour``.
 
@@ -466,22 +487,7 @@ class FaultServer:
         self._tls = tls
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                outer._handle(self.request)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-            block_on_close = False
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True, name="fault-server"
-        )
-        self._thread.start()
+        self._server = serve_on_loopback(self._handle, name="fault-server")
 
     @property
     def host(self) -> str:

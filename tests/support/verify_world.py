@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.fake_sigstore import (
+    SLSA_PROVENANCE_V1,
     FakeSigstore,
     Identity,
     SigningKey,
@@ -55,6 +56,7 @@ __all__ = [
     "fixture_world",
     "keyless",
     "signature_rule",
+    "signed_and_attested_rule",
 ]
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -91,6 +93,16 @@ def signature_rule(*signers: Signer, minimum: int = 1, name: str = "release") ->
 
 def attestation_rule(*requirements: AttestationRequirement, name: str = "provenance") -> Rule:
     return Rule(name=name, images=(f"{IMAGE.split('/', 1)[0]}/**",), attestations=tuple(requirements))
+
+
+def signed_and_attested_rule(name: str = "signed-and-attested") -> Rule:
+    """A keyless signature and a SLSA provenance v1 attestation by the same keyless signer."""
+    return Rule(
+        name=name,
+        images=(f"{IMAGE.split('/', 1)[0]}/**",),
+        signatures=SignatureRequirement(signers=(keyless(),)),
+        attestations=(requirement(SLSA_PROVENANCE_V1, [keyless()]),),
+    )
 
 
 @dataclass

@@ -23,6 +23,7 @@ __all__ = ["explain_one", "register", "run"]
 
 import argparse
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -32,12 +33,14 @@ from webhook.deadline import Deadline
 from webhook.decision import evaluate, plan_image
 from webhook.explain import ImageExplanation, explain_image, explanation_lines
 from webhook.facts import ImageFacts
+from webhook.fanout import FanOut
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Policy
 from webhook.quarantine_facts import QuarantineReader
 from webhook.reasons import ALLOWED_OUTCOMES
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
+from webhook.seen_markers import SeenMarkers
 from webhook.text import escape
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
@@ -84,12 +87,17 @@ def run(args: argparse.Namespace) -> int:
         file=out,
     )
     failed = False
-    with RegistryClient(RegistrySettings.from_policy(policy)) as client:
+    with (
+        RegistryClient(RegistrySettings.from_policy(policy)) as client,
+        ThreadPoolExecutor(max_workers=4, thread_name_prefix="imagegate-lookups") as pool,
+    ):
+        fanout = FanOut(pool)
         gatherer = Gatherer(
             policy,
             client,
-            CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0),
-            QuarantineReader.create(policy, client, seen_dir=None, threads=4),
+            CachedVerifier(ImageVerifier(trust), ttl=0.0, failure_ttl=0.0, fanout=fanout),
+            QuarantineReader(policy, client, SeenMarkers(None), pool),
+            fanout,
         )
         for image in args.images:
             passed = _verify_one(

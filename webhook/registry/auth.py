@@ -6,11 +6,18 @@ fetched from the challenge's ``realm`` (which must be an allowed host over HTTPS
 host in ``insecure``), with the registry's credentials when the dockerconfigjson has them, and are
 cached per (host, scope) until shortly before ``expires_in`` (60 s when absent) runs out.
 Credentials and tokens never appear in logs or error messages.
+
+Concurrent requests (one admission's lookups run at the same time) share that work: while the first
+request to a host is under way, the others to that host wait for it (:meth:`Authenticator.contact`)
+and then authenticate up front, and requests that need the same token wait for one fetch of it. A
+first contact therefore costs one 401 per host and one token round trip per scope, however many
+requests it starts with. A waiting request is bound by its own deadline, and when the request it
+waited for failed, it makes its own attempt.
 """
 
 from __future__ import annotations
 
-__all__ = ["Authenticator", "Challenge", "parse_challenge"]
+__all__ = ["Authenticator", "Challenge", "Contact", "parse_challenge"]
 
 import json
 import logging
@@ -19,20 +26,22 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, TracebackType
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from webhook.cache import SingleFlightCache
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.reasons import Reason
 from webhook.registry.credentials import BasicCredentials
-from webhook.registry.transport import HttpResponse, Transport, describe_status
+from webhook.registry.transport import DeadlineExceeded, HttpResponse, Transport, describe_status
 
 _logger = logging.getLogger(__name__)
 
 _PARAM_RE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
 _DEFAULT_EXPIRES_IN = 60.0
 _MAX_TOKENS = 1024
+_MAX_HOSTS = 1024
 _TOKEN_CHARS_RE = re.compile(r"[\x21-\x7e]+")
 
 
@@ -69,6 +78,33 @@ def parse_challenge(header: str) -> Challenge | None:
     return Challenge(scheme=scheme, params=MappingProxyType(params))
 
 
+class Contact:
+    """One request's turn at a host (see :meth:`Authenticator.contact`); tell it the answer's status."""
+
+    def __init__(self, owner: Authenticator | None, netloc: str, event: threading.Event | None) -> None:
+        self._owner = owner
+        self._netloc = netloc
+        self._event = event
+        self._reached = False
+
+    def answered(self, status: int) -> None:
+        """The host answered ``status``. A 401 (its challenge is now known) or a success (it needs no
+        credentials for this) tells how it authenticates; others then go ahead without waiting. Any
+        other answer (a 404 of a path the registry does not route, a 5xx) tells nothing: the next
+        waiting request takes its turn."""
+        if status == 401 or status < 400:
+            self._reached = True
+
+    def __enter__(self) -> Contact:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._owner is not None and self._event is not None:
+            self._owner._contacted(self._netloc, self._event, reached=self._reached)
+
+
 class Authenticator:
     """Produces ``Authorization`` headers for registry requests; thread-safe."""
 
@@ -78,6 +114,46 @@ class Authenticator:
         self._lock = threading.Lock()
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._reached: set[str] = set()
+        self._first: dict[str, threading.Event] = {}
+        # Token fetches under way, shared by the requests that need the same token (nothing is kept).
+        self._fetches: SingleFlightCache[tuple[str, float]] = SingleFlightCache(
+            name="token", maxsize=_MAX_TOKENS, ttl=0.0
+        )
+
+    def contact(self, netloc: str, *, deadline: Deadline) -> Contact:
+        """Wait while another request makes the first contact with ``netloc``; use as a context manager.
+
+        The request that makes the first contact gets a :class:`Contact` that lets the waiting ones go
+        on when it ends (after its 401, token and retry). Once a host's answer told how it
+        authenticates (:meth:`Contact.answered`), this returns at once.
+
+        Raises:
+            DeadlineExceeded: the deadline passed while waiting.
+        """
+        while True:
+            with self._lock:
+                if netloc in self._reached:
+                    return Contact(None, netloc, None)
+                event = self._first.get(netloc)
+                if event is None:
+                    event = self._first[netloc] = threading.Event()
+                    return Contact(self, netloc, event)
+            if not event.wait(deadline.remaining()):
+                raise DeadlineExceeded(
+                    f"registry {netloc}: timed out waiting for the first request to it to be answered"
+                )
+            # Answered, or the first request failed: then this one may make the first contact itself.
+
+    def _contacted(self, netloc: str, event: threading.Event, *, reached: bool) -> None:
+        with self._lock:
+            if reached:
+                if len(self._reached) >= _MAX_HOSTS:
+                    self._reached.clear()
+                self._reached.add(netloc)
+            if self._first.get(netloc) is event:
+                del self._first[netloc]
+        event.set()
 
     def headers(self, *, registry: str, netloc: str, scope: str, deadline: Deadline) -> dict[str, str]:
         """Headers for a request to ``netloc`` needing ``scope``, from what earlier challenges taught.
@@ -149,13 +225,11 @@ class Authenticator:
                 cached = self._tokens.get((netloc, scope))
             if cached is not None and cached[1] > now:
                 return {"Authorization": f"Bearer {cached[0]}"}
-        token, expires_in = self._fetch_token(
-            challenge,
-            registry=registry,
-            netloc=netloc,
-            scope=scope,
-            deadline=deadline,
-            use_challenge_scope=fresh,
+        # A fresh challenge lists exactly what this request needs. A remembered one was about another
+        # request (maybe another repository): then ask for the scope computed for this request.
+        wanted = (challenge.params.get("scope") if fresh else None) or scope
+        token, expires_in = self._shared_fetch(
+            challenge, registry=registry, netloc=netloc, wanted=wanted, deadline=deadline
         )
         # Renew a little early so a token does not expire between our check and the registry's.
         lifetime = max(0.0, expires_in - min(10.0, expires_in * 0.1))
@@ -167,15 +241,33 @@ class Authenticator:
             self._tokens[(netloc, scope)] = (token, time.monotonic() + lifetime)
         return {"Authorization": f"Bearer {token}"}
 
+    def _shared_fetch(
+        self, challenge: Challenge, *, registry: str, netloc: str, wanted: str, deadline: Deadline
+    ) -> tuple[str, float]:
+        """One token fetch for all the requests that want the same scopes of ``netloc`` at the same time."""
+        while True:
+            ran = False
+
+            def fetch() -> tuple[str, float]:
+                nonlocal ran
+                ran = True
+                return self._fetch_token(
+                    challenge, registry=registry, netloc=netloc, wanted=wanted, deadline=deadline
+                )
+
+            try:
+                return self._fetches.get_or_load((netloc, wanted), fetch, wait=deadline.remaining())
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"registry {netloc}: timed out waiting for a token another request asked for"
+                ) from None
+            except DeadlineExceeded:
+                # Another request's deadline ended its fetch: this one asks again while its own allows.
+                if ran or deadline.expired():
+                    raise
+
     def _fetch_token(
-        self,
-        challenge: Challenge,
-        *,
-        registry: str,
-        netloc: str,
-        scope: str,
-        deadline: Deadline,
-        use_challenge_scope: bool,
+        self, challenge: Challenge, *, registry: str, netloc: str, wanted: str, deadline: Deadline
     ) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
         parts = urlsplit(realm)
@@ -188,9 +280,6 @@ class Authenticator:
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))
-        # A fresh challenge lists exactly what this request needs. A remembered one was about another
-        # request (maybe another repository): then ask for the scope computed for this request.
-        wanted = (challenge.params.get("scope") if use_challenge_scope else None) or scope
         for item in wanted.split(" "):
             if item:
                 params.append(("scope", item))

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -44,7 +45,7 @@ from webhook.registry.port import (
     sha256_digest,
 )
 from webhook.registry.settings import RegistrySettings
-from webhook.registry.transport import HttpResponse, Transport, describe_status, origin
+from webhook.registry.transport import DeadlineExceeded, HttpResponse, Transport, describe_status, origin
 
 _logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _OCTET = "application/octet-stream"
+_MAX_HOSTS = 1024
 
 Observer = Callable[[str, float, "str | None"], None]
 """``observer(operation, seconds, error_code)`` after every public call (metrics); code None on success."""
@@ -85,6 +87,12 @@ class RegistryClient:
         self._transport = Transport(settings)
         self._auth = Authenticator(self._transport)
         self._observer = observer
+        # Hosts that answered without the referrers API, until when that answer is trusted; hosts
+        # that answered with it; and the first referrers request to a host, while it is under way.
+        self._without_referrers_api: dict[str, float] = {}
+        self._with_referrers_api: set[str] = set()
+        self._probing: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
 
     @property
     def settings(self) -> RegistrySettings:
@@ -250,12 +258,36 @@ class RegistryClient:
         Uses ``GET /v2/<name>/referrers/<digest>`` (following ``Link`` pagination within the caps);
         when the registry has no such API (404/405 or an answer that is not an index, as
         distribution 2.8's ``404 page not found``), reads the tag-schema fallback index at tag
-        ``sha256-<hex>``. No index there means no referrers.
+        ``sha256-<hex>``. No index there means no referrers. A host found without the API is asked
+        for the fallback index only for ``referrers_api_ttl`` seconds: one round trip, not two. Until a
+        host's first referrers answer says which it is, concurrent lookups wait for that one request
+        (within their deadline) instead of each probing the API.
 
         Raises:
             RegistryError: registry failure, or more referrers than ``referrers_max_entries``.
         """
         check_digest(digest)
+        netloc = _check_repo(repo)
+        probe = self._referrers_probe_turn(netloc, deadline=deadline)
+        if probe is None and self._known_without_referrers_api(netloc):
+            descriptors = self._fallback_referrers(repo, digest, deadline=deadline)
+            if artifact_type is not None:
+                descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+            return tuple(descriptors)
+        try:
+            return self._referrers_api(
+                repo, digest, netloc=netloc, deadline=deadline, artifact_type=artifact_type
+            )
+        finally:
+            if probe is not None:
+                with self._lock:
+                    if self._probing.get(netloc) is probe:
+                        del self._probing[netloc]
+                probe.set()
+
+    def _referrers_api(
+        self, repo: ImageRef, digest: str, *, netloc: str, deadline: Deadline, artifact_type: str | None
+    ) -> tuple[Descriptor, ...]:
         path = f"referrers/{digest}"
         if artifact_type is not None:
             path += "?artifactType=" + quote(artifact_type, safe="")
@@ -271,14 +303,61 @@ class RegistryClient:
             _logger.debug(
                 "%s has no referrers API (%d): using the tag fallback", response.what, response.status
             )
+            self._remember_without_referrers_api(netloc)
             descriptors = self._fallback_referrers(repo, digest, deadline=deadline)
         elif response.status == 200:
+            with self._lock:
+                if len(self._with_referrers_api) >= _MAX_HOSTS:
+                    self._with_referrers_api.clear()
+                self._with_referrers_api.add(netloc)
             descriptors = self._paged_referrers(repo, response, deadline=deadline)
         else:
             raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
         if artifact_type is not None:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
         return tuple(descriptors)
+
+    def _referrers_probe_turn(self, netloc: str, *, deadline: Deadline) -> threading.Event | None:
+        """This lookup's turn to ask ``netloc``'s referrers API first (an event to set when answered), or
+        None when the host's answer is known or needs no waiting for.
+
+        Raises:
+            DeadlineExceeded: the deadline passed while another lookup's first request was under way.
+        """
+        while True:
+            with self._lock:
+                if netloc in self._with_referrers_api:
+                    return None
+                until = self._without_referrers_api.get(netloc)
+                if until is not None and until > time.monotonic():
+                    return None
+                if self._settings.referrers_api_ttl <= 0:
+                    return None  # nothing learnt is kept: every lookup asks the API itself
+                event = self._probing.get(netloc)
+                if event is None:
+                    event = self._probing[netloc] = threading.Event()
+                    return event
+            if not event.wait(deadline.remaining()):
+                raise DeadlineExceeded(
+                    f"registry {netloc}: timed out waiting for the first referrers request to it"
+                )
+            # Answered (the loop finds what it taught), or failed: then this lookup may ask itself.
+
+    def _known_without_referrers_api(self, netloc: str) -> bool:
+        with self._lock:
+            until = self._without_referrers_api.get(netloc)
+        return until is not None and until > time.monotonic()
+
+    def _remember_without_referrers_api(self, netloc: str) -> None:
+        ttl = self._settings.referrers_api_ttl
+        with self._lock:
+            self._with_referrers_api.discard(netloc)
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._without_referrers_api) >= _MAX_HOSTS:
+                self._without_referrers_api.clear()
+            self._without_referrers_api[netloc] = time.monotonic() + ttl
 
     def _paged_referrers(
         self, repo: ImageRef, first: HttpResponse, *, deadline: Deadline
@@ -519,27 +598,10 @@ class RegistryClient:
             headers["Accept"] = accept
         if content_type is not None:
             headers["Content-Type"] = content_type
-        auth = self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
-        response = self._transport.request(
-            method,
-            url,
-            deadline=deadline,
-            max_bytes=max_bytes,
-            headers={**headers, **auth},
-            data=data,
-            redirects=redirects,
-        )
-        if response.status == 401 and origin(response.url) != origin(url):
-            # A redirect target (blob storage, not necessarily an allowed host) must not choose where
-            # this registry's credentials go, nor replace the challenge remembered for the registry.
-            raise RegistryError(
-                f"{response.what}: {describe_status(response)} (after a redirect)", code=Reason.REGISTRY_ERROR
-            )
-        if response.status == 401:
-            auth = self._auth.on_unauthorized(
-                response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
-            )
-            response = self._transport.request(
+
+        # The first request to a host learns how it authenticates; concurrent ones wait for that.
+        def send(auth: dict[str, str]) -> HttpResponse:
+            return self._transport.request(
                 method,
                 url,
                 deadline=deadline,
@@ -548,8 +610,27 @@ class RegistryClient:
                 data=data,
                 redirects=redirects,
             )
+
+        with self._auth.contact(netloc, deadline=deadline) as contact:
+            response = send(
+                self._auth.headers(registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline)
+            )
+            contact.answered(response.status)
+            if response.status == 401 and origin(response.url) != origin(url):
+                # A redirect target (blob storage, not necessarily an allowed host) must not choose where
+                # this registry's credentials go, nor replace the challenge remembered for the registry.
+                raise RegistryError(
+                    f"{response.what}: {describe_status(response)} (after a redirect)",
+                    code=Reason.REGISTRY_ERROR,
+                )
             if response.status == 401:
-                raise self._auth.unauthorized(response, registry=repo.registry)
+                response = send(
+                    self._auth.on_unauthorized(
+                        response, registry=repo.registry, netloc=netloc, scope=scope, deadline=deadline
+                    )
+                )
+                if response.status == 401:
+                    raise self._auth.unauthorized(response, registry=repo.registry)
         if response.status == 403:
             raise self._auth.unauthorized(response, registry=repo.registry)
         return response

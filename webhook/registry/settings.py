@@ -60,6 +60,10 @@ class RegistrySettings:
         blob_max_bytes: default cap for blobs; 8 MiB is ample for signature and attestation blobs
             (bundles and DSSE envelopes are kilobytes) while bounding memory per request.
         referrers_max_pages, referrers_max_entries: caps on referrers pagination and the entries kept.
+        referrers_api_ttl: seconds a host that answered without the OCI referrers API is asked for the
+            tag-schema fallback index only, sparing each lookup the probe (0: probe every time). As
+            long as a referrers list may be cached anyway is long enough: a registry that gains the
+            API is then read through it as soon as a cached list would have been refreshed.
         token_max_bytes: cap for token-server answers.
         max_attempts: tries for idempotent requests answered 429/5xx, while the deadline allows.
         backoff: first retry delay in seconds (doubled per retry) when no Retry-After is given.
@@ -77,6 +81,7 @@ class RegistrySettings:
     blob_max_bytes: int = 8 * _MIB
     referrers_max_pages: int = 8
     referrers_max_entries: int = 1024
+    referrers_api_ttl: float = 30.0
     token_max_bytes: int = 256 * 1024
     max_attempts: int = 3
     backoff: float = 0.2

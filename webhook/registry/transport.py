@@ -23,10 +23,13 @@ __all__ = ["DeadlineExceeded", "HttpResponse", "Transport", "describe_status", "
 
 import contextlib
 import email.utils
+import heapq
 import http.client
 import http.cookiejar
+import itertools
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -133,14 +136,81 @@ def _what(method: str, url: str) -> str:
 _guard = threading.local()
 
 
-def _arm(conn: urllib3.connection.HTTPConnection) -> threading.Timer | None:
-    expires_at: float | None = getattr(_guard, "expires_at", None)
-    if expires_at is None:
-        return None
-    timer = threading.Timer(max(0.0, expires_at - time.monotonic()), _cut, args=(conn,))
-    timer.daemon = True
-    timer.start()
-    return timer
+class _Watch:
+    __slots__ = ("cancelled", "conn")
+
+    def __init__(self, conn: urllib3.connection.HTTPConnection) -> None:
+        self.conn = conn
+        self.cancelled = False
+
+
+class _Watchdog:
+    """One thread per process that cuts the connections whose deadline passed.
+
+    A timer thread per request would cost a thread start (and, on a busy machine, a wait for the new
+    thread to be scheduled) twice per request; this keeps a heap of deadlines instead. Cancelled
+    watches are dropped lazily, and the heap is rebuilt when most of it is cancelled.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._stale = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: urllib3.connection.HTTPConnection, expires_at: float) -> _Watch:
+        watch = _Watch(conn)
+        with self._cond:
+            heapq.heappush(self._heap, (expires_at, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="imagegate-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is watch:
+                self._cond.notify()
+        return watch
+
+    def cancel(self, watch: _Watch) -> None:
+        with self._cond:
+            if watch.cancelled:
+                return  # its deadline passed: it left the heap when its connection was cut
+            watch.cancelled = True
+            self._stale += 1
+            if self._stale > 64 and self._stale * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._stale = 0
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                # Cut while holding the condition: once cancel() returns, its connection is never cut
+                # (it may go back to the pool for another request).
+                _cut(self._next_due().conn)
+
+    def _next_due(self) -> _Watch:
+        """Wait (holding the condition) until a watch's deadline passes; pop and return it."""
+        while True:
+            while self._heap and self._heap[0][2].cancelled:
+                heapq.heappop(self._heap)
+                self._stale -= 1
+            if not self._heap:
+                self._cond.wait()
+                continue
+            expires_at, _, watch = self._heap[0]
+            delay = expires_at - time.monotonic()
+            if delay <= 0:
+                heapq.heappop(self._heap)
+                watch.cancelled = True  # spent: a later cancel() has nothing to do
+                return watch
+            self._cond.wait(delay)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _cut(conn: urllib3.connection.HTTPConnection) -> None:
@@ -155,12 +225,15 @@ def _cut(conn: urllib3.connection.HTTPConnection) -> None:
 @contextlib.contextmanager
 def _watchdog(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
     """Cut the connection if the deadline passes in ``connect``, ``getresponse`` or a body read."""
-    timer = _arm(conn)
+    expires_at: float | None = getattr(_guard, "expires_at", None)
+    if expires_at is None:
+        yield
+        return
+    watch = _WATCHDOG.watch(conn, expires_at)
     try:
         yield
     finally:
-        if timer is not None:
-            timer.cancel()
+        _WATCHDOG.cancel(watch)
 
 
 class _GuardedHTTPConnection(urllib3.connection.HTTPConnection):

@@ -40,6 +40,10 @@ multi-arch image. A signature over one platform manifest only does not count: th
 platform listed in the index, so only a signature over the index vouches for all of them. (cosign signs
 the index digest by default; ``--recursive`` also signs each platform manifest.)
 
+The cryptographic step of an artifact may be done ahead, on the thread that fetched it, while other
+lookups are still under way (:meth:`ImageVerifier.preverify` into a :class:`Preverified`, which
+``verify_rule`` then reads): the same call with the same inputs, so the verdict is the same.
+
 Nothing raises out of :meth:`ImageVerifier.verify_rule`: every failure, expected or not, becomes a
 finding (fail closed). An unexpected error while checking one artifact makes only that artifact
 invalid, so a hostile artifact next to a valid one cannot turn a pass into a failure.
@@ -51,7 +55,7 @@ one place; the cryptography, identities and predicates it applies are modules of
 
 from __future__ import annotations
 
-__all__ = ["ImageVerifier"]
+__all__ = ["ImageVerifier", "Preverified"]
 
 import base64
 import hashlib
@@ -171,11 +175,20 @@ class ImageVerifier:
         self._lock = threading.Lock()
 
     def verify_rule(
-        self, *, rule: Rule, image: ImageRef, digest: str, artifacts: Artifacts, now: datetime
+        self,
+        *,
+        rule: Rule,
+        image: ImageRef,
+        digest: str,
+        artifacts: Artifacts,
+        now: datetime,
+        preverified: Preverified | None = None,
     ) -> RuleVerification:
         """Check ``rule``'s signature and attestation requirements for ``digest`` (see module docstring).
 
-        Never raises: failures are findings; ``requirements`` hold the evidence of every check.
+        ``preverified`` holds cryptographic results :meth:`preverify` computed already (for ``digest``
+        and ``now``). Never raises: failures are findings; ``requirements`` hold the evidence of every
+        check.
         """
         findings: list[Finding] = []
         judged: list[RequirementCheck] = []
@@ -185,7 +198,9 @@ class ImageVerifier:
                     f"artifacts were discovered for {artifacts.digest}, not for {digest}",
                     code=Reason.SIGNATURE_INVALID,
                 )
-            evaluation = _Evaluation(self, artifacts=artifacts, digest=digest, image=image, now=now)
+            evaluation = _Evaluation(
+                self, artifacts=artifacts, digest=digest, image=image, now=now, preverified=preverified
+            )
             requirements: list[_Requirement] = []
             if rule.signatures is not None:
                 requirements.append(
@@ -238,6 +253,36 @@ class ImageVerifier:
             ),
         )
 
+    def preverify(
+        self,
+        candidate: _Artifact,
+        *,
+        signers: Sequence[Signer],
+        digest: str,
+        now: datetime,
+        into: Preverified,
+    ) -> None:
+        """The cryptographic step of ``candidate`` for each trust root or key of ``signers``, into ``into``.
+
+        Only what ``verify_rule`` would compute itself is kept: a result, or the VerificationFailed it
+        would record; an unexpected error is left for ``verify_rule`` to meet (and report) again.
+        """
+        for signer in signers:
+            key = _memo_key(signer, candidate)
+            if into.get(key) is not None:
+                continue
+            try:
+                result: SignedPayload | VerificationFailed = self.crypto.verify(
+                    signer, candidate, digest=digest, now=now
+                )
+            except VerificationFailed as error:
+                result = error
+            except Exception:
+                # verify_rule meets it again and reports it (as a finding on this artifact).
+                _logger.debug("checking %s ahead failed; left to the judging", candidate.describe())
+                continue
+            into.put(key, result)
+
     def policy_for(self, signer: KeylessSigner) -> SignerPolicy | str:
         """The identity policy of ``signer``, or why it cannot be built (built once per signer)."""
         cached = self._policies.get(signer)
@@ -253,19 +298,61 @@ class ImageVerifier:
         return built
 
 
+_MemoKey = tuple[str, _Artifact]
+
+
+def _memo_key(signer: Signer, candidate: _Artifact) -> _MemoKey:
+    """What one cryptographic result depends on besides the digest and time: the root or key, the artifact.
+
+    Keyed by the whole artifact: legacy layers of different signers share one payload blob and differ
+    only in their annotations (signature, certificate, log entry).
+    """
+    if isinstance(signer, KeylessSigner):
+        return (f"root:{signer.root}", candidate)
+    return (f"key:{signer.name}\0{signer.require_tlog}", candidate)
+
+
+class Preverified:
+    """Cryptographic results computed ahead for one digest at one time; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._results: dict[_MemoKey, SignedPayload | VerificationFailed] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: _MemoKey) -> SignedPayload | VerificationFailed | None:
+        with self._lock:
+            return self._results.get(key)
+
+    def put(self, key: _MemoKey, result: SignedPayload | VerificationFailed) -> None:
+        with self._lock:
+            self._results.setdefault(key, result)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._results)
+
+
 class _Evaluation:
     """One ``verify_rule`` call: each artifact is verified at most once per root or key."""
 
     def __init__(
-        self, owner: ImageVerifier, *, artifacts: Artifacts, digest: str, image: ImageRef, now: datetime
+        self,
+        owner: ImageVerifier,
+        *,
+        artifacts: Artifacts,
+        digest: str,
+        image: ImageRef,
+        now: datetime,
+        preverified: Preverified | None = None,
     ) -> None:
         self.owner = owner
+        self.preverified = preverified
         self.trust = owner.trust
         self.artifacts = artifacts
         self.digest = digest
         self.image = image
         self.now = now
-        self._memo: dict[tuple[str, _Artifact], SignedPayload | VerificationFailed] = {}
+        self._memo: dict[_MemoKey, SignedPayload | VerificationFailed] = {}
 
     # --- one requirement ------------------------------------------------------------------------
 
@@ -475,14 +562,10 @@ class _Evaluation:
         return hashlib.sha256(material).hexdigest()
 
     def _verify(self, signer: Signer, candidate: _Artifact) -> SignedPayload | VerificationFailed:
-        if isinstance(signer, KeylessSigner):
-            trust_key = ("root", signer.root)
-        else:
-            trust_key = ("key", f"{signer.name}\0{signer.require_tlog}")
-        # Keyed by the whole artifact: legacy layers of different signers share one payload blob and
-        # differ only in their annotations (signature, certificate, log entry).
-        memo_key = (f"{trust_key[0]}:{trust_key[1]}", candidate)
+        memo_key = _memo_key(signer, candidate)
         cached = self._memo.get(memo_key)
+        if cached is None and self.preverified is not None:
+            cached = self.preverified.get(memo_key)
         if cached is not None:
             return cached
         try:
