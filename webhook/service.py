@@ -78,9 +78,12 @@ class RuntimeSource(Protocol):
 
 
 class AdmissionObserver(Protocol):
-    def admission(self, *, stage: str, operation: str, outcome: str, seconds: float) -> None: ...
+    """Told about every answered admission (``outcome``: its :data:`~webhook.decision.Status`, or
+    ``error``), and about every decided one (metrics: :class:`webhook.metrics.Metrics`)."""
 
-    def image(self, *, outcome: str) -> None: ...
+    def admission(self, *, stage: Stage, context: AdmissionContext, outcome: str, seconds: float) -> None: ...
+
+    def decided(self, *, stage: Stage, context: AdmissionContext, decision: Decision) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +159,7 @@ class AdmissionService:
         finally:
             if self._observer is not None:
                 self._observer.admission(
-                    stage=stage,
-                    operation=context.operation,
-                    outcome=outcome,
-                    seconds=time.monotonic() - started,
+                    stage=stage, context=context, outcome=outcome, seconds=time.monotonic() - started
                 )
 
     def _decide(self, context: AdmissionContext, *, stage: Stage, deadline: Deadline) -> Answer:
@@ -222,8 +222,7 @@ class AdmissionService:
             pins=decision.pins if stage == "mutate" else (),
         )
         if self._observer is not None:
-            for decided in decision.images:
-                self._observer.image(outcome=decided.outcome)
+            self._observer.decided(stage=stage, context=context, decision=decision)
         if self._settings.audit_log:
             _audit.info(
                 "%s",

@@ -25,9 +25,11 @@ from tests.support.reviews import review
 from tests.support.server import running_server
 
 MONITORING = DEPLOY / "monitoring"
-# Series Prometheus itself adds for every scrape target (not on /metrics), with the labels the
-# ServiceMonitor gives them.
-SCRAPE_SERIES = {"up": {"job", "instance", "namespace", "service", "pod", "container", "endpoint"}}
+# The labels the ServiceMonitor gives every scrape target: Prometheus adds them to each series it scrapes
+# (and to `up`, the series it adds itself). A label of the same name on /metrics would be renamed
+# exported_<name> (honorLabels is off), so no metric may carry one.
+TARGET_LABELS = {"job", "instance", "namespace", "service", "pod", "container", "endpoint"}
+SCRAPE_SERIES = {"up": TARGET_LABELS}
 # Grafana's built-in variables, as Grafana substitutes them before sending a query.
 GRAFANA_VARIABLES = {"$__rate_interval": "2m", "$__interval": "30s", "$__range": "6h"}
 
@@ -127,7 +129,8 @@ def exposition(tmp_path_factory: pytest.TempPathFactory, plain_registry: Registr
     }
     path = directory / "policy.yaml"
     path.write_text(yaml.safe_dump(policy))
-    with running_server(directory, path) as server:
+    # With the opt-in namespace label, so that its name is checked too.
+    with running_server(directory, path, env={"IMAGEGATE_METRICS_NAMESPACES": "true"}) as server:
         images = [plain_registry.ref("team/app", tag) for tag in ("1.0", "missing", "latest")]
         for image in images:
             for endpoint in ("/mutate", "/validate"):
@@ -173,10 +176,20 @@ def test_expression_names_only_exposed_metrics_and_labels(exposition: str, name:
     for selector, grouped_by in found:
         metric = selector.name
         assert metric in series, f"{metric} is not on /metrics (exposed: {sorted(series)})"
+        stored = series[metric] | TARGET_LABELS
         for matcher in selector.matchers.matchers:
-            assert matcher.name in series[metric], f"{metric} has no label {matcher.name!r}"
+            assert matcher.name in stored, f"{metric} has no label {matcher.name!r}"
         for label in grouped_by:
-            assert label in series[metric], f"{metric} has no label {label!r} to group by"
+            assert label in stored, f"{metric} has no label {label!r} to group by"
+
+
+@pytest.mark.e2e
+@pytest.mark.registry
+def test_no_metric_carries_a_label_prometheus_gives_the_target(exposition: str) -> None:
+    clashes = {name: sorted(labels & TARGET_LABELS) for name, labels in exposed_series(exposition).items()}
+    assert {name: found for name, found in clashes.items() if found} == {}
+    # The namespace opt-in was on: its label is there, under a name of its own.
+    assert "resource_namespace" in exposed_series(exposition)["imagegate_image_decisions_total"]
 
 
 @pytest.mark.e2e

@@ -317,7 +317,8 @@ def test_unknown_path_and_wrong_method(server: Server) -> None:
 def test_metrics_and_audit_log(server: Server) -> None:
     server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], uid="audit-me"))
     text = server.get("/metrics").text
-    assert 'imagegate_image_decisions_total{outcome="tag-denied"}' in text
+    decided = [line for line in text.splitlines() if line.startswith("imagegate_image_decisions_total{")]
+    assert any('outcome="tag-denied"' in line and 'stage="validate"' in line for line in decided), decided
     assert "imagegate_policy_info{fingerprint=" in text
     records = server.audit_lines(uid="audit-me")
     assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
