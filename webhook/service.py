@@ -46,6 +46,7 @@ from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.reasons import Reason
 from webhook.settings import Settings
+from webhook.times import format_rfc3339
 
 _logger = logging.getLogger(__name__)
 _audit = logging.getLogger("imagegate.audit")
@@ -131,16 +132,14 @@ class AdmissionService:
                 context.uid,
                 self._settings.deadline_seconds,
             )
-            self._audit_denial(context, stage=stage, error="deadline-exceeded", started=started)
-            return Answer(
-                error_response(
-                    uid=context.uid,
-                    code=Reason.INTERNAL_ERROR,
-                    message="imagegate could not finish checking this object within the admission deadline "
-                    f"({self._settings.deadline_seconds:g}s); nothing was admitted",
-                ),
-                None,
+            answer = error_response(
+                uid=context.uid,
+                code=Reason.INTERNAL_ERROR,
+                message="imagegate could not finish checking this object within the admission deadline "
+                f"({self._settings.deadline_seconds:g}s); nothing was admitted",
             )
+            self._audit_denial(context, answer, stage=stage, error="deadline-exceeded", started=started)
+            return Answer(answer, None)
         except BadRequest:
             # A malformed object (e.g. a container list that is not a list) is a 400 like any other
             # malformed AdmissionReview, not an internal error.
@@ -231,7 +230,9 @@ class AdmissionService:
                         context,
                         decision,
                         policy,
+                        review=review,
                         stage=stage,
+                        time=self._clock(),
                         seconds=time.monotonic() - started,
                         durations=durations,
                     ),
@@ -302,35 +303,37 @@ class AdmissionService:
         Whatever the policy's mode: the object was not checked, so it is not admitted (fail closed).
         """
         limit = self._settings.max_images
-        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": count, "maxImages": limit}
-        self._audit_denial(context, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra)
-        return Answer(
-            error_response(
-                uid=context.uid,
-                code=Reason.TOO_MANY_IMAGES,
-                message=f"the object has {count} distinct images, more than the {limit} imagegate checks "
-                "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
-            ),
-            None,
+        answer = error_response(
+            uid=context.uid,
+            code=Reason.TOO_MANY_IMAGES,
+            message=f"the object has {count} distinct images, more than the {limit} imagegate checks "
+            "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
         )
+        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": count, "maxImages": limit}
+        self._audit_denial(
+            context, answer, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra
+        )
+        return Answer(answer, None)
 
     def _audit_denial(
         self,
         context: AdmissionContext,
+        answer: AdmissionReviewResponse,
         *,
         stage: str,
         error: str,
         started: float,
         extra: Mapping[str, object] | None = None,
     ) -> None:
-        """The audit line of an object denied as a whole, before any image was decided."""
+        """The audit line of an object denied as a whole (``answer``), before any image was decided."""
         if not self._settings.audit_log:
             return
         record = {
-            **_audit_head(context, stage=stage),
+            **_audit_head(context, stage=stage, time=self._clock()),
             "allowed": False,
             "error": error,
             **(extra or {}),
+            **_answered(answer),
             "durationMs": round((time.monotonic() - started) * 1000, 2),
             "images": [],
         }
@@ -428,9 +431,10 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
     return "[" + ",".join(parts) + "]", len(parts)
 
 
-def _audit_head(context: AdmissionContext, *, stage: str) -> dict[str, Any]:
+def _audit_head(context: AdmissionContext, *, stage: str, time: datetime) -> dict[str, Any]:
     """The fields every audit line starts with; text from the request is cut to a bounded length."""
     return {
+        "time": format_rfc3339(time, microseconds=True),
         "audit": "admission",
         "uid": context.uid,
         "stage": stage,
@@ -448,23 +452,42 @@ def _audit_record(
     decision: Decision,
     policy: Policy,
     *,
+    review: AdmissionReviewResponse,
     stage: str,
+    time: datetime,
     seconds: float,
     durations: Mapping[str, float],
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
     record: dict[str, Any] = {
-        **_audit_head(context, stage=stage),
+        **_audit_head(context, stage=stage, time=time),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
+        **_answered(review),
         "durationMs": round(seconds * 1000, 2),
         "images": [_audit_image(d, durations) for d in listed],
     }
+    # audit mode's lines are only in the answer's annotations (cut there): here, those of the listed images.
+    recorded = [line for d in listed if d.failures for line in d.lines("audit")]
+    if recorded:
+        record["auditLines"] = recorded
     if len(decision.images) > len(listed):
         record["imagesOmitted"] = len(decision.images) - len(listed)
     return record
+
+
+def _answered(review: AdmissionReviewResponse) -> dict[str, Any]:
+    """What the answer told the API server in words, as it was sent (so as bounded): the denial
+    ``message`` that ``kubectl`` shows, and the ``warnings``."""
+    response = review["response"]
+    said: dict[str, Any] = {}
+    if "status" in response:
+        said["message"] = response["status"].get("message", "")
+    if "warnings" in response:
+        said["warnings"] = response["warnings"]
+    return said
 
 
 def _audit_image(d: ImageDecision, durations: Mapping[str, float]) -> dict[str, Any]:

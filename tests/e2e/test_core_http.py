@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
 from webhook.settings import Settings
+from webhook.times import parse_rfc3339
 
 pytestmark = pytest.mark.e2e
 
@@ -322,6 +324,10 @@ def test_metrics_and_audit_log(server: Server) -> None:
     assert "imagegate_policy_info{fingerprint=" in text
     records = server.audit_lines(uid="audit-me")
     assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
+    # When, in UTC to the microsecond, and what kubectl was told.
+    assert abs(parse_rfc3339(records[0]["time"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert records[0]["time"].endswith("Z") and len(records[0]["time"]) == len("2026-01-01T00:00:00.000000Z")
+    assert records[0]["message"].startswith('container "app" image "ghcr.io/acme/app:latest": [tag-denied]')
 
 
 def test_mutate_sends_no_patch_when_nothing_changes(server: Server) -> None:
