@@ -191,6 +191,75 @@ def test_evaluate_json_prints_mutate_and_validate_per_input(world: World) -> Non
     assert cron_validate["allowed"] is True and "patch" not in cron_validate
 
 
+def test_evaluate_json_labels_each_answer_with_its_stage_and_input_and_decodes_the_patch(
+    world: World,
+) -> None:
+    image = world.registry.ref(REPO, "1.0")
+    pinned = f"{image}@{world.image.digest}"
+    listed = world.directory / "list.yaml"
+    pods = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [c]}}
+        for name, c in (("first", {"name": "a", "image": image}), ("second", {"name": "b", "image": pinned}))
+    ]
+    listed.write_text(
+        yaml.safe_dump_all([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}}])
+        + "---\n"
+        + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": pods})
+    )
+    admission = review("CronJob", [image], namespace="batch", name="nightly", uid="cronjob-review-uid")
+    review_file = world.directory / "labelled-review.json"
+    review_file.write_text(json.dumps(admission))
+
+    result = imagegate("evaluate", "--json", "--policy", str(world.policy), str(listed), str(review_file))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = json.loads(result.stdout)
+    assert [(a["stage"], a["input"]["kind"], a["input"]["name"]) for a in answers] == [
+        ("mutate", "Service", "svc"),
+        ("validate", "Service", "svc"),
+        ("mutate", "Pod", "first"),
+        ("validate", "Pod", "first"),
+        ("mutate", "Pod", "second"),
+        ("validate", "Pod", "second"),
+        ("mutate", "CronJob", "nightly"),
+        ("validate", "CronJob", "nightly"),
+    ]
+    service, _, first, first_validated, second, _, cron, _ = answers
+    assert service["input"] == {
+        "source": str(listed),
+        "document": 1,
+        "from": "manifest",
+        "kind": "Service",
+        "namespace": "default",
+        "name": "svc",
+        "operation": "CREATE",
+        "uid": service["response"]["uid"],
+    }
+    assert (first["input"]["document"], first["input"]["item"]) == (2, 0)
+    assert (second["input"]["document"], second["input"]["item"]) == (2, 1)
+    assert cron["input"] == {
+        "source": str(review_file),
+        "document": 1,
+        "from": "AdmissionReview",
+        "kind": "CronJob",
+        "namespace": "batch",
+        "name": "nightly",
+        "operation": "CREATE",
+        "uid": "cronjob-review-uid",
+    }
+    # The patch decoded beside the base64 the API server gets; answers without one have neither.
+    assert (
+        first["patch"]
+        == decoded_patch(first["response"])
+        == [{"op": "replace", "path": "/spec/containers/0/image", "value": pinned}]
+    )
+    assert cron["patch"] == [
+        {"op": "replace", "path": "/spec/jobTemplate/spec/template/spec/containers/0/image", "value": pinned}
+    ]
+    assert "patch" not in first_validated and "patch" not in second
+    assert all((a["apiVersion"], a["kind"]) == ("admission.k8s.io/v1", "AdmissionReview") for a in answers)
+
+
 def test_evaluate_default_policy_denies_nginx_latest(world: World) -> None:
     manifest = deployment(world.directory, "nginx:latest")
 
