@@ -27,6 +27,20 @@ from webhook.dryrun import DryRun, DryRunResult, Input, inputs_from_text, load_t
 from webhook.errors import BadRequest
 from webhook.text import escape
 
+_EXAMPLES = """\
+examples:
+  # a manifest kubectl makes, from stdin
+  kubectl create deployment web --image=nginx:1.27 --dry-run=client -o yaml \\
+    | imagegate evaluate --policy policies/default.yaml -
+
+  # files (several documents, Lists, AdmissionReviews), for a namespace
+  imagegate evaluate --policy policy.yaml --namespace prod-shop web.yaml review.json
+
+  # the answers as JSON: what /validate said about each input
+  imagegate evaluate --policy policy.yaml --json web.yaml \\
+    | jq '.[] | select(.stage == "validate") | .response.allowed'
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -36,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "decision, reason code, rule, resolved digest and patch. Objects with no image imagegate checks "
         "(other kinds, no pod spec) are listed as 'not checked' with the reason. "
         "Exit 1 if anything is denied.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--namespace", help="namespace for manifests that name none (default: default)")

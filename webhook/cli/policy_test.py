@@ -44,12 +44,21 @@ _EXPECT_KEYS = {"allowed", "outcomes", "messageContains", "warnings"}
 _CASE_KEYS = {"name", "images", "manifest", "object", "namespace", "expect"}
 
 
+_EXAMPLES = """\
+examples:
+  # every suite in a directory (*.test.yaml), or one file
+  imagegate test policies/tests
+  imagegate test policies/tests/default.test.yaml
+"""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "test",
         help="run policy test suites",
         description="Run PolicyTest suites: each case is admitted offline (mutate, then validate) and its "
         "decision compared with what the case expects. Exit 1 if any case fails.",
+        epilog=_EXAMPLES,
     )
     p.add_argument(
         "paths", nargs="+", metavar="PATH", help="PolicyTest files, or directories searched for *.test.yaml"

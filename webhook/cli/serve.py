@@ -21,6 +21,16 @@ from webhook.policy.loader import load_policy
 from webhook.settings import Settings, check_server_env
 from webhook.times import CLOCK_SKEW
 
+_EXAMPLES = """\
+examples:
+  # on your machine, with a throw-away certificate (removed when serve exits)
+  imagegate serve --policy policies/default.yaml --dev-cert
+
+  # as the Deployment runs it (deploy/base/deployment.yaml)
+  imagegate serve --policy /etc/imagegate/policy/policy.yaml --cert /etc/imagegate/tls/tls.crt \\
+    --key /etc/imagegate/tls/tls.key --host 0.0.0.0 --port 8443
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -28,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the webhook over HTTPS",
         description="Run the admission webhook (/mutate, /validate, /healthz, /readyz, /metrics) "
         "under gunicorn over HTTPS.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--cert", type=Path, help="PEM certificate (chain) to serve")

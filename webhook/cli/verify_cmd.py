@@ -11,6 +11,12 @@ printed escaped as in the webhook's answers (:mod:`webhook.text`).
 Exit codes: 0 every image passes every check; 1 some check failed for some image (whatever the
 mode of the rule: ``warn`` and ``audit`` failures are failures here, marked as such); 2 the policy or
 its trust material is invalid, or the command line is wrong.
+
+``-o json`` prints one JSON document instead: the ``policy`` (name, file, mode, trust roots and keys
+loaded) and per image its decision (``image``, ``namespace``, ``reference``, ``rules``, ``exemption``,
+``digest``, ``pinned``, ``outcome``, ``status``, ``mode`` and ``rule`` of the deciding failure,
+``passed``, ``failures`` with code, message and mode) and ``steps``: the lines the text output explains
+it with.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 import argparse
+import io
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from webhook.admission.workloads import ImageSlot
+from webhook.cli._options import add_output, seconds
 from webhook.deadline import Deadline
 from webhook.decision import ImageDecision, ImagePlan, evaluate, plan_image, quarantine_finding
 from webhook.facts import ImageFacts
@@ -34,12 +43,26 @@ from webhook.reasons import ALLOWED_OUTCOMES
 from webhook.registry.client import RegistryClient
 from webhook.registry.settings import RegistrySettings
 from webhook.text import escape
+from webhook.times import format_rfc3339
 from webhook.verify.cached import CachedVerifier
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
 from webhook.wiring import Gatherer
 
 _EXIT_OK, _EXIT_FAILED = 0, 1
+
+
+_EXAMPLES = """\
+examples:
+  # every check for one image, explained
+  imagegate verify --policy policies/examples/production.yaml ghcr.io/acme/app:1.4.2
+
+  # as admitted to a namespace (rules and exemptions match by namespace), with a longer budget
+  imagegate verify --policy policy.yaml --namespace prod-shop --timeout 2m ghcr.io/acme/app:1.4.2
+
+  # the decisions as JSON, e.g. for a CI gate
+  imagegate verify --policy policy.yaml -o json ghcr.io/acme/app@$DIGEST | jq '.images[].passed'
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "tag resolution, quarantine, signatures and attestations of every matching rule) and print "
         "every step with its outcome. Exit 0 if every check passes, 1 if any fails, 2 on a policy or "
         "configuration error.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, metavar="FILE", help="ImagePolicy file")
     p.add_argument(
@@ -58,8 +82,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="namespace the image is admitted to, for rule and exemption matching (default: default)",
     )
     p.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="time budget per image (default 30)"
+        "--timeout",
+        type=seconds(),
+        default=30.0,
+        metavar="SECONDS",
+        help="time budget per image: seconds or a duration like 45s or 2m (default 30)",
     )
+    add_output(p, what="the policy and, per image, its decision and every step")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=run)
 
@@ -72,13 +101,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     policy = loaded.policy
     trust = TrustMaterial.from_policy(policy)
+    as_json = args.output == "json"
     out = sys.stdout
-    print(
-        f"policy {policy.name} ({args.policy}): {len(trust.roots)} trust root(s), {len(trust.keys)} key(s), "
-        f"mode {policy.mode}",
-        file=out,
-    )
+    if not as_json:
+        print(
+            f"policy {policy.name} ({args.policy}): {len(trust.roots)} trust root(s), "
+            f"{len(trust.keys)} key(s), mode {policy.mode}",
+            file=out,
+        )
     failed = False
+    images: list[dict[str, Any]] = []
     with RegistryClient(RegistrySettings.from_policy(policy)) as client:
         gatherer = Gatherer(
             policy,
@@ -87,21 +119,36 @@ def run(args: argparse.Namespace) -> int:
             QuarantineReader.create(policy, client, seen_dir=None, threads=4),
         )
         for image in args.images:
-            passed = _verify_one(
+            steps = io.StringIO() if as_json else out
+            decision, passed = _verify_one(
                 image,
                 policy=policy,
                 gatherer=gatherer,
                 namespace=args.namespace,
                 timeout=args.timeout,
-                out=out,
+                out=steps,
             )
             failed = failed or not passed
+            if isinstance(steps, io.StringIO):
+                images.append(_decision_json(decision, args.namespace, passed=passed, steps=steps.getvalue()))
+    if as_json:
+        document = {
+            "policy": {
+                "name": policy.name,
+                "file": str(args.policy),
+                "mode": policy.mode,
+                "trustRoots": len(trust.roots),
+                "keys": len(trust.keys),
+            },
+            "images": images,
+        }
+        print(json.dumps(document, indent=2), file=out)
     return _EXIT_FAILED if failed else _EXIT_OK
 
 
 def _verify_one(
     image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float, out: TextIO
-) -> bool:
+) -> tuple[ImageDecision, bool]:
     now = datetime.now(UTC)
     print("\n" + escape(f"image {image} (namespace {namespace})"), file=out)
     plan = plan_image(image, policy=policy, namespace=namespace, now=now, stage="mutate")
@@ -113,8 +160,31 @@ def _verify_one(
     slot = ImageSlot(pointer="/image", location="containers", name="", image=image)
     decision = evaluate(
         (slot,), policy=policy, namespace=namespace, facts={image: facts}, now=now, stage="mutate"
-    )
-    return _explain_decision(decision.images[0], policy=policy, out=out)
+    ).images[0]
+    return decision, _explain_decision(decision, policy=policy, out=out)
+
+
+def _decision_json(decision: ImageDecision, namespace: str, *, passed: bool, steps: str) -> dict[str, Any]:
+    """One image of ``-o json``: the decision's fields, and the explanation's lines (unindented)."""
+    exemption = decision.exemption
+    return {
+        "image": decision.slot.image,
+        "namespace": namespace,
+        "reference": str(decision.ref) if decision.ref is not None else None,
+        "rules": list(decision.rules),
+        "exemption": (
+            {"reason": exemption.reason, "expires": format_rfc3339(exemption.expires)} if exemption else None
+        ),
+        "digest": decision.digest,
+        "pinned": decision.pin,
+        "outcome": decision.outcome,
+        "status": decision.status,
+        "mode": decision.mode,
+        "rule": decision.rule,
+        "passed": passed,
+        "failures": [{"code": f.code, "message": f.message, "mode": m} for f, m in decision.failures],
+        "steps": [line.strip() for line in steps.splitlines()[2:]],
+    }
 
 
 def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -87,14 +87,17 @@ class MaterialError(ValueError):
         self.hint = hint
 
 
-def read_bounded(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of ``path``, read once.
+def read_bounded(path: Path | BinaryIO, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` (or of an open binary stream: stdin), read once.
 
     Raises:
         OSError: it cannot be read, or it is larger than ``limit`` bytes.
     """
-    with path.open("rb") as handle:
-        data = handle.read(limit + 1)
+    if isinstance(path, Path):
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    else:
+        data = path.read(limit + 1)
     if len(data) > limit:
         raise OSError(0, f"larger than {limit // (1024 * 1024)} MiB")
     return data
