@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench
 	$(BIN)/ruff format --check webhook tests bench
 	$(BIN)/mypy --strict webhook
+	$(BIN)/mypy --strict tests/support
 	$(BIN)/lint-imports
 	$(BIN)/pylint webhook
 	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml
@@ -47,7 +48,7 @@ bench: $(STAMP) system-deps
 
 # The image's hash-locked dependencies (deploy/Containerfile installs them with --require-hashes), for
 # the Python the image runs (Debian 12's 3.11.2, Linux): runtime from pyproject's dependencies, build from
-# its build-system requirements. tests/deploy checks the locks against pyproject and installs them.
+# its build-system requirements. tests/shipped/deploy checks the locks against pyproject and installs them.
 LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11.2 --python-platform linux \
 	--custom-compile-command "make lock"
 lock: $(STAMP)

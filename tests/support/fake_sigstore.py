@@ -120,6 +120,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from tests.support.markers import require
 from tests.support.sigstore_log import LogEntry, TransparencyLog, dsse_body, hashedrekord_body
 from tests.support.sigstore_oci import (
     BUNDLE_V03_MEDIA_TYPE,
@@ -449,6 +450,7 @@ class FakeSigstore:
         cls, tmp_dir: Path, *, name: str = "imagegate-test", valid_from: datetime | None = None
     ) -> FakeSigstore:
         """A new, independent instance writing its trusted root under `tmp_dir`."""
+        require("sigstore", "creates a local test Sigstore")
         if not _NAME.match(name):
             raise ValueError(f"instance name {name!r} must be a DNS-like label ([A-Za-z0-9.-])")
         tmp_dir.mkdir(parents=True, exist_ok=True)

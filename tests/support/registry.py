@@ -79,6 +79,7 @@ import pytest
 import requests
 import trustme
 
+from tests.support.markers import require
 from tests.support.oci import OciPusher
 from tests.support.tokenserver import TokenServer
 
@@ -284,6 +285,7 @@ def start_registry(
     directory: Path, mode: Mode = "plain", *, token_expires_in: int = 300, attempts: int = 3
 ) -> RegistryServer:
     """Start ``docker-registry serve`` in ``mode`` with config and data under ``directory``."""
+    require("registry", "starts a docker-registry")
     binary = require_registry_binary()
     directory.mkdir(parents=True, exist_ok=True)
     last_error = ""

@@ -102,8 +102,9 @@ def from_template(kind: str, template: Mapping[str, Any], *, name: str, namespac
     cannot create offline; fields follow each kind's required API fields (selectors match the
     template's labels, Jobs get a restartPolicy).
     """
-    template = copy.deepcopy(dict(template))
-    template.setdefault("metadata", {})
+    copied = copy.deepcopy(dict(template))
+    copied.setdefault("metadata", {})
+    template = copied
     labels = template["metadata"].setdefault("labels", {"app": name})
     group, version, _ = KINDS[kind]
     metadata: dict[str, Any] = {

@@ -18,6 +18,8 @@ from typing import Any
 import requests
 import trustme
 
+from tests.support.markers import require
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -81,6 +83,7 @@ def running_server(
     workers: int = 1,
     ready_timeout: float = 30.0,
 ) -> Iterator[Server]:
+    require("e2e", "starts imagegate under gunicorn over HTTPS")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_file, key_file, ca_file = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.crt"

@@ -144,17 +144,24 @@ def bundle_referrer_manifest(
     subject_media_type: str = OCI_MANIFEST_MEDIA_TYPE,
     created: datetime | None = None,
 ) -> OciArtifact:
-    """cosign v3's OCI 1.1 referrer for a Sigstore bundle v0.3 about the image `subject_digest`."""
-    parsed = json.loads(bundle)
+    """cosign v3's OCI 1.1 referrer for a Sigstore bundle v0.3 about the image `subject_digest`.
+
+    Bytes that are no bundle at all (a hostile or broken referrer) are stored as they are, without the
+    content annotations cosign derives from a bundle.
+    """
     annotations = {
         "org.opencontainers.image.created": (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    envelope = parsed.get("dsseEnvelope")
-    if envelope is not None:
+    try:
+        parsed = json.loads(bundle)
+    except ValueError:
+        parsed = None
+    envelope = parsed.get("dsseEnvelope") if isinstance(parsed, dict) else None
+    if isinstance(envelope, dict):
         annotations["dev.sigstore.bundle.content"] = "dsse-envelope"
         statement = json.loads(base64.b64decode(envelope["payload"]))
         annotations["dev.sigstore.bundle.predicateType"] = statement.get("predicateType", "")
-    else:
+    elif isinstance(parsed, dict):
         annotations["dev.sigstore.bundle.content"] = "message-signature"
     empty = b"{}"
     blobs = {sha256_digest(empty): empty, sha256_digest(bundle): bundle}

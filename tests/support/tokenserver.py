@@ -80,6 +80,7 @@ class TokenServer:
         if self._server is None:
             raise RuntimeError("token server not started")
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server
         return f"{host}:{port}"
 
     @property

@@ -35,8 +35,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from securesystemslib.signer import CryptoSigner
-from tuf.api.metadata import (
+from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]  # exported, not in __all__
+from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported by tuf, not in __all__
     Metadata,
     MetaFile,
     Root,

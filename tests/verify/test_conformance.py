@@ -1,22 +1,21 @@
-"""Third-party Sigstore conformance data through imagegate's own adapters (trust, bundles, keys, legacy).
+"""Third-party Sigstore conformance data through imagegate's admission path.
 
-Every case of ``data/conformance/cases.json`` (copied from sigstore-conformance, sigstore-go,
-slsa-verifier, cosign and sigstore-python; see ``data/conformance/README.md``) is run offline:
+Every case of ``data/conformance/cases.json`` with a bundle (copied from sigstore-conformance,
+sigstore-go, slsa-verifier, cosign and sigstore-python; see ``data/conformance/README.md``) is admitted
+as a cluster would admit an image signed or attested that way (``tests.support.conformance``): the
+bundle stored as cosign v3 stores it, as a referrer in a real registry; a policy requiring the case's
+signer; a Pod pinned to the digest; and ``DryRun``'s /mutate then /validate, which run discovery and
+``ImageVerifier`` exactly as the server does.
 
-* trust material through :class:`TrustMaterial` (a root or key it refuses fails the case);
-* keyless bundles through :func:`bundles.verify_bundle` with an identity policy built from the case's
-  identity and issuer, against the case's artifact or digest;
-* key bundles through :func:`bundles.verify_key_bundle` (``requireTlog``), the signed digest or
-  statement subject compared with the case's artifact or digest.
-
-Each case must end in its upstream expected outcome, or in the outcome listed in ``EXCEPTIONS`` with
-the reason. The exceptions are sigstore-python 4.5.1 limits: if one of them starts to agree with
-upstream, its test fails and the table must shrink.
+Each case must end as upstream expects, except the ``EXCEPTIONS`` (always stricter: refused where
+upstream accepts, with why), and every refusal must carry the reason code ``REFUSED`` lists, so a case
+cannot quietly start failing for a new reason. The number of cases is pinned, so none can vanish.
+The real cosign-saved legacy attestation (no bundle) is checked at the end, through the legacy
+verifier and through discovery and ``ImageVerifier``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +23,13 @@ from typing import Any
 
 import pytest
 
-from tests.verify.fakes import InMemoryRegistry
+from tests.support.conformance import DATA, POLICY_REFUSED, admit, cases
+from tests.support.memory_registry import InMemoryRegistry
+from tests.support.registry import RegistryServer
 from webhook.deadline import Deadline
-from webhook.errors import ConfigError, VerificationFailed
+from webhook.errors import VerificationFailed
 from webhook.images.reference import ImageRef
-from webhook.policy.material import KeyMaterial, MaterialError, TrustedRootMaterial
+from webhook.policy.material import TrustedRootMaterial
 from webhook.policy.model import (
     AttestationRequirement,
     KeylessSigner,
@@ -36,113 +37,143 @@ from webhook.policy.model import (
     Rule,
     SlsaCheck,
     Trust,
-    TrustKey,
     TrustRoot,
 )
-from webhook.verify.bundles import statement_covers, verify_bundle, verify_key_bundle
 from webhook.verify.discovery import LegacyLayer, discover
 from webhook.verify.identity import SignerPolicy
 from webhook.verify.legacy import verify_legacy_keyless
 from webhook.verify.trust import TrustMaterial
 from webhook.verify.verifier import ImageVerifier
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.registry, pytest.mark.sigstore]
 
-DATA = Path(__file__).parent / "data" / "conformance"
-CASES: list[dict[str, Any]] = json.loads((DATA / "cases.json").read_text())["cases"]
+CASES: list[dict[str, Any]] = cases()
 BUNDLE_CASES = [case for case in CASES if case["bundle"]]
 GITHUB = "https://token.actions.githubusercontent.com"
 
-# Documented disagreements with upstream: case id -> (our outcome, why). All are sigstore-python
-# 4.5.1 limits that fail closed (a bundle upstream accepts is refused), except none the other way.
-EXCEPTIONS: dict[str, tuple[str, str]] = {
+# Upstream accepts these, admission refuses them (fail closed; REFUSED says with which code). The
+# sigstore-python 4.5.1 limits: if one starts to agree with upstream, its case fails and the table shrinks.
+EXCEPTIONS: dict[str, str] = {
     "conformance/intoto-with-custom-trust-root": (
-        "fail",
         "intoto/0.0.2 log entry: sigstore-python 4.5.1 accepts the integrated time only for dsse and "
-        "hashedrekord 0.0.1 entries",
+        "hashedrekord 0.0.1 entries"
     ),
     "conformance/trust-root-tsa-validity-end-inclusive": (
-        "fail",
-        "TSA quirk: sigstore-python treats the TSA validFor.end as exclusive, upstream as inclusive",
+        "TSA quirk: sigstore-python treats the TSA validFor.end as exclusive, upstream as inclusive"
     ),
-    "sigstore-go/examples/bundle-provenance": (
-        "fail",
-        "v0.1 bundle without inclusion proof (SET only) and an intoto/0.0.2 entry",
+    "sigstore-go/examples/bundle-provenance": "about a sha512 digest: images are named by sha256 digests",
+    "sigstore-go/examples/bundle-publish": "about a sha512 digest: images are named by sha256 digests",
+    "sigstore-go/testing-data/sigstore.js@2.0.0-provenance": (
+        "about a sha512 digest: images are named by sha256 digests"
     ),
-    "sigstore-go/testing-data/sigstore.js@2.0.0-provenance": ("fail", "intoto/0.0.2 log entry"),
-    "sigstore-go/testing-data/dsse": ("fail", "v0.1 bundle without inclusion proof, intoto/0.0.2 entry"),
+    "sigstore-go/testing-data/dsse": "about a sha512 digest: images are named by sha256 digests",
     "sigstore-go/testing-data/othername": (
-        "fail",
-        "its trusted root's CA subject has no commonName, which sigstore-python refuses to parse",
+        "its trusted root's CA subject has no commonName, which sigstore-python refuses to parse"
     ),
     "slsa-verifier/gha-bundle/valid": (
-        "fail",
-        "v0.1 bundle without inclusion proof (SET only), intoto/0.0.2",
+        "a statement without a predicate type, which no attestation requirement can name (and a v0.1 "
+        "bundle without inclusion proof, intoto/0.0.2)"
     ),
-    "slsa-verifier/gha-bundle/attestation": (
-        "fail",
-        "v0.1 bundle without inclusion proof (SET only), intoto/0.0.2",
-    ),
+    "slsa-verifier/gha-bundle/attestation": "v0.1 bundle without inclusion proof (SET only), intoto/0.0.2",
+}
+
+# How admission refuses every case it refuses (upstream failures and EXCEPTIONS alike): the reason code
+# of the denial, or POLICY_REFUSED when serve refuses the policy itself (its trust material).
+REFUSED: dict[str, str] = {
+    "conformance/bundle-empty-certificate-chain_fail": "signature-invalid",
+    "conformance/bundle-from-wrong-instance_fail": "signature-invalid",
+    "conformance/bundle-invalid-base64-signature_fail": "signature-invalid",
+    "conformance/bundle-malformed-json_fail": "signature-invalid",
+    "conformance/bundle-negative-log-index_fail": "signature-invalid",
+    "conformance/bundle-unknown-version_fail": "signature-invalid",
+    "conformance/bundle-with-root-cert_fail": "signature-invalid",
+    "conformance/checkpoint-bad-keyhint_fail": "signature-invalid",
+    "conformance/checkpoint-wrong-roothash_fail": "signature-invalid",
+    "conformance/dsse-invalid-sig_fail": "attestation-invalid",
+    "conformance/dsse-mismatch-envelope_fail": "attestation-invalid",
+    "conformance/dsse-mismatch-sig_fail": "attestation-invalid",
+    "conformance/inclusion-proof-corrupted-hash_fail": "signature-invalid",
+    "conformance/incorrect-public-key_fail": "signature-invalid",
+    "conformance/integrated-time-in-future_fail": "signature-invalid",
+    "conformance/intoto-expired-certificate_fail": "attestation-invalid",
+    "conformance/intoto-log-entry-mismatch_fail": "attestation-invalid",
+    "conformance/intoto-missing-inclusion-proof_fail": "attestation-invalid",
+    "conformance/intoto-set-outside-signing-cert-validity_fail": "attestation-invalid",
+    "conformance/intoto-tsa-timestamp-outside-cert-validity_fail": "attestation-invalid",
+    "conformance/intoto-with-custom-trust-root": "attestation-invalid",
+    "conformance/invalid-checkpoint-signature_fail": "signature-invalid",
+    "conformance/invalid-ct-key_fail": "signature-invalid",
+    "conformance/invalid-inclusion-proof_fail": "signature-invalid",
+    "conformance/managed-key-no-key_fail": "signature-invalid",
+    "conformance/managed-key-wrong-key_fail": "policy-refused",  # the key file is not a PEM key
+    "conformance/message-digest-mismatch_fail": "signature-invalid",
+    "conformance/rekor2-checkpoint-missing-log-signature_fail": "signature-invalid",
+    "conformance/rekor2-checkpoint-missing-origin_fail": "signature-invalid",
+    "conformance/rekor2-checkpoint-missing-root-hash_fail": "signature-invalid",
+    "conformance/rekor2-checkpoint-missing-size_fail": "signature-invalid",
+    "conformance/rekor2-checkpoint-no-matching-signature_fail": "signature-invalid",
+    "conformance/rekor2-dsse-invalid-sig_fail": "attestation-invalid",
+    "conformance/rekor2-dsse-mismatch-envelope_fail": "attestation-invalid",
+    "conformance/rekor2-dsse-mismatch-sig_fail": "attestation-invalid",
+    "conformance/rekor2-no-inclusion-proof_fail": "signature-invalid",
+    "conformance/rekor2-no-timestamp_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-outside-trust-root-tsa-validity_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-outside-tsa-cert-validity_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-payload-mismatch_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail": "signature-invalid",
+    "conformance/rekor2-timestamp-with-incorrect-time_fail": "signature-invalid",
+    "conformance/set-invalid-signature_fail": "signature-invalid",
+    "conformance/signature-mismatch_fail": "signature-invalid",
+    "conformance/trust-root-tlog-missing-validity-start_fail": "policy-refused",  # serve refuses the root
+    "conformance/trust-root-tsa-validity-end-inclusive": "signature-invalid",
+    "conformance/wrong-hashedrekord-artifact_fail": "signature-invalid",
+    "conformance/wrong-hashedrekord-cert-and-sig_fail": "signature-invalid",
+    "conformance/wrong-hashedrekord-entry_fail": "signature-invalid",
+    "conformance/wrong-material_fail": "signature-invalid",
+    "sigstore-go/examples/bundle-provenance": "invalid-reference",
+    "sigstore-go/examples/bundle-publish": "invalid-reference",
+    "sigstore-go/testing-data/dsse": "invalid-reference",
+    "sigstore-go/testing-data/dsse-2sigs": "invalid-reference",  # about a sha512 digest
+    "sigstore-go/testing-data/othername": "policy-refused",
+    "sigstore-go/testing-data/public-key-validity": "signature-invalid",  # no log entry: requireTlog
+    "sigstore-go/testing-data/sigstore.js@2.0.0-provenance": "invalid-reference",
+    "sigstore-python/bundle_v3.txt-vs-production": "signature-invalid",
+    "slsa-verifier/gha-bundle/attestation": "attestation-invalid",
+    "slsa-verifier/gha-bundle/invalid-dsse-sig": "attestation-invalid",
+    "slsa-verifier/gha-bundle/invalid-set": "attestation-invalid",
+    "slsa-verifier/gha-bundle/mismatch-tlog": "attestation-invalid",
+    "slsa-verifier/gha-bundle/valid": "unsigned",
 }
 
 
-def _trust(case: dict[str, Any]) -> TrustMaterial:
-    keys = (TrustKey(name="case", material=KeyMaterial.read(DATA / case["key"])),) if case["key"] else ()
-    roots = (TrustRoot(name="case", material=TrustedRootMaterial.read(DATA / case["trusted_root"])),)
-    return TrustMaterial.from_policy(
-        Policy(name=case["id"], source="cases.json", trust=Trust(roots=roots, keys=keys))
-    )
-
-
-def _run(case: dict[str, Any]) -> tuple[str, str]:
-    """(``ok`` | ``fail``, detail) for one case through imagegate's adapters."""
-    content = (DATA / case["bundle"]).read_bytes()
-    artifact = (DATA / case["artifact"]).read_bytes() if case["artifact"] else None
-    digest = case.get("digest")
-    if artifact is not None:
-        digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
-    try:
-        trust = _trust(case)
-        if case["key"]:
-            key = trust.key("case")
-            assert key is not None
-            signed = verify_key_bundle(
-                content, key=key, key_name="case", tlog_keys=trust.all_tlog_keys(), require_tlog=True
-            )
-            if digest is not None:
-                if signed.payload_type is None:
-                    if signed.message_digest != digest:
-                        return "fail", f"signs {signed.message_digest}, expected {digest}"
-                elif not statement_covers(signed.statement(), digest):
-                    return "fail", f"statement is not about {digest}"
-            return "ok", f"key-signed, {signed.payload_type or 'message signature'}"
-        root = trust.root("case")
-        assert root is not None
-        signer = KeylessSigner(root="case", issuer=case["issuer"], subject=case["identity"])
-        signed = verify_bundle(content, verifier=root.verifier, policy=SignerPolicy(signer), digest=digest)
-        return "ok", f"{signed.payload_type or 'message signature'} by {signed.signer_description()}"
-    except ConfigError as error:
-        return "fail", f"trust material refused: {error.user_message}"
-    except MaterialError as error:
-        return "fail", f"trust material refused: {error.message}"
-    except VerificationFailed as error:
-        return "fail", f"[{error.code}] {error.user_message}"
-
-
 @pytest.mark.parametrize("case", BUNDLE_CASES, ids=[case["id"] for case in BUNDLE_CASES])
-def test_conformance_case(case: dict[str, Any]) -> None:
-    outcome, detail = _run(case)
-    expected, why = EXCEPTIONS.get(case["id"], (case["expected"], ""))
-    assert outcome == expected, f"{case['id']}: got {outcome} ({detail}); expected {expected} {why}".strip()
+def test_conformance_case(case: dict[str, Any], plain_registry: RegistryServer, tmp_path: Path) -> None:
+    admission = admit(case, registry=plain_registry, directory=tmp_path)
+    if case["expected"] == "ok" and case["id"] not in EXCEPTIONS:
+        assert admission.allowed, f"{case['id']}: upstream accepts it, admission refused: {admission.message}"
+    else:
+        expected = REFUSED[case["id"]]
+        assert admission.outcome == expected, (
+            f"{case['id']}: expected {expected}, got {admission.outcome}: {admission.message}"
+        )
+
+
+def test_every_case_is_counted_and_every_refusal_has_its_reason() -> None:
+    assert len(CASES) == 89
+    assert len(BUNDLE_CASES) == 88
+    refused = {case["id"] for case in BUNDLE_CASES if case["expected"] == "fail"} | set(EXCEPTIONS)
+    assert set(REFUSED) == refused
+    assert len(REFUSED) == 64  # so 24 cases are admitted
+    assert POLICY_REFUSED in REFUSED.values()
 
 
 def test_exceptions_are_real_cases_that_disagree_with_upstream() -> None:
     by_id = {case["id"]: case for case in CASES}
-    for case_id, (outcome, _why) in EXCEPTIONS.items():
+    for case_id in EXCEPTIONS:
         assert case_id in by_id
-        assert by_id[case_id]["expected"] != outcome
-        # Only ever stricter than upstream: an exception never accepts what upstream refuses.
-        assert outcome == "fail"
+        # Only ever stricter than upstream: an exception never admits what upstream refuses.
+        assert by_id[case_id]["expected"] == "ok"
 
 
 def _case(case_id: str) -> dict[str, Any]:
@@ -150,49 +181,42 @@ def _case(case_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case_id", ["slsa-verifier/gha-bundle/valid-v0.3", "cosign/oci-attestation"])
-def test_real_provenance_bundles_verify_with_true_identity_only(case_id: str) -> None:
+def test_real_provenance_bundles_verify_with_true_identity_only(
+    case_id: str, plain_registry: RegistryServer, tmp_path: Path
+) -> None:
     case = _case(case_id)
-    assert _run(case)[0] == "ok"
+    assert admit(case, registry=plain_registry, directory=tmp_path / "true").allowed
     wrong_subject = {
         **case,
         "identity": "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main",
     }
     wrong_issuer = {**case, "issuer": "https://accounts.google.com"}
+    # The same bundle stored as a referrer of another image: a replay.
     other_digest = {**case, "digest": "sha256:" + "0" * 64}
-    for variant, code in (
-        (wrong_subject, "identity-mismatch"),
-        (wrong_issuer, "identity-mismatch"),
-        (other_digest, "attestation-invalid"),
+    for name, variant, code in (
+        ("subject", wrong_subject, "identity-mismatch"),
+        ("issuer", wrong_issuer, "identity-mismatch"),
+        ("digest", other_digest, "attestation-invalid"),
     ):
-        outcome, detail = _run(variant)
-        assert outcome == "fail"
-        assert detail.startswith(f"[{code}]"), detail
+        admission = admit(variant, registry=plain_registry, directory=tmp_path / name)
+        assert admission.outcome == code, admission.message
 
 
-def test_real_github_actions_provenance_carries_its_source_repository() -> None:
+def test_real_github_actions_provenance_carries_its_source_repository(
+    plain_registry: RegistryServer, tmp_path: Path
+) -> None:
     case = _case("slsa-verifier/gha-bundle/valid-v0.3")
-    root = _trust(case).root("case")
-    assert root is not None
-    signer = KeylessSigner(
-        root="case",
-        issuer=GITHUB,
-        subject=case["identity"],
-        extensions=(("sourceRepositoryURI", "https://github.com/slsa-framework/example-package"),),
-    )
-    content = (DATA / case["bundle"]).read_bytes()
-    signed = verify_bundle(
-        content, verifier=root.verifier, policy=SignerPolicy(signer), digest=case["digest"]
-    )
-    assert signed.statement().predicate_type == "https://slsa.dev/provenance/v0.2"
-    wrong = KeylessSigner(
-        root="case",
-        issuer=GITHUB,
-        subject=case["identity"],
-        extensions=(("sourceRepositoryURI", "https://github.com/evil/x"),),
-    )
-    with pytest.raises(VerificationFailed) as failure:
-        verify_bundle(content, verifier=root.verifier, policy=SignerPolicy(wrong), digest=case["digest"])
-    assert failure.value.code == "identity-mismatch"
+    assert case["issuer"] == GITHUB
+    source = {
+        **case,
+        "extensions": {"sourceRepositoryURI": "https://github.com/slsa-framework/example-package"},
+    }
+    admission = admit(source, registry=plain_registry, directory=tmp_path / "source")
+    assert admission.allowed, admission.message
+    wrong = {**case, "extensions": {"sourceRepositoryURI": "https://github.com/evil/x"}}
+    admission = admit(wrong, registry=plain_registry, directory=tmp_path / "wrong")
+    assert admission.outcome == "identity-mismatch", admission.message
+    assert "https://slsa.dev/provenance/v0.2" in admission.message
 
 
 # --- the real legacy cosign attestation (cosign save layout) ------------------------------------------
@@ -223,12 +247,24 @@ def _legacy_layers(annotations_patch: dict[str, str] | None = None) -> list[Lega
     ]
 
 
-def _production_root() -> Any:
-    root = _trust({"key": None, "trusted_root": LEGACY["trusted_root"], "id": "legacy"}).root("case")
+def _root(file: Path) -> Any:
+    trust = TrustMaterial.from_policy(
+        Policy(
+            name="legacy",
+            source="cases.json",
+            trust=Trust(roots=(TrustRoot(name="case", material=TrustedRootMaterial.read(file)),)),
+        )
+    )
+    root = trust.root("case")
     assert root is not None
     return root
 
 
+def _production_root() -> Any:
+    return _root(DATA / LEGACY["trusted_root"])
+
+
+@pytest.mark.usefixtures("offline")
 def test_real_legacy_attestation_verifies_offline() -> None:
     layers = _legacy_layers()
     assert len(layers) == 1
@@ -247,6 +283,7 @@ def test_real_legacy_attestation_verifies_offline() -> None:
     assert statement.covers(LEGACY["digest"])
 
 
+@pytest.mark.usefixtures("offline")
 def test_real_legacy_attestation_with_altered_integrated_time_fails() -> None:
     layer = _legacy_layers()[0]
     bundle = json.loads(layer.annotation("dev.sigstore.cosign/bundle") or "")
@@ -258,14 +295,13 @@ def test_real_legacy_attestation_with_altered_integrated_time_fails() -> None:
     assert "SET" in failure.value.user_message
 
 
+@pytest.mark.usefixtures("offline")
 def test_real_legacy_attestation_against_another_root_fails(tmp_path: Path) -> None:
     from tests.support.fake_sigstore import FakeSigstore
 
     fake = FakeSigstore.create(tmp_path)
-    root = _trust({"key": None, "trusted_root": str(fake.trusted_root_path), "id": "fake"}).root("case")
-    assert root is not None
     with pytest.raises(VerificationFailed):
-        verify_legacy_keyless(_legacy_layers()[0], root=root)
+        verify_legacy_keyless(_legacy_layers()[0], root=_root(fake.trusted_root_path))
 
 
 def _legacy_registry() -> tuple[InMemoryRegistry, ImageRef]:
@@ -288,6 +324,7 @@ def _legacy_registry() -> tuple[InMemoryRegistry, ImageRef]:
     return registry, ref
 
 
+@pytest.mark.usefixtures("offline")
 def test_real_legacy_attestation_through_discovery_and_the_verifier() -> None:
     registry, ref = _legacy_registry()
     digest = registry.resolve(ref, "main", deadline=Deadline.after(5))

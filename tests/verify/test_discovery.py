@@ -14,7 +14,7 @@ from tests.support.fake_sigstore import (
     slsa_provenance_v1,
     statement_v1,
 )
-from tests.verify.world import World
+from tests.support.verify_world import World, fixture_world  # noqa: F401 - pytest fixture
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.reasons import Reason
@@ -22,7 +22,7 @@ from webhook.registry.port import Descriptor
 from webhook.verify import discovery
 from webhook.verify.discovery import BUNDLE_ARTIFACT_TYPE, discover
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 def test_nothing_stored_finds_nothing(world: World) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_sigstore import FakeSigstore, github_actions_extensions
-from tests.verify.world import GITHUB_ISSUER, WORKFLOW, keyless
+from tests.support.verify_world import GITHUB_ISSUER, WORKFLOW, keyless
 from webhook.errors import ConfigError
 from webhook.policy.material import KeyMaterial, TrustedRootMaterial
 from webhook.policy.model import Policy, Trust, TrustKey, TrustRoot
 from webhook.verify.identity import EXTENSIONS, CertIdentity, SignerPolicy
 from webhook.verify.trust import TrustMaterial
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 @pytest.fixture

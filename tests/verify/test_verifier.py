@@ -26,7 +26,7 @@ from tests.support.fake_sigstore import (
     vuln,
     vulns_v01,
 )
-from tests.verify.world import (
+from tests.support.verify_world import (
     ACME_REGEXP,
     EVIL,
     GITHUB_ISSUER,
@@ -35,6 +35,7 @@ from tests.verify.world import (
     World,
     attestation_rule,
     codes,
+    fixture_world,  # noqa: F401 - pytest fixture
     key_signer,
     keyless,
     messages,
@@ -43,7 +44,7 @@ from tests.verify.world import (
 )
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 
 # --- signatures: positives ---------------------------------------------------------------------

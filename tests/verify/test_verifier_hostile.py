@@ -23,13 +23,14 @@ from tests.support.fake_sigstore import (
     vuln,
     vulns_v01,
 )
-from tests.verify.world import (
+from tests.support.verify_world import (
     ACME_REGEXP,
     EVIL,
     IMAGE,
     World,
     attestation_rule,
     codes,
+    fixture_world,  # noqa: F401 - pytest fixture
     key_signer,
     keyless,
     messages,
@@ -38,7 +39,7 @@ from tests.verify.world import (
 )
 from webhook.policy.model import VulnerabilityCheck
 
-pytestmark = pytest.mark.usefixtures("offline")
+pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
 
 HUGE_INTEGER = "1" * 5000  # more digits than Python converts to int by default
 
