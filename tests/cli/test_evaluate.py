@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.cli import imagegate
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer
 from tests.support.reviews import kubectl, review
@@ -59,17 +58,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServ
     path = directory / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return World(plain_registry, path, directory, image)
-
-
-def imagegate(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "webhook", *argv],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
 
 
 def deployment(directory: Path, image: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import imagegate
 from webhook.cli import lint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -290,16 +290,7 @@ def test_a_root_that_only_gives_key_signers_their_log_keys_is_used(
 
 
 def _lint_stdin(text: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "webhook", "lint", *argv],
-        input=text,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        check=False,
-        timeout=120,
-    )
+    return imagegate("lint", *argv, stdin=text, cwd=cwd)
 
 
 def test_dash_lints_stdin_as_evaluate_reads_it(tmp_path: Path) -> None:

@@ -4,31 +4,15 @@ subcommand's --help (each one a command line the parser accepts)."""
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import webhook
+from tests.support.cli import REPO, imagegate
 from webhook.cli import build_parser, main, subcommand_parsers
 
-REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "policies" / "default.yaml"
-
-
-def imagegate(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "webhook", *argv],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["lint", "--version"], ["quarantine", "list", "--version"]])
