@@ -232,7 +232,7 @@ class AdmissionService:
                         policy,
                         review=review,
                         stage=stage,
-                        time=self._clock(),
+                        when=self._clock(),
                         seconds=time.monotonic() - started,
                         durations=durations,
                     ),
@@ -329,7 +329,7 @@ class AdmissionService:
         if not self._settings.audit_log:
             return
         record = {
-            **_audit_head(context, stage=stage, time=self._clock()),
+            **_audit_head(context, stage=stage, when=self._clock()),
             "allowed": False,
             "error": error,
             **(extra or {}),
@@ -431,10 +431,10 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
     return "[" + ",".join(parts) + "]", len(parts)
 
 
-def _audit_head(context: AdmissionContext, *, stage: str, time: datetime) -> dict[str, Any]:
+def _audit_head(context: AdmissionContext, *, stage: str, when: datetime) -> dict[str, Any]:
     """The fields every audit line starts with; text from the request is cut to a bounded length."""
     return {
-        "time": format_rfc3339(time, microseconds=True),
+        "time": format_rfc3339(when, microseconds=True),
         "audit": "admission",
         "uid": context.uid,
         "stage": stage,
@@ -454,14 +454,14 @@ def _audit_record(
     *,
     review: AdmissionReviewResponse,
     stage: str,
-    time: datetime,
+    when: datetime,
     seconds: float,
     durations: Mapping[str, float],
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
     record: dict[str, Any] = {
-        **_audit_head(context, stage=stage, time=time),
+        **_audit_head(context, stage=stage, when=when),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
