@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict tests/support
 	$(BIN)/lint-imports
 	$(BIN)/pylint webhook
-	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml
+	$(BIN)/imagegate lint policies/*.yaml policies/examples/*.yaml policies/tests/*.test.yaml
 	$(BIN)/imagegate lint --root deploy/base deploy/base/policy.yaml deploy/base/quarantine/quarantine.yaml
 	$(BIN)/imagegate test policies/tests
 

@@ -9,7 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +20,30 @@ import yaml
 from webhook._json import mapping
 from webhook.admission.review import API_VERSION
 from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
+from webhook.deadline import Deadline
+from webhook.decision import ImagePlan
+from webhook.facts import ImageFacts
+from webhook.policy.model import Policy
 from webhook.reload import PolicyStore
-from webhook.service import AdmissionService, Answer
+from webhook.service import AdmissionService, Answer, FactGatherer
 from webhook.settings import Settings
-from webhook.wiring import RuntimeAdapter, Services, build_services
+from webhook.wiring import build_services
+
+#: Builds the policy and fact gatherer admission runs with, from the policy as loaded (``DryRun``).
+RuntimeBuilder = Callable[[Policy, Settings], tuple[Policy, FactGatherer]]
+
+#: Given the loaded policy and the gatherer built for it, what a dry run uses instead (``imagegate
+#: audit``: the policy with modes overridden, lookups shared across a whole input).
+Adapt = Callable[[Policy, FactGatherer], tuple[Policy, FactGatherer]]
 
 
 @dataclass(frozen=True, slots=True)
 class DryRunResult:
+    """The answers of /mutate and /validate, and the facts each gathered (by image), for explanations."""
+
     mutated: Answer
     validated: Answer
+    facts: Mapping[str, ImageFacts] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -44,34 +58,75 @@ class DryRunResult:
 
 
 class DryRun:
-    """The server's admission path with the real adapters, minus HTTP. Raises ConfigError on a bad policy."""
+    """The server's admission path minus HTTP. Raises ConfigError on a bad policy.
 
-    def __init__(self, policy_path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    The adapters are the server's (``build_services``) unless ``runtime`` builds others from the loaded
+    policy: ``imagegate test`` answers the registry and the cryptography from a suite's declared facts
+    (:func:`webhook.declared.declared_runtime`). ``settings`` default to the environment's
+    (``IMAGEGATE_*``) without the audit log; ``adapt`` (see :data:`Adapt`) may then replace the policy
+    and the gatherer, once: a dry run never reloads its policy.
+    """
+
+    def __init__(
+        self,
+        policy_path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        settings: Settings | None = None,
+        runtime: RuntimeBuilder | None = None,
+        adapt: Adapt | None = None,
+    ) -> None:
         clock = clock or (lambda: datetime.now(UTC))
-        settings = Settings.from_env(policy_path=policy_path, audit_log=False, reload_interval=0.0)
-        self._store: PolicyStore[Services] = PolicyStore(
+        if settings is None:
+            settings = Settings.from_env(policy_path=policy_path, audit_log=False, reload_interval=0.0)
+        build = runtime or _server_runtime
+        self._facts: dict[str, ImageFacts] = {}
+        self._store: PolicyStore[tuple[Policy, FactGatherer]] = PolicyStore(
             policy_path,
-            build=lambda policy: build_services(policy, settings=settings),
+            build=lambda policy: build(policy, settings),
             interval=0.0,
             clock=clock,
         )
         self._store.load()
-        self._service = AdmissionService(settings=settings, runtime=RuntimeAdapter(self._store), clock=clock)
+        loaded = self._store.current()
+        self._runtime = loaded.services if loaded is not None else None
+        if adapt is not None and self._runtime is not None:
+            self._runtime = adapt(*self._runtime)
+        self._service = AdmissionService(settings=settings, runtime=self, clock=clock)
+
+    def current(self) -> tuple[Policy, FactGatherer] | None:
+        """The service's RuntimeSource: the loaded policy, and its gatherer recording what it finds."""
+        if self._runtime is None:
+            return None
+        policy, gather = self._runtime
+        return policy, _Recording(gather, self._facts)
 
     def admit(self, review: Mapping[str, Any]) -> DryRunResult:
         """/mutate, the patch applied, then /validate. Raises BadRequest for a malformed review."""
+        self._facts.clear()
         mutated = self._service.admit(review, stage="mutate")
         patched = _apply(review, mutated.review["response"])
-        return DryRunResult(mutated, self._service.admit(patched, stage="validate"))
+        validated = self._service.admit(patched, stage="validate")
+        return DryRunResult(mutated, validated, dict(self._facts))
 
     def close(self) -> None:
         self._service.close()
 
 
 def review_for(
-    obj: Mapping[str, Any], *, namespace: str | None = None, operation: str = "CREATE"
+    obj: Mapping[str, Any],
+    *,
+    namespace: str | None = None,
+    operation: str = "CREATE",
+    old: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Wrap a pod-bearing object into the AdmissionReview the API server would send for it."""
+    """Wrap a pod-bearing object into the AdmissionReview the API server would send for it.
+
+    ``old`` is the object as it runs: the review is then an UPDATE from it (``operation`` UPDATE
+    alone updates the object to itself).
+    """
+    if old is not None:
+        operation = "UPDATE"
     kind = str(obj.get("kind"))
     group, resource = kind_resource(kind) or _guess_resource(obj, kind)
     meta = obj.get("metadata") or {}
@@ -91,7 +146,7 @@ def review_for(
             "operation": operation,
             "userInfo": {"username": "imagegate-dry-run"},
             "object": dict(obj),
-            "oldObject": dict(obj) if operation == "UPDATE" else None,
+            "oldObject": dict(old if old is not None else obj) if operation == "UPDATE" else None,
             "dryRun": True,
         },
     }
@@ -207,6 +262,23 @@ def inputs_from_text(
                     uid=request["uid"],
                 )
                 yield found, review
+
+
+def _server_runtime(policy: Policy, settings: Settings) -> tuple[Policy, FactGatherer]:
+    return policy, build_services(policy, settings=settings).gatherer
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    """A fact gatherer that also keeps what it found, by image (the last admission's facts)."""
+
+    gather: FactGatherer
+    found: dict[str, ImageFacts]
+
+    def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts:
+        facts = self.gather(plan, deadline=deadline, now=now)
+        self.found[plan.image] = facts
+        return facts
 
 
 def _guess_resource(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:

@@ -15,7 +15,8 @@ code                    decided in
 invalid-reference       webhook.decision (``plan_image``: the reference does not parse)
 registry-not-allowed    webhook.decision (``plan_image``: ``registries.allow``); during a lookup,
                         webhook.registry.transport (host, scheme, redirect target) and
-                        webhook.registry.auth (token realm)
+                        webhook.registry.auth (token realm); in hermetic policy tests,
+                        webhook.declared.registry (as the transport)
 tag-denied              webhook.decision (``plan_image``: ``tags.deny``)
 unmatched               webhook.decision (``evaluate``: no rule governs the image)
 not-pinned              webhook.decision (``plan_image``: a governed tag at ``/validate``)
@@ -23,15 +24,18 @@ registry-error          the registry adapters, wherever a lookup fails: webhook.
                         webhook.registry.transport, webhook.registry.auth, webhook.registry.listing,
                         webhook.registry.markers, webhook.registry.port, webhook.deadline,
                         webhook.quarantine_facts, webhook.verify.cached; webhook.service (no answer
-                        within the admission deadline); webhook.decision (a tag left unresolved)
+                        within the admission deadline); webhook.decision (a tag left unresolved);
+                        webhook.audit.lookups (not looked up within ``imagegate audit --timeout``);
+                        in hermetic policy tests, webhook.declared.registry (not declared)
 digest-mismatch         webhook.registry.client, webhook.verify.discovery (content that does not hash
                         to the digest it was asked for or claimed)
 quarantined             webhook.decision (``quarantine_finding``: lists, markers, listed manifests)
 unsigned                webhook.verify.verifier (no signature found); webhook.decision (no digest to
                         verify, or no verification result)
 signature-invalid       webhook.verify.verifier (none verifies), with the reasons of
-                        webhook.verify.bundles, webhook.verify.legacy and webhook.verify.evidence
-                        (``signature_invalid``: key-signed bundles, DSSE envelopes, Rekor evidence)
+                        webhook.verify.crypto, webhook.verify.bundles, webhook.verify.legacy and
+                        webhook.verify.evidence (``signature_invalid``: key-signed bundles, DSSE
+                        envelopes, Rekor evidence); in hermetic policy tests, webhook.declared.crypto
 identity-mismatch       webhook.verify.verifier (other signers, or fewer than ``minimum``),
                         webhook.verify.bundles (a certificate outside the signer's identity policy)
 attestation-missing     webhook.verify.verifier (no attestation of the predicate type found)
@@ -40,7 +44,8 @@ attestation-invalid     webhook.verify.verifier, webhook.verify.bundles, webhook
 provenance-mismatch     webhook.verify.predicates (SLSA, verification summary, vulnerability checks)
 too-many-images         webhook.service (more distinct images than ``IMAGEGATE_MAX_IMAGES``)
 internal-error          webhook.service (an unexpected error, no policy loaded, the deadline passed),
-                        webhook.app (an error outside the service)
+                        webhook.app (an error outside the service); webhook.audit.judge (an object
+                        ``imagegate audit`` saw denied as a whole, when the answer names no code)
 ======================= ===============================================================================
 
 Which mode owns a failure, and so whether it denies, warns or is only recorded, is decided in one place

@@ -36,11 +36,13 @@ def _policy(tmp_path: Path, spec: str) -> Path:
 
 
 def test_clean_files_exit_0_and_print_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    code = _run(REPO / "policies" / "default.yaml", *sorted((REPO / "policies" / "examples").glob("*.yaml")))
+    examples = sorted((REPO / "policies" / "examples").glob("*.yaml"))
+    suites = sorted((REPO / "policies" / "tests").glob("*.test.yaml"))
+    code = _run(REPO / "policies" / "default.yaml", *examples, *suites)
     out, err = capsys.readouterr()
     assert code == 0
     assert out == ""
-    assert "4 file(s), 0 error(s), 0 warning(s)" in err
+    assert f"{1 + len(examples) + len(suites)} file(s), 0 error(s), 0 warning(s)" in err
 
 
 def test_errors_go_to_stdout_one_line_each_and_exit_1(

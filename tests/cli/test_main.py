@@ -15,7 +15,16 @@ from webhook.cli import build_parser, main, subcommand_parsers
 POLICY = REPO / "policies" / "default.yaml"
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["lint", "--version"], ["quarantine", "list", "--version"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--version"],
+        ["lint", "--version"],
+        ["quarantine", "list", "--version"],
+        ["audit", "--version"],
+        ["test", "--version"],
+    ],
+)
 def test_version(argv: list[str]) -> None:
     done = imagegate(*argv)
     assert done.returncode == 0, done.stderr
@@ -34,6 +43,21 @@ def test_the_verbose_flag_counts_before_and_after_the_subcommand(argv: list[str]
     done = imagegate(*argv)
     assert done.returncode == 0, done.stderr
     assert "webhook.verify.trust: trust material built" in done.stderr  # a debug-level line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audit", "--policy", "p.yaml", "-v", "cluster.json"],
+        ["test", "policies/tests", "--verbose"],
+        ["verify", "-v", "--policy", "p.yaml", "nginx"],
+    ],
+)
+def test_every_subcommand_takes_the_verbose_flag_after_it(argv: list[str]) -> None:
+    assert build_parser(argv[0]).parse_args(argv).verbose is True
+    assert (
+        build_parser(argv[0]).parse_args([a for a in argv if a not in ("-v", "--verbose")]).verbose is False
+    )
 
 
 def test_without_the_verbose_flag_nothing_debug_is_logged() -> None:
@@ -70,6 +94,7 @@ def test_every_subcommand_has_a_help_page() -> None:
                 "lint",
                 "evaluate",
                 "verify",
+                "audit",
                 "resolve",
                 "quarantine",
                 "quarantine add",

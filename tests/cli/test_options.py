@@ -44,9 +44,15 @@ def test_what_is_not_a_time_budget(text: str, message: str) -> None:
         ["resolve", "--timeout", "{}", "nginx"],
         ["quarantine", "list", "--file", "q.yaml", "--timeout", "{}"],
         ["trust", "refresh", "--out", "t.json", "--timeout", "{}"],
+        ["audit", "--policy", "p.yaml", "--timeout", "{}", "cluster.json"],
     ],
 )
 def test_every_timeout_option_takes_durations_and_plain_seconds(argv: list[str]) -> None:
     for given, expected in (("5m", 300.0), ("300", 300.0), ("1.5", 1.5)):
         filled = [a.format(given) if a == "{}" else a for a in argv]
         assert build_parser(argv[0]).parse_args(filled).timeout == expected
+
+
+def test_the_audits_lookup_timeout_takes_durations_too() -> None:
+    argv = ["audit", "--policy", "p.yaml", "--lookup-timeout", "1m", "cluster.json"]
+    assert build_parser("audit").parse_args(argv).lookup_timeout == 60.0

@@ -46,8 +46,10 @@ def _write(path: Path, text: str) -> Path:
 
 SHIPPED = [
     REPO / "policies" / "default.yaml",
+    REPO / "policies" / "examples" / "air-gapped.yaml",
+    REPO / "policies" / "examples" / "key-signing.yaml",
     REPO / "policies" / "examples" / "local-registry.yaml",
-    REPO / "policies" / "examples" / "production.yaml",
+    REPO / "policies" / "examples" / "promotion.yaml",
     REPO / "policies" / "examples" / "quarantine.yaml",
 ]
 
@@ -89,27 +91,30 @@ def test_default_policy_is_a_safe_baseline() -> None:
     assert policy.exemptions == ()
 
 
-def test_production_example_loads_everything() -> None:
-    path = REPO / "policies" / "examples" / "production.yaml"
+def test_promotion_example_loads_everything() -> None:
+    path = REPO / "policies" / "examples" / "promotion.yaml"
     policy = load_policy(path, now=NOW).policy
     assert policy.source == str(path)
     assert policy.trust.roots[0].file == (path.parent / "trust" / "trusted_root.json").absolute()
-    assert policy.trust.keys[0].file == (path.parent / "trust" / "release.pub").absolute()
+    assert policy.trust.keys[0].file == (path.parent / "trust" / "staging-gate.pub").absolute()
     assert len(policy.quarantined) == 2
     assert {e.source for e in policy.quarantined.values()} == {str(path.parent / "quarantine.yaml")}
-    release = policy.rules[0]
+    assert [rule.name for rule in policy.rules] == ["dev", "staging", "production", "cluster-addons"]
+    release = policy.rules[2]
     assert release.signatures is not None
-    keyless, key = release.signatures.signers
+    (keyless,) = release.signatures.signers
     assert isinstance(keyless, KeylessSigner)
-    assert isinstance(key, KeySigner)
     assert keyless.subject is None
     assert keyless.subject_regexp
     assert dict(keyless.extensions) == {
         "sourceRepositoryOwnerURI": "https://github.com/acme",
         "runnerEnvironment": "github-hosted",
     }
-    assert key.require_tlog is True
+    # The YAML alias gives staging and production one release identity.
+    assert policy.rules[1].signatures is not None and policy.rules[1].signatures.signers == (keyless,)
     provenance, summary, vulns = release.attestations
+    (gate,) = summary.signers
+    assert isinstance(gate, KeySigner) and gate.name == "staging-gate" and gate.require_tlog is True
     assert provenance.slsa is not None
     assert provenance.slsa.source_refs == ("refs/heads/main", "refs/tags/v*")
     assert summary.verification_summary is not None
@@ -120,8 +125,8 @@ def test_production_example_loads_everything() -> None:
     assert vulns.vulnerabilities.max_age == timedelta(hours=168)
     # The YAML alias reuses the release workflow identity for the scan attestation.
     assert vulns.signers == (keyless,)
-    assert policy.rules[1].mode == "warn"
-    assert policy.rules[1].namespaces == ("dev-*",)
+    assert policy.rules[0].mode == "warn"
+    assert policy.rules[0].namespaces == ("dev-*",)
 
 
 # -- defaults and model -----------------------------------------------------------------------------

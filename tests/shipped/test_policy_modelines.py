@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from webhook.cli import policy_test
+from webhook.errors import ConfigError
+from webhook.policy.loader import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = {
@@ -56,12 +58,11 @@ def test_modeline_names_the_schema_of_the_files_kind(path: Path) -> None:
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)
 
 
-def test_policy_test_schema_knows_the_fields_the_runner_accepts() -> None:
+def test_the_runner_reads_suites_with_the_shipped_schema() -> None:
     schema = json.loads(SCHEMAS["PolicyTest"].read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    case = schema["$defs"]["case"]
-    assert set(case["properties"]) == policy_test._CASE_KEYS
-    assert set(case["properties"]["expect"]["properties"]) == policy_test._EXPECT_KEYS
+    packaged = REPO / "webhook" / "policy" / "schema" / "policytest.schema.json"
+    assert SCHEMAS["PolicyTest"].resolve() == packaged.resolve()
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,9 @@ def test_policy_test_schema_rejects_what_the_runner_rejects(case: dict[str, obje
     schema = json.loads(SCHEMAS["PolicyTest"].read_text())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(suite, schema)
+    (tmp_path / "p.yaml").write_text("apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec: {}\n")
     path = tmp_path / "suite.test.yaml"
     path.write_text(yaml.safe_dump(suite))
-    with pytest.raises(ValueError, match="cases"):
-        policy_test._load_suite(path)
+    with pytest.raises(ConfigError) as raised:
+        load_suite(path, now=datetime.now(UTC))
+    assert any(p.pointer.startswith("/cases/0") for p in raised.value.problems), raised.value.problems

@@ -25,6 +25,7 @@ _COMMANDS = {
     "serve": "webhook.cli.serve",
     "lint": "webhook.cli.lint",
     "evaluate": "webhook.cli.evaluate",
+    "audit": "webhook.cli.audit",
     "verify": "webhook.cli.verify_cmd",
     "resolve": "webhook.cli.registry_cmds",
     "quarantine": "webhook.cli.registry_cmds",

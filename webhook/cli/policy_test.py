@@ -1,25 +1,35 @@
-"""``imagegate test``: run declarative policy test suites (cases with expected decisions).
+"""``imagegate test``: run policy test suites (``kind: PolicyTest``), hermetically or against live registries.
 
-A suite is a YAML file of kind ``PolicyTest``::
+A suite names the policy under test, cases with the decision each expects, and the facts about the
+images the cases admit (format: policies/README.md, "Policy test suites")::
 
     apiVersion: imagegate.dev/v1alpha1
     kind: PolicyTest
-    metadata: {name: default-policy}
-    policy: ../default.yaml            # relative to this file
-    now: "2026-11-26T00:00:00Z"        # optional: the clock for exemption expiry
+    policy: ../examples/promotion.yaml
+    now: "2026-12-01T00:00:00Z"
+    images:
+      - name: ghcr.io/acme/app
+        digest: sha256:...
+        tags: ["1.4.2"]
+        signatures:
+          - keyless: {issuer: https://token.actions.githubusercontent.com, subject: https://github.com/...}
     cases:
-      - name: latest is denied
-        images: ["nginx:latest"]       # a Pod with these containers, or
-        # manifest: web.yaml           # a manifest / AdmissionReview file, or
-        # object: {kind: Deployment, ...}
-        namespace: default             # optional
-        expect:
-          allowed: false
-          outcomes: [tag-denied]       # optional: per image, in order (reason codes or allowed outcomes)
-          messageContains: "mutable"   # optional
-          warnings: 0                  # optional: number of warnings
+      - name: a signed release is admitted to staging
+        namespace: staging-shop
+        images: ["ghcr.io/acme/app:1.4.2"]
+        expect: {allowed: true, outcomes: [verified]}
 
-Every case runs /mutate then /validate exactly as the server would (``imagegate evaluate``).
+Every case is admitted as the server admits it, /mutate then /validate (:class:`webhook.dryrun.DryRun`).
+By default the run is hermetic: the registry and the cryptography are answered from the declared facts
+(:mod:`webhook.declared`) and everything else is the webhook's own code, so the suite needs no network
+and runs the same in CI. Each case starts from a fresh world
+(:class:`~webhook.declared.DeclaredGatherer`). ``--live`` instead uses the real
+registries and Sigstore verification, as ``imagegate evaluate`` does, and ignores the declarations.
+
+Output: a PASS or FAIL line per case (a failing one shows what was expected, the decision per image
+and the explanation of each check), ``-o json`` for the same as one JSON document, and ``--junit
+FILE`` for a JUnit XML report CI systems read. Exit 0 when every case passes, 1 when one fails, 2 when
+a suite cannot be loaded (its problems are printed as ``imagegate lint`` prints them) or none is found.
 """
 
 from __future__ import annotations
@@ -28,27 +38,46 @@ __all__ = ["register", "run"]
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from webhook.dryrun import DryRun, DryRunResult, review_for, reviews_from_text
+from webhook.cli._options import add_output
+from webhook.cli.suite_report import (
+    Admission,
+    CaseResult,
+    ImageResult,
+    SuiteResult,
+    json_report,
+    junit_report,
+    text_report,
+)
+from webhook.declared import DeclaredGatherer, declared_runtime
+from webhook.dryrun import DryRun, DryRunResult, RuntimeBuilder, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
-from webhook.formats import API_VERSION
-from webhook.times import parse_rfc3339
-
-_EXPECT_KEYS = {"allowed", "outcomes", "messageContains", "warnings"}
-_CASE_KEYS = {"name", "images", "manifest", "object", "namespace", "expect"}
-
+from webhook.facts import ImageFacts
+from webhook.policy.loader import load_suite
+from webhook.policy.model import Policy
+from webhook.policy.suite import Expectation, PolicySuite, SuiteCase
+from webhook.service import FactGatherer
+from webhook.settings import Settings
 
 _EXAMPLES = """\
 examples:
   # every suite in a directory (*.test.yaml), or one file
   imagegate test policies/tests
   imagegate test policies/tests/default.test.yaml
+
+  # in CI: a JUnit report for the CI's test view, or one JSON document
+  imagegate test --junit report.xml policies/tests
+  imagegate test -o json policies/tests
+
+  # the same cases against the real registries and Sigstore, not the declared facts
+  imagegate test --live policies/tests/default.test.yaml
 """
 
 
@@ -57,12 +86,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "test",
         help="run policy test suites",
         description="Run PolicyTest suites: each case is admitted offline (mutate, then validate) and its "
-        "decision compared with what the case expects. Exit 1 if any case fails.",
+        "decision compared with what the case expects. By default hermetically: the registry and the "
+        "cryptography are answered from the facts the suite declares under `images`, and nothing is "
+        "fetched. Exit 0 when every case passes, 1 when one fails, 2 when a suite cannot be loaded.",
         epilog=_EXAMPLES,
     )
     p.add_argument(
         "paths", nargs="+", metavar="PATH", help="PolicyTest files, or directories searched for *.test.yaml"
     )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="use the real registries and signature verification instead of the declared facts",
+    )
+    add_output(p, what="one document with every suite, case and check")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
     p.set_defaults(func=run)
 
 
@@ -71,34 +109,21 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("error: no PolicyTest files found", file=sys.stderr)
         return 2
-    passed = failed = 0
-    for path in files:
+    started = datetime.now(UTC)
+    results = [_run_suite(path, live=args.live, started=started) for path in files]
+    if args.output == "json":
+        print(json_report(results))
+    else:
+        print(text_report(results), end="")
+    if args.junit is not None:
         try:
-            suite = _load_suite(path)
-        except (OSError, ValueError, yaml.YAMLError) as error:
-            print(f"error: {path}: {error}", file=sys.stderr)
+            args.junit.write_bytes(junit_report(results, timestamp=started))
+        except OSError as error:
+            print(f"error: cannot write {args.junit}: {error.strerror}", file=sys.stderr)
             return 2
-        dry_run = DryRun(suite["policy"], clock=_clock(suite["now"]))
-        try:
-            for case in suite["cases"]:
-                problems = _run_case(dry_run, case, base=path.parent)
-                label = f"{path.name}: {case['name']}"
-                if problems:
-                    failed += 1
-                    print(f"FAIL {label}")
-                    for problem in problems:
-                        print(f"     {problem}")
-                else:
-                    passed += 1
-                    print(f"PASS {label}")
-        finally:
-            dry_run.close()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def _clock(fixed: datetime | None) -> Callable[[], datetime]:
-    return (lambda: fixed) if fixed is not None else (lambda: datetime.now(UTC))
+    if any(result.problems for result in results):
+        return 2
+    return 1 if any(not case.passed for result in results for case in result.cases) else 0
 
 
 def _suite_files(paths: list[str]) -> Iterator[Path]:
@@ -110,92 +135,187 @@ def _suite_files(paths: list[str]) -> Iterator[Path]:
             yield path
 
 
-def _load_suite(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text())
-    if not isinstance(doc, dict) or doc.get("kind") != "PolicyTest":
-        raise ValueError("not a PolicyTest (expected kind: PolicyTest)")
-    if doc.get("apiVersion") != API_VERSION:
-        raise ValueError(f"apiVersion must be {API_VERSION}")
-    if not isinstance(doc.get("policy"), str):
-        raise ValueError("policy: the path of the ImagePolicy under test is required")
-    cases = doc.get("cases")
-    if not isinstance(cases, list) or not cases:
-        raise ValueError("cases: a non-empty list is required")
-    for index, case in enumerate(cases):
-        where = f"cases[{index}]"
-        if not isinstance(case, dict) or not isinstance(case.get("name"), str):
-            raise ValueError(f"{where}: each case needs a name")
-        unknown = set(case) - _CASE_KEYS
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        if sum(k in case for k in ("images", "manifest", "object")) != 1:
-            raise ValueError(f"{where}: give exactly one of images, manifest or object")
-        expect = case.get("expect")
-        if not isinstance(expect, dict) or "allowed" not in expect or set(expect) - _EXPECT_KEYS:
-            raise ValueError(
-                f"{where}: expect needs 'allowed' and may have {sorted(_EXPECT_KEYS - {'allowed'})}"
-            )
-    now = doc.get("now")
-    policy = Path(doc["policy"])
+def _run_suite(path: Path, *, live: bool, started: datetime) -> SuiteResult:
+    mode = "live" if live else "hermetic"
+    begun = time.monotonic()
+    try:
+        loaded = load_suite(path, now=started)
+    except ConfigError as error:
+        problems = tuple(str(p) for p in error.problems if p.severity == "error") or (error.user_message,)
+        print(f"error: {error.user_message}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return SuiteResult(path=path, name=path.name, policy="", mode=mode, problems=problems)
+    for warning in loaded.warnings:
+        print(str(warning), file=sys.stderr)
+    suite = loaded.suite
+    now = suite.now or started
+    clock: Callable[[], datetime] = lambda: now  # noqa: E731
+    if live and (suite.world.images or suite.world.quarantine):
+        note = "--live: the declared images and quarantine entries are not used"
+        print(f"note: {path}: {note}", file=sys.stderr)
+    cases: list[CaseResult] = []
+    if live:
+        dry_run = DryRun(suite.policy, clock=clock)
+        try:
+            cases = [_run_case(dry_run, case) for case in suite.cases]
+        finally:
+            dry_run.close()
+    else:
+        worlds: list[DeclaredGatherer] = []
+        dry_run = DryRun(suite.policy, clock=clock, runtime=_hermetic(suite, now=now, built=worlds))
+        try:
+            for case in suite.cases:
+                # A fresh world per case: nothing one case does (markers seen, say) changes another.
+                worlds[-1].reset()
+                cases.append(_run_case(dry_run, case))
+        finally:
+            dry_run.close()
+    return SuiteResult(
+        path=path,
+        name=suite.name,
+        policy=str(suite.policy),
+        mode=mode,
+        cases=tuple(cases),
+        seconds=time.monotonic() - begun,
+    )
+
+
+def _hermetic(suite: PolicySuite, *, now: datetime, built: list[DeclaredGatherer]) -> RuntimeBuilder:
+    """Builds the declared world for the loaded policy, and keeps its gatherer in ``built``."""
+
+    def build(policy: Policy, settings: Settings) -> tuple[Policy, FactGatherer]:
+        policy, gatherer = declared_runtime(
+            policy, world=suite.world, source=suite.path, settings=settings, now=now
+        )
+        built.append(gatherer)
+        return policy, gatherer
+
+    return build
+
+
+def _reviews(case: SuiteCase) -> list[tuple[str, dict[str, Any]]]:
+    if case.images is not None:
+        old = _pod(case.old_images) if case.old_images is not None else None
+        review = review_for(_pod(case.images), namespace=case.namespace, old=old)
+        return [(_label(review), review)]
+    if case.object is not None:
+        review = review_for(case.object, namespace=case.namespace, old=case.old_object)
+        return [(_label(review), review)]
+    if case.manifest is None:  # the suite's schema requires one of the three
+        raise ValueError("the case names no input")
+    text = case.manifest.read_text()
+    return list(reviews_from_text(text, source=str(case.manifest), namespace=case.namespace))
+
+
+def _pod(images: tuple[str, ...]) -> dict[str, Any]:
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
     return {
-        "policy": (policy if policy.is_absolute() else path.parent / policy).resolve(),
-        "now": parse_rfc3339(now) if isinstance(now, str) else None,
-        "cases": cases,
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "test"},
+        "spec": {"containers": containers},
     }
 
 
-def _reviews(case: Mapping[str, Any], *, base: Path) -> list[dict[str, Any]]:
-    namespace = case.get("namespace")
-    if "images" in case:
-        containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(case["images"])]
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "test"},
-            "spec": {"containers": containers},
-        }
-        return [review_for(pod, namespace=namespace)]
-    if "object" in case:
-        return [review_for(case["object"], namespace=namespace)]
-    manifest = Path(case["manifest"])
-    source = manifest if manifest.is_absolute() else base / manifest
-    return [r for _, r in reviews_from_text(source.read_text(), source=str(source), namespace=namespace)]
+def _label(review: dict[str, Any]) -> str:
+    request = review["request"]
+    return f"{request['kind']['kind']} {request['namespace']}/{request['name']} ({request['operation']})"
 
 
-def _run_case(dry_run: DryRun, case: Mapping[str, Any], *, base: Path) -> list[str]:
+def _run_case(dry_run: DryRun, case: SuiteCase) -> CaseResult:
+    begun = time.monotonic()
+
+    def done(problems: list[str], admissions: list[Admission], *, error: bool = False) -> CaseResult:
+        return CaseResult(
+            name=case.name,
+            line=case.line,
+            expect=case.expect,
+            problems=tuple(problems),
+            admissions=tuple(admissions),
+            error=error,
+            seconds=time.monotonic() - begun,
+        )
+
     try:
-        reviews = _reviews(case, base=base)
+        reviews = _reviews(case)
     except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
-        return [f"input: {error}"]
+        return done([f"input: {error}"], [], error=True)
     if not reviews:
-        return ["input: no objects with pod templates"]
-    problems = []
-    for review in reviews:
+        return done(["input: no objects with pod templates"], [], error=True)
+    problems: list[str] = []
+    admissions: list[Admission] = []
+    for label, review in reviews:
         try:
             result = dry_run.admit(review)
         except (BadRequest, ConfigError) as error:
-            return [f"input: {error.user_message}"]
-        problems += _compare(case["expect"], result)
-    return problems
+            return done([f"input: {error.user_message}"], admissions, error=True)
+        admission = _admission(label, result)
+        admissions.append(admission)
+        problems += _compare(case.expect, admission)
+    return done(problems, admissions)
 
 
-def _compare(expect: Mapping[str, Any], result: DryRunResult) -> list[str]:
+def _admission(label: str, result: DryRunResult) -> Admission:
     final = result.final
     response = final.review["response"]
+    images = tuple(
+        ImageResult(
+            slot=decided.slot.describe(),
+            image=decided.slot.image,
+            outcome=str(decided.outcome),
+            status=decided.status,
+            digest=decided.digest,
+            rules=decided.rules,
+            failures=tuple((str(f.code), f.message, str(mode)) for f, mode in decided.failures),
+            explanation=_explanation(result.facts.get(decided.slot.image)),
+        )
+        for decided in (final.decision.images if final.decision is not None else ())
+    )
+    return Admission(
+        label=label,
+        allowed=result.allowed,
+        message=response.get("status", {}).get("message", ""),
+        warnings=tuple(response.get("warnings", [])),
+        images=images,
+    )
+
+
+def _explanation(facts: ImageFacts | None) -> tuple[str, ...]:
+    """What the fact gathering found for one image: lookup errors and every verification step."""
+    if facts is None:
+        return ()
+    lines: list[str] = []
+    if facts.gathering_error is not None:
+        lines.append(f"lookup FAILED [{facts.gathering_error.code}] {facts.gathering_error.message}")
+    if facts.digest is not None:
+        lines.append(f"digest {facts.digest}")
+    if facts.listed:
+        platforms = ", ".join(f"{m.platform or 'manifest'} {m.digest}" for m in facts.listed)
+        lines.append(f"index lists {platforms}")
+    for problem in (facts.marker_error, facts.listing_error):
+        if problem is not None:
+            lines.append(f"quarantine FAILED [{problem.code}] {problem.message}")
+    if facts.marker is not None:
+        lines.append(f"quarantine marker: {facts.marker.reason}")
+    for verification in facts.verifications:
+        lines.extend(verification.steps)
+    return tuple(lines)
+
+
+def _compare(expect: Expectation, admission: Admission) -> list[str]:
     problems = []
-    if bool(expect["allowed"]) != result.allowed:
-        message = response.get("status", {}).get("message", "")
-        problems.append(f"expected allowed={expect['allowed']}, got {result.allowed} {message}".rstrip())
-    if "outcomes" in expect:
-        found = [str(d.outcome) for d in final.decision.images] if final.decision else []
-        if list(expect["outcomes"]) != found:
-            problems.append(f"expected outcomes {list(expect['outcomes'])}, got {found}")
-    if "messageContains" in expect:
-        text = "\n".join([response.get("status", {}).get("message", ""), *response.get("warnings", [])])
-        if str(expect["messageContains"]) not in text:
-            problems.append(f"expected the message to contain {expect['messageContains']!r}, got {text!r}")
-    if "warnings" in expect:
-        count = len(response.get("warnings", []))
-        if int(expect["warnings"]) != count:
-            problems.append(f"expected {expect['warnings']} warning(s), got {count}")
+    if expect.allowed != admission.allowed:
+        got = f"got {admission.allowed} {admission.message}".rstrip()
+        problems.append(f"expected allowed={expect.allowed}, {got}")
+    if expect.outcomes is not None:
+        found = [image.outcome for image in admission.images]
+        if list(expect.outcomes) != found:
+            problems.append(f"expected outcomes {list(expect.outcomes)}, got {found}")
+    if expect.message_contains is not None:
+        text = "\n".join([admission.message, *admission.warnings])
+        if expect.message_contains not in text:
+            problems.append(f"expected the message to contain {expect.message_contains!r}, got {text!r}")
+    if expect.warnings is not None and expect.warnings != len(admission.warnings):
+        problems.append(f"expected {expect.warnings} warning(s), got {len(admission.warnings)}")
     return problems

@@ -22,11 +22,13 @@ __all__ = [
     "FULCIO_EXTENSIONS",
     "SEVERITIES",
     "LoadedPolicy",
+    "LoadedSuite",
     "ServeCheck",
     "check_quarantine",
     "lint_file",
     "load_policy",
     "load_quarantine",
+    "load_suite",
     "parse_duration",
     "parse_time",
     "referenced_paths",
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from webhook.errors import PolicyProblem
+from webhook.errors import ConfigError, PolicyProblem
 from webhook.formats import API_VERSION, FULCIO_EXTENSIONS, SEVERITIES
 from webhook.policy import material
 from webhook.policy._yaml_lines import items, obj, parse_yaml, strings
@@ -46,6 +48,7 @@ from webhook.policy.compile import Locate, compile_policy
 from webhook.policy.model import Policy
 from webhook.policy.quarantine import check_quarantine, check_quarantine_doc, load_quarantine
 from webhook.policy.report import Report, config_error, in_order, os_reason, read_top
+from webhook.policy.suite import PolicySuite, check_against_policy, compile_suite
 from webhook.policy.times import parse_duration, parse_time
 from webhook.times import require_aware
 
@@ -84,6 +87,51 @@ def load_policy(path: str | Path, *, now: datetime) -> LoadedPolicy:
     return LoadedPolicy(policy=policy, warnings=tuple(p for p in problems if p.severity != "error"))
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedSuite:
+    """A policy test suite that loaded, with the policy it tests and the warnings found on the way."""
+
+    suite: PolicySuite
+    policy: Policy
+    warnings: tuple[PolicyProblem, ...]
+
+
+def load_suite(path: str | Path, *, now: datetime) -> LoadedSuite:
+    """Load and check the test suite at ``path`` and the policy it names (loaded at the suite's ``now``).
+
+    Raises:
+        ConfigError: the suite is invalid, or its policy does not load; ``problems`` lists every
+            problem found (the policy's own with their file and line).
+    """
+    require_aware(now)
+    source = str(path)
+    raw = read_top(source, "test suite")
+    report = Report(source)
+    doc = report.parse(raw)
+    suite = compile_suite(doc, path=Path(path), report=report) if doc else None
+    policy = _suite_policy(suite, report=report, now=now) if suite is not None else None
+    problems = in_order(report.problems, source)
+    if suite is None or policy is None or any(p.severity == "error" for p in problems):
+        raise config_error(f"invalid test suite {source}", problems)
+    return LoadedSuite(suite, policy, tuple(p for p in problems if p.severity != "error"))
+
+
+def _suite_policy(suite: PolicySuite, *, report: Report, now: datetime) -> Policy | None:
+    """The policy ``suite`` tests, checked against what the suite declares; None (reported) if it fails."""
+    try:
+        loaded = load_policy(suite.policy, now=suite.now or now)
+    except ConfigError as error:
+        report.error(
+            "/policy",
+            f"the policy under test does not load: {error.user_message}",
+            f"run `imagegate lint {suite.policy}`",
+        )
+        report.extend([p for p in error.problems if p.severity == "error"])
+        return None
+    check_against_policy(suite, loaded.policy, report)
+    return loaded.policy
+
+
 #: Checks of a policy that passed every check here, by code outside the pure core (the serving path):
 #: ``(JSON pointer, message, hint)`` per problem.
 ServeCheck = Callable[[Policy], Iterable[tuple[str, str, str]]]
@@ -97,7 +145,7 @@ def lint_file(
     serve_check: ServeCheck | None = None,
     raw: bytes | None = None,
 ) -> tuple[PolicyProblem, ...]:
-    """Every problem in the policy or quarantine file at ``path`` (by its ``kind``), never raising.
+    """Every problem in the policy, quarantine list or test suite at ``path`` (by its ``kind``); never raises.
 
     Errors have ``severity == "error"``, warnings ``"warning"``. A file that cannot be read is one
     error with line 0. ``locate`` maps each absolute path the policy names to the file to read
@@ -125,11 +173,16 @@ def lint_file(
         if policy is not None and serve_check is not None:
             for pointer, message, hint in serve_check(policy):
                 report.error(pointer, message, hint)
+    elif kind == "PolicyTest":
+        suite = compile_suite(doc, path=Path(path), report=report)
+        if suite is not None:
+            _suite_policy(suite, report=report, now=now)
     else:
         report.error(
             "/kind" if isinstance(doc.data, dict) and "kind" in doc.data else "",
-            f"unknown kind {kind!r}: expected ImagePolicy or Quarantine",
-            "set `kind: ImagePolicy` for a policy or `kind: Quarantine` for a quarantine list",
+            f"unknown kind {kind!r}: expected ImagePolicy, Quarantine or PolicyTest",
+            "set `kind: ImagePolicy` for a policy, `kind: Quarantine` for a quarantine list or "
+            "`kind: PolicyTest` for a test suite",
         )
     return in_order(report.problems, source)
 

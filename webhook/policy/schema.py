@@ -1,4 +1,4 @@
-"""The JSON Schemas of policies and quarantine lists, and their errors in words a policy author reads.
+"""The JSON Schemas of policies, quarantine lists and test suites, and their errors in words an author reads.
 
 The schemas live in ``webhook/policy/schema/`` (``policies/*.schema.json`` link to them for editors);
 their validators are built once per process, on first use.
@@ -21,13 +21,19 @@ from webhook._json import json_kind
 from webhook.policy._yaml_lines import escape_pointer
 from webhook.policy.report import Report
 
-Kind = Literal["ImagePolicy", "Quarantine"]
+Kind = Literal["ImagePolicy", "Quarantine", "PolicyTest"]
+
+_FILES: dict[str, str] = {
+    "ImagePolicy": "imagepolicy.schema.json",
+    "Quarantine": "quarantine.schema.json",
+    "PolicyTest": "policytest.schema.json",
+}
 
 
 @functools.cache
 def validator(kind: Kind) -> jsonschema.protocols.Validator:
     # Built once per process on first use (building and checking a 2020-12 schema is the costly part).
-    name = "imagepolicy.schema.json" if kind == "ImagePolicy" else "quarantine.schema.json"
+    name = _FILES[kind]
     text = resources.files("webhook.policy").joinpath("schema").joinpath(name).read_text(encoding="utf-8")
     schema = json.loads(text)
     return cast(jsonschema.protocols.Validator, jsonschema.Draft202012Validator(schema))

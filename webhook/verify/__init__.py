@@ -14,6 +14,7 @@ do not pay for sigstore):
 * :mod:`~webhook.verify.evidence`: strict reading of signature evidence (JSON, base64, integers);
 * :mod:`~webhook.verify.identity`: keyless signer identity policies;
 * :mod:`~webhook.verify.statements`, :mod:`~webhook.verify.predicates`: in-toto statements and predicates;
+* :mod:`~webhook.verify.crypto`: the cryptographic step as a port (Sigstore, or declared facts in tests);
 * :mod:`~webhook.verify.verifier`: the per-rule orchestrator (k-of-n signatures, attestations);
 * :mod:`~webhook.verify.cached`: verification cache and the service's entry point ``verify_image``.
 """

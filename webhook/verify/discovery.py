@@ -28,6 +28,7 @@ __all__ = [
     "MAX_ARTIFACT_BYTES",
     "MAX_LAYERS",
     "MAX_REFERRERS",
+    "PREDICATE_ANNOTATION",
     "SIGNATURE_LAYER_TYPE",
     "ArtifactSource",
     "Artifacts",
@@ -55,7 +56,8 @@ BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 SIGNATURE_LAYER_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 ATTESTATION_LAYER_TYPE = "application/vnd.dsse.envelope.v1+json"
 _BUNDLE_LAYER_PREFIX = "application/vnd.dev.sigstore.bundle"
-_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
+# cosign's referrer annotation naming an attestation's predicate type (a hint, never trusted).
+PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 # Byte and count caps: a hostile registry or repository must not make admission slow or unbounded.
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024  # one bundle or layer (SLSA provenance can be large)
@@ -212,7 +214,7 @@ def _bundles(
             notes.append(f"referrer {_short(descriptor.digest)} skipped: its subject is not {digest}")
             continue
         annotations = body.get("annotations")
-        predicate = annotations.get(_PREDICATE_ANNOTATION) if isinstance(annotations, dict) else None
+        predicate = annotations.get(PREDICATE_ANNOTATION) if isinstance(annotations, dict) else None
         for layer in _layers(body):
             media_type = layer.get("mediaType")
             layer_digest = layer.get("digest")

@@ -4,10 +4,11 @@
 :class:`~webhook.facts.RuleVerification`: findings (empty = passed) and every step it took.
 
 1. **Signatures** (``rule.signatures``). Candidates: Sigstore bundle referrers and legacy ``.sig`` layers.
-   A candidate satisfies a signer when, in order: its cryptography verifies (keyless: against the
-   signer's pinned root, :mod:`~webhook.verify.bundles` / :mod:`~webhook.verify.legacy`; key: with the
-   named key), it is an image signature (a ``https://sigstore.dev/cosign/sign/v1`` statement, a message
-   signature over the manifest, or a cosign simple-signing payload), the signer's identity matches, and
+   A candidate satisfies a signer when, in order: its cryptography verifies (the one step done by a
+   :class:`~webhook.verify.crypto.PayloadVerifier`; keyless: against the signer's pinned root,
+   :mod:`~webhook.verify.bundles` / :mod:`~webhook.verify.legacy`; key: with the named key), it is an
+   image signature (a ``https://sigstore.dev/cosign/sign/v1`` statement, a message signature over the
+   manifest, or a cosign simple-signing payload), the signer's identity matches, and
    it is bound to the admitted digest (statement subject, ``docker-manifest-digest`` or signed digest,
    compared exactly). At least ``minimum`` distinct signers must be satisfied, each by a different
    signing key (a maximum bipartite matching), so one signature never counts for two signers. A
@@ -67,22 +68,11 @@ from webhook.images.reference import ImageRef
 from webhook.policy.model import AttestationRequirement, KeylessSigner, KeySigner, Rule, Signer
 from webhook.reasons import Reason
 from webhook.verify import predicates
-from webhook.verify.bundles import (
-    COSIGN_SIGN_PREDICATE,
-    SignedPayload,
-    bundle_has_certificate,
-    peek_predicate_type,
-    verify_key_bundle,
-    verify_keyless_bundle,
-)
+from webhook.verify.bundles import COSIGN_SIGN_PREDICATE, SignedPayload, peek_predicate_type
+from webhook.verify.crypto import PayloadVerifier, SigstoreCrypto
 from webhook.verify.discovery import Artifacts, BundleArtifact, LegacyLayer
 from webhook.verify.identity import SignerPolicy
-from webhook.verify.legacy import (
-    SIMPLE_SIGNING_TYPE,
-    simple_signing_digest,
-    verify_legacy_key,
-    verify_legacy_keyless,
-)
+from webhook.verify.legacy import SIMPLE_SIGNING_TYPE, simple_signing_digest
 from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE, Statement
 from webhook.verify.trust import TrustMaterial
 
@@ -135,8 +125,10 @@ class ImageVerifier:
     Thread-safe: per-call state lives in the call; per-signer identity policies are built once.
     """
 
-    def __init__(self, trust: TrustMaterial) -> None:
+    def __init__(self, trust: TrustMaterial, *, crypto: PayloadVerifier | None = None) -> None:
         self.trust = trust
+        # The cryptographic step (webhook.verify.crypto); everything else here is policy.
+        self.crypto: PayloadVerifier = crypto if crypto is not None else SigstoreCrypto(trust)
         self._policies: dict[KeylessSigner, SignerPolicy | str] = {}
         self._lock = threading.Lock()
 
@@ -431,50 +423,7 @@ class _Evaluation:
         return result
 
     def _verify_uncached(self, signer: Signer, candidate: _Artifact) -> SignedPayload:
-        origin = candidate.describe()
-        if isinstance(signer, KeylessSigner):
-            root = self.trust.root(signer.root)
-            if root is None:
-                raise VerificationFailed(
-                    f"trust root {signer.root!r} is not loaded", code=Reason.SIGNATURE_INVALID
-                )
-            if isinstance(candidate, LegacyLayer):
-                return verify_legacy_keyless(candidate, root=root, now=self.now)
-            if not bundle_has_certificate(candidate.content):
-                raise VerificationFailed(
-                    "the bundle is key-signed (no certificate)", code=Reason.SIGNATURE_INVALID
-                )
-            return verify_keyless_bundle(
-                candidate.content, verifier=root.verifier, origin=origin, digest=self.digest
-            )
-        key = self.trust.key(signer.name)
-        if key is None:
-            raise VerificationFailed(
-                f"trust key {signer.name!r} is not loaded", code=Reason.SIGNATURE_INVALID
-            )
-        tlog_keys = self.trust.all_tlog_keys()
-        if isinstance(candidate, LegacyLayer):
-            return verify_legacy_key(
-                candidate,
-                key=key,
-                key_name=signer.name,
-                tlog_keys=tlog_keys,
-                require_tlog=signer.require_tlog,
-                now=self.now,
-            )
-        if bundle_has_certificate(candidate.content):
-            raise VerificationFailed(
-                "the bundle is keyless (certificate), not key-signed", code=Reason.SIGNATURE_INVALID
-            )
-        return verify_key_bundle(
-            candidate.content,
-            key=key,
-            key_name=signer.name,
-            tlog_keys=tlog_keys,
-            require_tlog=signer.require_tlog,
-            origin=origin,
-            now=self.now,
-        )
+        return self.owner.crypto.verify(signer, candidate, digest=self.digest, now=self.now)
 
     def _identity_failure(self, signer: Signer, signed: SignedPayload) -> str | None:
         if isinstance(signer, KeySigner):

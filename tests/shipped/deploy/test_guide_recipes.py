@@ -9,6 +9,7 @@ overlay the recipes built, exactly as ``kubectl apply -k`` would send it.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.cluster import kube_list, kubectl_create, pod_of, replicaset_of
 from tests.support.deploy import (
     CHART,
     DEPLOY,
@@ -122,6 +124,33 @@ def test_the_quarantine_recipe_adds_an_entry_the_pod_sees(shell: Shell) -> None:
     listed = yaml.safe_load(pod_files(docs)["/etc/imagegate/quarantine/quarantine.yaml"] or b"")
     assert [(e["digest"], e["reason"]) for e in listed["entries"]] == [
         (digest, "CVE-2026-1234 in base layer")
+    ]
+
+
+def test_the_audit_recipe_judges_what_kubectl_get_lists(shell: Shell) -> None:
+    shell.run(block("sh", START))
+    write_overlay_kustomization(shell)
+    shell.run(f"kubectl create deployment web --image={PINNED} --dry-run=client -o yaml > my-app.yaml")
+    local_copy = block_containing("sh", "imagegate evaluate --policy $L/policy.yaml")
+    # What the cluster runs: a Deployment pinned by digest (decided without a registry) and its pods.
+    web = kubectl_create("deployment", "web", f"--image={PINNED}", namespace="shop")
+    replicaset = replicaset_of(web, "7d9f")
+    running = {"nginx": f"docker.io/library/{PINNED}"}
+    listing = shell.root / ".cluster-get.json"
+    listing.write_text(
+        kube_list([web, *(pod_of(replicaset, f"web-7d9f-{i}", running=running) for i in range(2))])
+    )
+    shell.env["CLUSTER_GET"] = str(listing)
+    recipe = block("sh", "kubectl get pods,deployments").replace("<rule>", "public-registries")
+    out = shell.run(local_copy + recipe)
+    assert shell.cluster_calls()[-1] == "get pods,deployments,statefulsets,daemonsets,cronjobs -A -o json"
+    assert out.count("checked 1 workload(s) with 2 pod(s) of 3 object(s)") == 2, out
+    assert "judged with rule public-registries: enforce" in out
+    assert f"docker.io/library/{PINNED}" in out  # the images view
+    report = json.loads((shell.root / "audit.json").read_text())
+    assert report["summary"]["status"] == "allowed"
+    assert [(w["kind"], w["name"], w["objects"]) for w in report["workloads"]] == [
+        ("Deployment", "web", {"Deployment": 1, "Pod": 2})
     ]
 
 
