@@ -183,6 +183,59 @@ def test_expression_names_only_exposed_metrics_and_labels(exposition: str, name:
             assert label in stored, f"{metric} has no label {label!r} to group by"
 
 
+def label_values(exposition: str) -> dict[str, set[str]]:
+    """Label -> every value imagegate can give it: the closed sets the code draws them from, and what the
+    real page shows for the others (registry, rule, code, result, ...)."""
+    from typing import get_args
+
+    from webhook.admission.review import Operation
+    from webhook.admission.workloads import SUPPORTED_KINDS
+    from webhook.decision import Stage, Status
+    from webhook.metrics import OTHER
+    from webhook.policy.model import Mode
+    from webhook.reasons import Allowed, Reason
+
+    values: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            for label, value in sample.labels.items():
+                values.setdefault(label, set()).add(value)
+    closed = {
+        "stage": set(get_args(Stage)),
+        "kind": SUPPORTED_KINDS | {OTHER},
+        "operation": set(get_args(Operation)),
+        "dry_run": {"true", "false"},
+        # image decisions: a reason code or an allowed outcome; admissions: the status, or error
+        "outcome": {*Reason, *Allowed, *get_args(Status), "error"},
+        "mode": {*get_args(Mode), "none"},
+        "code": {*Reason, *values.get("code", ())},
+        "result": {"hit", "miss", "success", "rejected"},  # cache lookups; policy reloads
+        "job": {"imagegate"},
+    }
+    return {**values, **closed}
+
+
+@pytest.mark.e2e
+@pytest.mark.registry
+@pytest.mark.parametrize("name", sorted(EXPRESSIONS))
+def test_expression_matches_only_label_values_imagegate_gives(exposition: str, name: str) -> None:
+    # A misspelt value (outcome="verfied", mode="warning", kind="pod") selects nothing, silently.
+    values = label_values(exposition)
+    for selector, _ in selectors_and_groupings(promql_parser.parse(EXPRESSIONS[name])):
+        for matcher in selector.matchers.matchers:
+            wanted = matcher.value.split("|") if str(matcher.op) == "MatchOp.Re" else [matcher.value]
+            assert str(matcher.op) in ("MatchOp.Equal", "MatchOp.Re"), (name, matcher.op)
+            unknown = [v for v in wanted if v not in values.get(matcher.name, set())]
+            assert not unknown, f"{selector.name}{{{matcher.name}}} is never {unknown}"
+
+
+def test_a_misspelt_label_value_is_found() -> None:
+    values = label_values("")
+    for good, bad in (("verified", "verfied"), ("warned", "warning")):
+        assert good in values["outcome"] and bad not in values["outcome"]
+    assert "warn" in values["mode"] and "Pod" in values["kind"] and "pod" not in values["kind"]
+
+
 @pytest.mark.e2e
 @pytest.mark.registry
 def test_no_metric_carries_a_label_prometheus_gives_the_target(exposition: str) -> None:
