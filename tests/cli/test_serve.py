@@ -149,3 +149,13 @@ def test_a_start_that_fails_removes_what_it_made(tmp_path: Path) -> None:
     assert process.returncode == 2, stderr
     assert "dev certificate:" in stderr and f"cannot listen on 127.0.0.1:{port}" in stderr
     assert list(temporary.iterdir()) == []
+
+
+def test_serve_run_in_a_process_leaves_its_signal_handlers_as_it_found_them(tmp_path: Path) -> None:
+    # serve answers TERM by unwinding (to remove what it made) only while it runs.
+    from webhook.cli import main
+
+    before = signal.getsignal(signal.SIGTERM)
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    assert main(["serve", "--policy", str(tmp_path / "policy.yaml")]) == 2  # neither --cert nor --dev-cert
+    assert signal.getsignal(signal.SIGTERM) is before

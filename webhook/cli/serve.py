@@ -64,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     """
     made: list[Path] = []
     owner = os.getpid()
-    signal.signal(signal.SIGTERM, _exit_on_term)  # gunicorn's arbiter installs its own handler later
+    # gunicorn's arbiter installs its own handler later; the caller's comes back when serve returns.
+    previous = signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         return _serve(args, made)
     finally:
         if os.getpid() == owner:
             for directory in made:
                 shutil.rmtree(directory, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _exit_on_term(signum: int, frame: object) -> None:
