@@ -182,10 +182,16 @@ TOGGLES: dict[str, dict[str, Any]] = {
     "no-network-policy": {"networkPolicy": {"enabled": False}},
     "trust-refresh": TRUST_REFRESH,
     "trust-refresh-tuned": {
-        "trustRefresh": {"enabled": True, "schedule": "5 * * * *", "url": "https://tuf.acme.test"},
+        "trustRefresh": {
+            "enabled": True,
+            "schedule": "5 * * * *",
+            "url": "https://tuf.acme.test",
+            "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        },
         "image": {"digest": "sha256:" + "ab" * 32},
         "imagePullSecrets": ["acme-pull"],
         "networkPolicy": {"enabled": False},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
     },
 }
 
@@ -372,6 +378,12 @@ def test_trust_refresh_values_reach_the_job(toggled: dict[str, list[dict[str, An
     assert container["image"] == server_container(docs)["image"].split("@")[0] + "@sha256:" + "ab" * 32
     assert pod["imagePullSecrets"] == [{"name": "acme-pull"}]
     assert container["args"][-2:] == ["--url", "https://tuf.acme.test"]
+    # Helm merges the given resources into the defaults (a default goes with `null`).
+    assert container["resources"] == {
+        "requests": {"cpu": "20m", "memory": "64Mi"},
+        "limits": {"cpu": "500m", "memory": "128Mi"},
+    }
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert not kinds(docs, "NetworkPolicy")
 
 
