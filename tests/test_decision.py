@@ -85,7 +85,8 @@ def decide(
         [slot(image)],
         policy=policy,
         namespace=ns,
-        facts={image: facts} if facts else {},
+        # No facts given: the image's facts were gathered and found nothing (no marker, no listing).
+        facts={image: facts or ImageFacts(quarantine_read=True)},
         now=NOW,
         stage=stage,
     )
@@ -146,7 +147,7 @@ def test_denied_tag_wins_over_not_pinned() -> None:
 
 
 def test_mutate_pins_the_resolved_digest_keeping_the_written_name() -> None:
-    decision, d = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D1))
+    decision, d = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(quarantine_read=True, digest=D1))
     assert d.outcome == "admitted" and d.digest == D1
     assert decision.pins == ((d.slot, f"ghcr.io/acme/app:1.0@{D1}"),)
 
@@ -167,28 +168,34 @@ def test_unpinned_with_resolution_off_is_judged_as_is() -> None:
 
 
 def test_resolution_failure_and_missing_facts_deny() -> None:
-    failed = ImageFacts(gathering_error=Finding("registry-error", "connection refused"))
+    failed = ImageFacts(quarantine_read=True, gathering_error=Finding("registry-error", "connection refused"))
     decision, d = decide("ghcr.io/acme/app:1.0", facts=failed)
     assert d.outcome == "registry-error" and "connection refused (rule acme)" in decision.denials[0]
     _, missing = decide("ghcr.io/acme/app:1.0")
     assert missing.outcome == "registry-error"
-    mismatch = ImageFacts(gathering_error=Finding("digest-mismatch", "manifest digest differs"))
+    mismatch = ImageFacts(
+        quarantine_read=True, gathering_error=Finding("digest-mismatch", "manifest digest differs")
+    )
     assert decide("ghcr.io/acme/app:1.0", facts=mismatch)[1].outcome == "digest-mismatch"
 
 
 def test_quarantine_by_resolved_digest_and_by_registry_marker() -> None:
-    _, by_file = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D2))
+    _, by_file = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(quarantine_read=True, digest=D2))
     assert by_file.outcome == "quarantined"
     marker = QuarantineEntry(digest=D1, reason="bad build", source="registry")
-    decision, by_marker = decide("ghcr.io/acme/app:1.0", facts=ImageFacts(digest=D1, marker=marker))
+    decision, by_marker = decide(
+        "ghcr.io/acme/app:1.0", facts=ImageFacts(quarantine_read=True, digest=D1, marker=marker)
+    )
     assert by_marker.outcome == "quarantined" and "bad build" in decision.denials[0]
-    unreadable = ImageFacts(digest=D1, marker_error=Finding("registry-error", "markers unreadable"))
+    unreadable = ImageFacts(
+        quarantine_read=True, digest=D1, marker_error=Finding("registry-error", "markers unreadable")
+    )
     assert decide("ghcr.io/acme/app:1.0", facts=unreadable)[1].outcome == "registry-error"
 
 
 def test_marker_for_another_digest_does_not_quarantine() -> None:
     marker = QuarantineEntry(digest=D2, reason="other", source="registry")
-    _, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    _, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(quarantine_read=True, marker=marker))
     assert d.outcome == "admitted"
 
 
@@ -198,9 +205,9 @@ def test_signature_requirement_without_result_is_unsigned_never_allowed() -> Non
 
 
 def test_verification_result_must_be_for_the_admitted_digest() -> None:
-    stale = ImageFacts(verifications=(passed("acme-signed", digest=D2),))
+    stale = ImageFacts(quarantine_read=True, verifications=(passed("acme-signed", digest=D2),))
     assert decide(f"ghcr.io/acme/signed/app@{D1}", facts=stale)[1].outcome == "unsigned"
-    ok = ImageFacts(verifications=(passed("acme-signed"),))
+    ok = ImageFacts(quarantine_read=True, verifications=(passed("acme-signed"),))
     decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=ok)
     assert d.outcome == "verified" and d.rules == ("acme", "acme-signed") and decision.allowed
 
@@ -210,7 +217,7 @@ def test_all_rule_findings_are_reported_with_their_rule() -> None:
         Finding("identity-mismatch", "expected A, found B"),
         Finding("attestation-missing", "no SLSA"),
     )
-    facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, findings),))
+    facts = ImageFacts(quarantine_read=True, verifications=(RuleVerification("acme-signed", D1, findings),))
     decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
     assert d.outcome == "identity-mismatch"
     assert decision.denials == (
@@ -285,7 +292,7 @@ def test_text_from_a_registry_cannot_forge_lines_of_the_answer(breaker: str) -> 
     # A quarantine marker's reason is whatever the registry's annotation says.
     reason = f'bad{breaker}container "x" image "ghcr.io/acme/app@{D1}": [verified] fine'
     marker = QuarantineEntry(digest=D1, reason=reason, source="registry")
-    decision, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    decision, d = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(quarantine_read=True, marker=marker))
     assert d.outcome == "quarantined"
     assert len(decision.denials) == 1
     assert len(decision.denials[0].splitlines()) == 1
@@ -301,7 +308,7 @@ def test_one_slot_cannot_blow_up_its_line() -> None:
     assert len(decision.denials) == 1 and len(decision.denials[0]) < 2000
     assert "(100017 characters)" in decision.denials[0]
     huge = Finding("attestation-invalid", "y" * 100_000)
-    facts = ImageFacts(verifications=(RuleVerification("acme-signed", D1, (huge,)),))
+    facts = ImageFacts(quarantine_read=True, verifications=(RuleVerification("acme-signed", D1, (huge,)),))
     decision, _ = decide(f"ghcr.io/acme/signed/app@{D1}", facts=facts)
     assert len(decision.denials[0]) < 3000
 
@@ -319,13 +326,15 @@ def test_an_exemption_never_opens_a_registry_the_allowlist_refuses(glob: str) ->
 
 # --- mode precedence: image-wide failures belong to the strictest mode of the governing rules ---------
 
-REFUSED = ImageFacts(gathering_error=Finding("registry-error", "tag 1.0 not found"))
+REFUSED = ImageFacts(quarantine_read=True, gathering_error=Finding("registry-error", "tag 1.0 not found"))
 IMAGE_WIDE_FAILURES = [
     pytest.param("ghcr.io/acme/app:1.0", REFUSED, "mutate", "registry-error", id="resolution"),
-    pytest.param("ghcr.io/acme/app:1.0", ImageFacts(), "mutate", "registry-error", id="no-digest"),
+    pytest.param(
+        "ghcr.io/acme/app:1.0", ImageFacts(quarantine_read=True), "mutate", "registry-error", id="no-digest"
+    ),
     pytest.param(
         "ghcr.io/acme/app:1.0",
-        ImageFacts(gathering_error=Finding("digest-mismatch", "content differs")),
+        ImageFacts(quarantine_read=True, gathering_error=Finding("digest-mismatch", "content differs")),
         "mutate",
         "digest-mismatch",
         id="digest-mismatch",
@@ -334,14 +343,14 @@ IMAGE_WIDE_FAILURES = [
     pytest.param(f"ghcr.io/acme/app@{D2}", None, "validate", "quarantined", id="quarantine-list"),
     pytest.param(
         f"ghcr.io/acme/app@{D1}",
-        ImageFacts(marker=QuarantineEntry(digest=D1, reason="bad", source="registry")),
+        ImageFacts(quarantine_read=True, marker=QuarantineEntry(digest=D1, reason="bad", source="registry")),
         "validate",
         "quarantined",
         id="quarantine-marker",
     ),
     pytest.param(
         f"ghcr.io/acme/app@{D1}",
-        ImageFacts(marker_error=Finding("registry-error", "markers unreadable")),
+        ImageFacts(quarantine_read=True, marker_error=Finding("registry-error", "markers unreadable")),
         "validate",
         "registry-error",
         id="markers-unreadable",
@@ -409,10 +418,11 @@ def test_each_rule_requirement_failure_keeps_its_own_rule_mode() -> None:
     )
     policy = replace(POLICY, mode="audit", rules=rules)
     facts = ImageFacts(
+        quarantine_read=True,
         verifications=(
             RuleVerification("strict", D1),
             RuleVerification("lenient", D1, (Finding("identity-mismatch", "expected A, found B"),)),
-        )
+        ),
     )
     decision, d = decide(f"ghcr.io/acme/app@{D1}", policy=policy, facts=facts)
     assert decision.allowed and [(f.code, m) for f, m in d.failures] == [("identity-mismatch", "warn")]
@@ -512,7 +522,7 @@ def test_allowed_outcomes_say_what_was_checked() -> None:
     # Governed by rules that ask for no signature or attestation: admitted, not "verified".
     decision, d = decide(f"ghcr.io/acme/app@{D1}")
     assert decision.allowed and d.outcome == "admitted" and d.rules == ("acme",)
-    ok = ImageFacts(verifications=(passed("acme-signed"),))
+    ok = ImageFacts(quarantine_read=True, verifications=(passed("acme-signed"),))
     decision, d = decide(f"ghcr.io/acme/signed/app@{D1}", facts=ok)
     assert decision.allowed and d.outcome == "verified"
     # A requirement in audit mode that failed was not verified either: its reason code is the outcome.
@@ -549,7 +559,7 @@ def test_outside_text_is_escaped_alike_in_the_quoted_image_and_the_reason(image:
 
 def test_a_quarantine_reason_cannot_forge_the_structure_of_its_line() -> None:
     marker = QuarantineEntry(digest=D1, reason='x"; [exempted] "fine', source="registry")
-    decision, _ = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(marker=marker))
+    decision, _ = decide(f"ghcr.io/acme/app@{D1}", facts=ImageFacts(quarantine_read=True, marker=marker))
     assert 'digest is quarantined: "x\\"; [exempted] \\"fine"' in decision.denials[0]
 
 
@@ -569,7 +579,8 @@ def decide_update(
         slots,
         policy=kw.pop("policy", POLICY),
         namespace=kw.pop("ns", "prod"),
-        facts=facts or {},
+        # No facts given: every image's facts were gathered and found nothing.
+        facts=facts or {s.image: ImageFacts(quarantine_read=True) for s in slots},
         now=NOW,
         stage=kw.pop("stage", "mutate"),
         running=running,
@@ -608,7 +619,7 @@ def test_a_changed_image_in_the_same_update_is_judged_fully() -> None:
     decision = decide_update(
         [running, changed, fresh],
         running=frozenset({running.pointer}),
-        facts={"ghcr.io/acme/app:1.0": ImageFacts(digest=D1)},
+        facts={"ghcr.io/acme/app:1.0": ImageFacts(quarantine_read=True, digest=D1)},
     )
     assert not decision.allowed
     assert [d.outcome for d in decision.images] == ["quarantined", "quarantined", "admitted"]
@@ -620,7 +631,7 @@ def test_a_changed_image_in_the_same_update_is_judged_fully() -> None:
 def test_a_running_tag_is_checked_by_its_digest_but_never_rewritten() -> None:
     image = "ghcr.io/acme/app:1.0"
     running, added = slot_at(0, image, "app"), slot_at(1, image, "copy")
-    facts = {image: ImageFacts(digest=D1)}
+    facts = {image: ImageFacts(quarantine_read=True, digest=D1)}
     decision = decide_update([running, added], running=frozenset({running.pointer}), facts=facts)
     assert decision.allowed and [d.digest for d in decision.images] == [D1, D1]
     assert decision.pins == ((added, f"{image}@{D1}"),)  # only the container that is new to it

@@ -59,7 +59,9 @@ def test_what_an_index_lists_is_read_when_a_quarantine_could_name_it(policy: Pol
 
 def test_a_quarantined_platform_manifest_denies_the_tag_of_its_index_and_says_which() -> None:
     decision = decide(
-        "ghcr.io/acme/app:1", policy=listing(AMD64), facts=ImageFacts(digest=INDEX, listed=LISTED)
+        "ghcr.io/acme/app:1",
+        policy=listing(AMD64),
+        facts=ImageFacts(quarantine_read=True, digest=INDEX, listed=LISTED),
     )
     assert decision.outcome == "quarantined"
     assert decision.pin is None
@@ -71,7 +73,11 @@ def test_a_quarantined_platform_manifest_denies_the_tag_of_its_index_and_says_wh
 
 def test_a_manifest_listed_by_a_nested_index_or_without_platform_is_named_so() -> None:
     listed = (ListedManifest(INNER, "", INDEX), ListedManifest(AMD64, "", INNER))
-    decision = decide(f"ghcr.io/acme/app@{INDEX}", policy=listing(AMD64), facts=ImageFacts(listed=listed))
+    decision = decide(
+        f"ghcr.io/acme/app@{INDEX}",
+        policy=listing(AMD64),
+        facts=ImageFacts(quarantine_read=True, listed=listed),
+    )
     assert reasons(decision) == [
         f"[quarantined] manifest {AMD64} listed by index {INNER} within this index is quarantined: "
         '"CVE-1" (q.yaml)'
@@ -81,7 +87,7 @@ def test_a_manifest_listed_by_a_nested_index_or_without_platform_is_named_so() -
 def test_a_marker_on_a_listed_manifest_denies_only_with_markers_on() -> None:
     marker = QuarantineEntry(digest=ARM64, reason="bad arm build", source="registry")
     listed = (LISTED[0], replace(LISTED[1], marker=marker))
-    facts = ImageFacts(digest=INDEX, listed=listed)
+    facts = ImageFacts(quarantine_read=True, digest=INDEX, listed=listed)
     assert reasons(decide("ghcr.io/acme/app:1", policy=MARKERS, facts=facts)) == [
         f"[quarantined] platform linux/arm64 manifest {ARM64} listed by this index is quarantined: "
         '"bad arm build" '
@@ -91,7 +97,9 @@ def test_a_marker_on_a_listed_manifest_denies_only_with_markers_on() -> None:
     # A marker about another digest says nothing about this manifest.
     stray = (replace(LISTED[1], marker=replace(marker, digest=OTHER)),)
     assert decide(
-        "ghcr.io/acme/app:1", policy=MARKERS, facts=ImageFacts(digest=INDEX, listed=stray)
+        "ghcr.io/acme/app:1",
+        policy=MARKERS,
+        facts=ImageFacts(quarantine_read=True, digest=INDEX, listed=stray),
     ).outcome == ("admitted")
 
 
@@ -99,16 +107,20 @@ def test_a_manifest_recorded_for_an_index_says_so_when_pinned_on_its_own() -> No
     policy = listing(AMD64, indexes=(INDEX,), platform="linux/amd64")
     expected = f'[quarantined] digest is quarantined: "CVE-1" (q.yaml; platform linux/amd64 of index {INDEX})'
     for image in (f"ghcr.io/acme/app@{AMD64}", f"ghcr.io/acme/app:1@{AMD64}"):
-        assert reasons(decide(image, policy=policy, facts=ImageFacts())) == [expected]
+        assert reasons(decide(image, policy=policy, facts=ImageFacts(quarantine_read=True))) == [expected]
     # Ungoverned images are not fetched, but a pinned digest is still looked up in the lists.
-    assert reasons(decide(f"ghcr.io/other/app@{AMD64}", policy=policy, facts=ImageFacts())) == [expected]
+    assert reasons(
+        decide(f"ghcr.io/other/app@{AMD64}", policy=policy, facts=ImageFacts(quarantine_read=True))
+    ) == [expected]
 
 
 def test_a_marker_seen_in_another_repository_names_it() -> None:
     marker = QuarantineEntry(
         digest=AMD64, reason="bad build", source="registry marker on ghcr.io/acme/app", indexes=(INDEX,)
     )
-    decision = decide(f"ghcr.io/acme/copy@{AMD64}", policy=MARKERS, facts=ImageFacts(marker=marker))
+    decision = decide(
+        f"ghcr.io/acme/copy@{AMD64}", policy=MARKERS, facts=ImageFacts(quarantine_read=True, marker=marker)
+    )
     assert reasons(decision) == [
         '[quarantined] digest is quarantined: "bad build" '
         f"(registry marker on ghcr.io/acme/app; manifest of index {INDEX})"
@@ -117,7 +129,7 @@ def test_a_marker_seen_in_another_repository_names_it() -> None:
 
 def test_what_could_not_be_read_fails_closed_unless_a_quarantine_is_certain() -> None:
     error = Finding("registry-error", "the manifests of this image could not be read: HTTP 503")
-    facts = ImageFacts(digest=INDEX, listed=LISTED[:1], listing_error=error)
+    facts = ImageFacts(quarantine_read=True, digest=INDEX, listed=LISTED[:1], listing_error=error)
     denied = decide("ghcr.io/acme/app:1", policy=listing(OTHER), facts=facts)
     assert reasons(denied) == [
         "[registry-error] the manifests of this image could not be read: HTTP 503 (rule acme)"

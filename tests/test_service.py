@@ -366,6 +366,43 @@ def test_an_object_at_the_image_limit_is_decided_and_duplicates_are_planned_once
     assert len(json.loads(base64.b64decode(response["patch"]))) == 3000
 
 
+def test_an_update_over_the_image_limit_checks_its_new_images_and_running_ones_within_the_limit() -> None:
+    # The limit was lowered to 3 while the Pod ran 5 images; the update adds a sixth.
+    running = [f"ghcr.io/a/run{i}:1" for i in range(5)]
+    body = review("Pod", [*running, "ghcr.io/a/new:1"], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["containers"] = copy.deepcopy(
+        body["request"]["object"]["spec"]["containers"][:5]
+    )
+    gatherer = FakeGatherer(digests={image: DIGEST for image in [*running, "ghcr.io/a/new:1"]})
+    response = service(gatherer, max_images=3).admit(body, stage="mutate").review["response"]
+    assert response["allowed"] is True
+    # Bounded: the new image and as many running ones as the limit leaves, no more.
+    assert sorted(gatherer.calls) == ["ghcr.io/a/new:1", "ghcr.io/a/run0:1", "ghcr.io/a/run1:1"]
+    judged = [entry["image"] for entry in json.loads(response["auditAnnotations"]["images"])]
+    assert judged == ["ghcr.io/a/run0:1", "ghcr.io/a/run1:1", "ghcr.io/a/new:1"]
+    assert response["auditAnnotations"]["notCheckedAgain"] == (
+        "3 distinct images this update leaves running were not checked again: the object has more than "
+        "IMAGEGATE_MAX_IMAGES"
+    )
+
+
+def test_an_update_adding_more_images_than_the_limit_is_denied_whatever_runs_already() -> None:
+    running = ["ghcr.io/a/run:1"]
+    added = [f"ghcr.io/a/new{i}:1" for i in range(3)]
+    body = review("Pod", [*running, *added], operation="UPDATE")
+    body["request"]["oldObject"]["spec"]["containers"] = copy.deepcopy(
+        body["request"]["object"]["spec"]["containers"][:1]
+    )
+    gatherer = FakeGatherer()
+    response = service(gatherer, max_images=2).admit(body, stage="mutate").review["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"] == (
+        "[too-many-images] the object has 4 distinct images, 3 of them not already running, more than the "
+        "2 imagegate checks per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit"
+    )
+    assert gatherer.calls == []
+
+
 def test_one_request_holds_at_most_its_share_of_the_fetch_pool() -> None:
     """A 200-image object on a pool of 4 fetch threads: another admission still gets its facts at once."""
     release = threading.Event()

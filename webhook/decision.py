@@ -489,7 +489,8 @@ def quarantine_finding(
 
     The order is the contract: a quarantine list naming the digest, its registry marker, then a
     manifest the index lists (by a list, then by its marker); only when nothing that was read settles
-    it does a marker or listing that could not be read fail closed (``registry-error``). The gatherer
+    it does a marker or listing that could not be read, or was never gathered, fail closed
+    (``registry-error``). The gatherer
     asks this too (a quarantined image needs no signature checks), and so does ``imagegate verify``.
     """
     if digest is None:
@@ -511,6 +512,11 @@ def quarantine_finding(
         return _owned(facts.marker_error, plan, policy)
     if plan.check_listing and facts.listing_error is not None:
         return _owned(facts.listing_error, plan, policy)
+    # Nor is what nobody read a clean bill: no marker and no listing mean "not quarantined" only
+    # when they were looked for.
+    if (plan.check_markers or plan.check_listing) and not facts.quarantine_read:
+        missing = Finding(Reason.REGISTRY_ERROR, "the quarantine facts of this image were not gathered")
+        return _owned(missing, plan, policy)
     return None
 
 

@@ -122,16 +122,24 @@ def review_for(
 ) -> dict[str, Any]:
     """Wrap a pod-bearing object into the AdmissionReview the API server would send for it.
 
+    Group and version are the object's ``apiVersion``'s, so a kind in another API group (an ``apps/v1``
+    Pod, a custom resource named ``Deployment``) is answered "not checked", as the server answers it. An
+    object without an ``apiVersion`` (which no API server accepts) is taken as the kind imagegate checks.
     ``old`` is the object as it runs: the review is then an UPDATE from it (``operation`` UPDATE
     alone updates the object to itself).
     """
     if old is not None:
         operation = "UPDATE"
     kind = str(obj.get("kind"))
-    group, resource = kind_resource(kind) or _guess_resource(obj, kind)
+    checked = kind_resource(kind)
+    group, version = _group_version(obj.get("apiVersion"), checked[0] if checked else "")
+    if checked is not None and checked[0] == group:
+        resource = checked[1]
+    else:
+        resource = kind.lower() + "s"
     meta = obj.get("metadata") or {}
-    gvk = {"group": group, "version": "v1", "kind": kind}
-    gvr = {"group": group, "version": "v1", "resource": resource}
+    gvk = {"group": group, "version": version, "kind": kind}
+    gvr = {"group": group, "version": version, "resource": resource}
     return {
         "apiVersion": API_VERSION,
         "kind": "AdmissionReview",
@@ -281,11 +289,12 @@ class _Recording:
         return facts
 
 
-def _guess_resource(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
-    """(group, resource) of a kind imagegate does not check, from the object's ``apiVersion``."""
-    api_version = obj.get("apiVersion")
-    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
-    return group, kind.lower() + "s"
+def _group_version(api_version: object, default_group: str) -> tuple[str, str]:
+    """(group, version) of an ``apiVersion`` (``apps/v1`` -> apps, v1; ``v1`` -> the core group)."""
+    if not isinstance(api_version, str) or not api_version:
+        return default_group, "v1"
+    group, _, version = api_version.rpartition("/")
+    return group, version
 
 
 def _name(obj: Mapping[str, Any]) -> str:

@@ -64,6 +64,10 @@ class ImageFacts:
         listed: for an image index, every manifest it lists (with their markers), to be checked
             against the quarantine too: a node pulls one of them.
         listing_error: why the listed manifests or their markers could not be read (fails closed).
+        quarantine_read: whether the quarantine facts above were gathered (markers and listing, as the
+            image's plan asks). False, the default, means nobody looked: a plan that asks for markers
+            or a listing then fails closed, as empty ``marker``/``listed`` would otherwise read as
+            "not quarantined".
         verifications: one entry per rule that requires signatures or attestations.
     """
 
@@ -73,6 +77,7 @@ class ImageFacts:
     marker_error: Finding | None = None
     listed: tuple[ListedManifest, ...] = ()
     listing_error: Finding | None = None
+    quarantine_read: bool = False
     verifications: tuple[RuleVerification, ...] = ()
 
     def verification(self, rule: str) -> RuleVerification | None:

@@ -6,13 +6,20 @@ vulnerability checks all use these; none spells them again.
 
 from __future__ import annotations
 
-__all__ = ["API_VERSION", "FULCIO_EXTENSIONS", "SEVERITIES"]
+__all__ = ["API_VERSION", "DNS_LABEL", "DNS_SUBDOMAIN", "FULCIO_EXTENSIONS", "SEVERITIES"]
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
 #: The ``apiVersion`` of every imagegate document (ImagePolicy, Quarantine, PolicyTest).
 API_VERSION = "imagegate.dev/v1alpha1"
+
+#: Kubernetes names, for ``fullmatch`` only: a DNS-1123 label (namespaces, Services) and a DNS-1123
+#: subdomain of at most 253 characters (most object names). Unanchored, because ``$`` also matches before
+#: a final newline.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 #: Fulcio certificate extensions a keyless signer may constrain: policy-file name -> OID. The names are
 #: Fulcio's documented ones; 1.2-1.6 (GitHub-specific) hold raw bytes, 1.9 and later DER UTF8Strings.

@@ -55,6 +55,7 @@ class QuarantineFacts:
             marker_error=self.marker_error,
             listed=self.listed,
             listing_error=self.listing_error,
+            quarantine_read=True,
         )
 
 

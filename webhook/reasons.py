@@ -24,7 +24,8 @@ registry-error          the registry adapters, wherever a lookup fails: webhook.
                         webhook.registry.transport, webhook.registry.auth, webhook.registry.listing,
                         webhook.registry.markers, webhook.registry.port, webhook.deadline,
                         webhook.quarantine_facts, webhook.verify.cached; webhook.service (no answer
-                        within the admission deadline); webhook.decision (a tag left unresolved);
+                        within the admission deadline); webhook.decision (a tag left unresolved, or
+                        quarantine facts not gathered);
                         webhook.audit.lookups (not looked up within ``imagegate audit --timeout``);
                         in hermetic policy tests, webhook.declared.registry (not declared)
 digest-mismatch         webhook.registry.client, webhook.verify.discovery (content that does not hash

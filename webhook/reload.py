@@ -69,7 +69,13 @@ class PolicyStore(Generic[T]):
     def load(self) -> Runtime[T]:
         """Load (or reload) now. Raises ConfigError, leaving the current runtime in place."""
         with self._lock:
-            before = _signature(self._watched())
+            # The state of the files is taken BEFORE they are read, and is what the new version is
+            # recorded with: a file replaced while it is read or while the adapters are built then
+            # differs from that record at the next poll, which loads it. (Taken after, the replacement
+            # would count as loaded although its old content was read, and no poll would load it.)
+            before = _by_path(
+                _signature((*self._watched(), *self._attempted, self._path, *referenced_paths(self._path)))
+            )
             try:
                 loaded = load_policy(self._path, now=self._clock())
             except ConfigError:
@@ -80,10 +86,7 @@ class PolicyStore(Generic[T]):
             watched = _referenced_files(self._path, loaded.policy)
             self._attempted = watched
             services = self._build(loaded.policy)
-            runtime = Runtime(loaded.policy, services, watched, _signature(watched))
-            if before != _signature(self._watched()):
-                # A file changed while we read it: load again on the next poll.
-                runtime = Runtime(loaded.policy, services, watched, ())
+            runtime = Runtime(loaded.policy, services, watched, _recorded(watched, before))
             self._current = runtime
             self._rejected = None
             self._attempted = ()
@@ -189,6 +192,20 @@ def _referenced_files(path: Path, policy: Policy) -> tuple[Path, ...]:
     files += [k.file for k in policy.trust.keys if k.file is not None]
     files += [f for f in (policy.registries.ca_file, policy.registries.credentials_file) if f is not None]
     return tuple(dict.fromkeys(f if f.is_absolute() else base / f for f in files))
+
+
+def _by_path(signature: _Signature) -> dict[str, tuple[str, int, int, int, int]]:
+    return {entry[0]: entry for entry in signature}
+
+
+def _recorded(watched: tuple[Path, ...], before: dict[str, tuple[str, int, int, int, int]]) -> _Signature:
+    """The state ``watched`` had before the load read them, as :func:`_signature` writes it.
+
+    A file not stat-ed beforehand (the policy changed between the look-ahead and the load, so the policy
+    file's own entry differs already and the next poll reloads) is stat-ed now.
+    """
+    now = _by_path(_signature(tuple(p for p in watched if str(p) not in before)))
+    return tuple(before.get(str(p)) or now[str(p)] for p in watched)
 
 
 def _signature(paths: tuple[Path, ...]) -> _Signature:

@@ -179,12 +179,24 @@ class AdmissionService:
                 None,
             )
         policy, gather = current
-        distinct = tuple(dict.fromkeys(slot.image for slot in slots))
-        if len(distinct) > self._settings.max_images:
-            return self._too_many_images(context, policy, len(distinct), stage=stage, started=started)
-        now = self._clock()
         running = running_slots(slots, old=_old_slots(context))
         unchanged = unchanged_images(slots, running=running)
+        distinct = tuple(dict.fromkeys(slot.image for slot in slots))
+        judged = _judged(distinct, unchanged=unchanged, limit=self._settings.max_images)
+        if judged is None:
+            return self._too_many_images(
+                context,
+                policy,
+                distinct=len(distinct),
+                new=len(distinct) - len(unchanged),
+                stage=stage,
+                started=started,
+            )
+        left_running = len(distinct) - len(judged)
+        if left_running:
+            slots = tuple(slot for slot in slots if slot.image in judged)
+            distinct = tuple(image for image in distinct if image in judged)
+        now = self._clock()
         plans: dict[str, ImagePlan] = {}
         for image in distinct:
             _check(deadline)
@@ -217,7 +229,7 @@ class AdmissionService:
             allowed=not denials,
             denials=denials,
             warnings=decision.warnings,
-            audit=_audit_annotations(decision, policy),
+            audit=_audit_annotations(decision, policy, left_running=left_running),
             pins=decision.pins if stage == "mutate" else (),
         )
         if self._observer is not None:
@@ -235,6 +247,7 @@ class AdmissionService:
                         when=self._clock(),
                         seconds=time.monotonic() - started,
                         durations=durations,
+                        left_running=left_running,
                     ),
                     separators=(",", ":"),
                 ),
@@ -296,20 +309,34 @@ class AdmissionService:
         return facts, dict(durations)
 
     def _too_many_images(
-        self, context: AdmissionContext, policy: Policy, count: int, *, stage: Stage, started: float
+        self,
+        context: AdmissionContext,
+        policy: Policy,
+        *,
+        distinct: int,
+        new: int,
+        stage: Stage,
+        started: float,
     ) -> Answer:
-        """Deny an object with more distinct images than ``max_images``; nothing was planned or fetched.
+        """Deny an object with more images to judge than ``max_images``; nothing was planned or fetched.
 
-        Whatever the policy's mode: the object was not checked, so it is not admitted (fail closed).
+        ``new`` counts the distinct images that are not all running slots of an UPDATE (see
+        :func:`_judged`). Whatever the policy's mode: the object was not checked, so it is not admitted
+        (fail closed).
         """
         limit = self._settings.max_images
+        count = f"{distinct} distinct images" + (
+            f", {new} of them not already running" if new != distinct else ""
+        )
         answer = error_response(
             uid=context.uid,
             code=Reason.TOO_MANY_IMAGES,
-            message=f"the object has {count} distinct images, more than the {limit} imagegate checks "
+            message=f"the object has {count}, more than the {limit} imagegate checks "
             "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
         )
-        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": count, "maxImages": limit}
+        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": distinct, "maxImages": limit}
+        if new != distinct:
+            extra["newImages"] = new
         self._audit_denial(
             context, answer, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra
         )
@@ -358,6 +385,21 @@ def _facts_of(future: Future[ImageFacts], image: str) -> ImageFacts:
     return _no_facts(f"could not check the image: {type(error).__name__}")
 
 
+def _judged(distinct: Sequence[str], *, unchanged: frozenset[str], limit: int) -> frozenset[str] | None:
+    """The images of an admission to judge, at most ``limit``; None when those it must judge are more.
+
+    It must judge every image that is not all running slots of an UPDATE (:func:`unchanged_images`).
+    Those are judged too while the object stays within the limit, but an UPDATE never denies them
+    (their failures only warn): past the limit they are left running unchecked, so that a limit lowered
+    below what running pods hold never blocks their labels or a finalizer's removal.
+    """
+    new = [image for image in distinct if image not in unchanged]
+    if len(new) > limit:
+        return None
+    running = [image for image in distinct if image in unchanged]
+    return frozenset((*new, *running[: limit - len(new)]))
+
+
 def _no_facts(message: str) -> ImageFacts:
     return ImageFacts(gathering_error=Finding(Reason.REGISTRY_ERROR, message))
 
@@ -387,7 +429,7 @@ def _summary(answer: Answer) -> Status:
     return "allowed" if answer.review["response"]["allowed"] else "denied"
 
 
-def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
+def _audit_annotations(decision: Decision, policy: Policy, *, left_running: int = 0) -> dict[str, str]:
     images = (
         {
             "image": _cut(d.slot.image),
@@ -401,6 +443,8 @@ def _audit_annotations(decision: Decision, policy: Policy) -> dict[str, str]:
     annotations = {"policy": policy.name, "images": listed}
     if shown < len(decision.images):
         annotations["imagesOmitted"] = str(len(decision.images) - shown)
+    if left_running:
+        annotations["notCheckedAgain"] = _not_checked_again(left_running)
     exemptions = sorted(
         {
             f"{_cut(d.slot.image)}: {d.exemption.reason} (expires {d.exemption.expires.isoformat()})"
@@ -457,6 +501,7 @@ def _audit_record(
     when: datetime,
     seconds: float,
     durations: Mapping[str, float],
+    left_running: int = 0,
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
@@ -475,6 +520,8 @@ def _audit_record(
         record["auditLines"] = recorded
     if len(decision.images) > len(listed):
         record["imagesOmitted"] = len(decision.images) - len(listed)
+    if left_running:
+        record["notCheckedAgain"] = left_running
     return record
 
 
@@ -488,6 +535,13 @@ def _answered(review: AdmissionReviewResponse) -> dict[str, Any]:
     if "warnings" in response:
         said["warnings"] = response["warnings"]
     return said
+
+
+def _not_checked_again(count: int) -> str:
+    return (
+        f"{count} distinct images this update leaves running were not checked again: the object has more "
+        "than IMAGEGATE_MAX_IMAGES"
+    )
 
 
 def _audit_image(d: ImageDecision, durations: Mapping[str, float]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ class Settings:
     of 10 so that a slow registry ends in a clear denial, not a webhook timeout.
 
     Bounds on one admission's work: ``max_images`` distinct images per object (beyond it the object
-    is denied ``too-many-images`` before anything is planned or fetched), and ``fetches_per_request``
+    is denied ``too-many-images`` before anything is planned or fetched; an UPDATE counts only those it
+    does not leave running and checks no more than the limit), and ``fetches_per_request``
     image lookups of one admission at a time on the worker's pool of ``fetch_threads``, so one object
     with many images cannot hold the pool every other admission of the worker waits for.
     """

@@ -1,9 +1,13 @@
-"""Realistic trusted roots for the refresh tests: real public-good roots and a test Sigstore's."""
+"""Realistic trusted roots for the refresh tests (real public-good roots and a test Sigstore's), and a
+test Sigstore's root with one key's validity window ended."""
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.support.fake_sigstore import FakeSigstore
 
@@ -22,3 +26,22 @@ def refused_by_serve(tmp_path: Path) -> bytes:
     document = FakeSigstore.create(tmp_path / "sigstore").trusted_root()
     document["ctlogs"] = []
     return json.dumps(document, indent=2).encode()
+
+
+#: The parts of a trusted root whose ``validFor`` window :func:`with_window_ended` ends.
+KEY_PARTS = ("rekor-key", "fulcio-ca", "ct-log-key")
+
+
+def with_window_ended(root: dict[str, Any], part: str) -> dict[str, Any]:
+    """``root`` with the validity of its Rekor key, Fulcio CA or CT log key (``part``) ended an hour ago."""
+    ended = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    changed = copy.deepcopy(root)
+    if part == "rekor-key":
+        changed["tlogs"][0]["publicKey"]["validFor"]["end"] = ended
+    elif part == "fulcio-ca":
+        changed["certificateAuthorities"][0]["validFor"]["end"] = ended
+    elif part == "ct-log-key":
+        changed["ctlogs"][0]["publicKey"]["validFor"]["end"] = ended
+    else:
+        raise ValueError(f"unknown part {part!r}")
+    return changed

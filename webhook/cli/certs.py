@@ -30,7 +30,6 @@ import base64
 import datetime
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from webhook.formats import DNS_LABEL, DNS_SUBDOMAIN
 from webhook.times import CLOCK_SKEW
 
 _logger = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ TLS_MANIFEST_FILE = "secret.yaml"
 COMPONENT_FILE = "kustomization.yaml"
 CA_BUNDLE_PATCH_FILES = ("mutating-webhook-cabundle.yaml", "validating-webhook-cabundle.yaml")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAX_DAYS = 3650
 
 
@@ -340,15 +338,15 @@ def run(args: argparse.Namespace) -> int:
     namespace: str = args.namespace
     service: str = args.service
     days: int = args.days
-    if not _DNS_LABEL.match(namespace):
+    if not DNS_LABEL.fullmatch(namespace):
         return _usage_error(f"--namespace {namespace!r} is not a DNS-1123 label (lower-case a-z, 0-9, '-')")
-    if not _DNS_LABEL.match(service):
+    if not DNS_LABEL.fullmatch(service):
         return _usage_error(f"--service {service!r} is not a DNS-1123 label (lower-case a-z, 0-9, '-')")
     for option, value in (
         ("--secret-name", args.secret_name),
         ("--webhook-configuration", args.webhook_configuration),
     ):
-        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        if not DNS_SUBDOMAIN.fullmatch(value):
             return _usage_error(f"{option} {value!r} is not a valid Kubernetes object name")
     if not 1 <= days <= _MAX_DAYS:
         return _usage_error(f"--days must be between 1 and {_MAX_DAYS}, not {days}")

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 result = dry_run.admit(review)
             except BadRequest as error:
-                print(f"error: {found.label}: {error.user_message}", file=sys.stderr)
+                print(f"error: {escape(found.label)}: {error.user_message}", file=sys.stderr)
                 return 2
             answers += [
                 _labelled(result.mutated.review, stage="mutate", found=found),
@@ -118,17 +118,21 @@ def _labelled(review: AdmissionReviewResponse, *, stage: str, found: Input) -> d
 
 
 def _print_human(label: str, result: DryRunResult) -> None:
-    """Per image, the decision of the stage that settles it, plus what /mutate pinned."""
-    print(label)
+    """Per image, the decision of the stage that settles it, plus what /mutate pinned.
+
+    The heading (kind, namespace and name) and the reasons come from the input, which is often not the
+    reader's own: they are escaped (:func:`webhook.text.escape`), so none can forge a line.
+    """
+    print(escape(label))
     mutated, final = result.mutated, result.final
     pins = {d.slot.pointer: d.pin for d in (mutated.decision.images if mutated.decision else ()) if d.pin}
     response = final.review["response"]
     not_checked = response.get("auditAnnotations", {}).get("notChecked")
     if final.decision is None and not_checked:
-        print(f"  not checked: {not_checked}")
+        print(f"  not checked: {escape(not_checked)}")
     elif final.decision is None:
         message = response.get("status", {}).get("message", "")
-        print(f"  {'allowed' if response['allowed'] else 'denied'} {message}".rstrip())
+        print(f"  {'allowed' if response['allowed'] else 'denied'} {escape(message)}".rstrip())
     else:
         for image in final.decision.images:
             print("  " + _image_line(image, pins.get(image.slot.pointer)))

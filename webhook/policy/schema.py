@@ -2,6 +2,11 @@
 
 The schemas live in ``webhook/policy/schema/`` (``policies/*.schema.json`` link to them for editors);
 their validators are built once per process, on first use.
+
+Their ``pattern`` regexes are ECMA-262, as JSON Schema says and as editors check them: there a final
+``$`` matches only at the end of the value. Python's ``$`` also matches before a final newline, so the
+validators here read a final ``$`` as ``\\Z``: a YAML block scalar such as ``latest\\n`` is refused, as
+an editor refuses it, rather than linting clean and never equalling the tag or digest it names.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ __all__ = ["Kind", "schema_check", "translate", "validator"]
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any, Literal, cast
@@ -31,12 +37,40 @@ _FILES: dict[str, str] = {
 
 
 @functools.cache
+def python_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern (ECMA-262) as a Python regex that accepts the same values.
+
+    The schemas' patterns differ from Python's only in ``$``: ECMA-262's matches at the end of the value
+    alone, Python's also before a final newline, where ``\\Z`` is the end alone. A ``$`` anywhere but at
+    the end of a pattern is refused rather than guessed at (the schemas have none).
+    """
+    body = pattern[:-1] if pattern.endswith("$") and not pattern.endswith("\\$") else None
+    unanchored = pattern if body is None else body
+    if re.search(r"(?<!\\)\$", unanchored):
+        raise ValueError(f"schema pattern {pattern!r}: '$' is read only at its end")
+    return re.compile(unanchored if body is None else body + r"\Z")
+
+
+def _pattern(
+    checker: jsonschema.protocols.Validator, pattern: str, instance: object, schema: object
+) -> Iterator[jsonschema.ValidationError]:
+    if isinstance(instance, str) and not python_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: Draft 2020-12 with ``pattern`` read as ECMA-262 reads it (see :func:`python_pattern`).
+_Draft202012 = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, validators={"pattern": _pattern}
+)
+
+
+@functools.cache
 def validator(kind: Kind) -> jsonschema.protocols.Validator:
     # Built once per process on first use (building and checking a 2020-12 schema is the costly part).
     name = _FILES[kind]
     text = resources.files("webhook.policy").joinpath("schema").joinpath(name).read_text(encoding="utf-8")
     schema = json.loads(text)
-    return cast(jsonschema.protocols.Validator, jsonschema.Draft202012Validator(schema))
+    return cast(jsonschema.protocols.Validator, _Draft202012(schema))
 
 
 def schema_check(kind: Kind, data: object, report: Report) -> None:

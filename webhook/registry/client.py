@@ -592,19 +592,31 @@ def _verified_manifest(response: HttpResponse, *, repo: ImageRef, reference: str
             f"the content ({digest})",
             code=Reason.DIGEST_MISMATCH,
         )
-    media_type = response.content_type
-    if media_type not in MANIFEST_MEDIA_TYPES:
-        media_type = _body_media_type(response.body) or media_type
+    media_type = _manifest_media_type(response.content_type, response.body)
     return Manifest(digest=digest, media_type=media_type, body=response.body)
 
 
-def _body_media_type(body: bytes) -> str | None:
+def _manifest_media_type(content_type: str, body: bytes) -> str:
+    """What the verified ``body`` is, which its digest vouches for; the Content-Type header only fills in.
+
+    A body that lists ``manifests`` is an index, whatever the header or its own ``mediaType`` says (an
+    OCI index need not name its type): a registry that labels an index as an image manifest must not
+    hide what it lists from the quarantine. Otherwise the body's own known ``mediaType`` decides, then
+    the header.
+    """
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    value = document.get("mediaType") if isinstance(document, dict) else None
-    return value if isinstance(value, str) else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        document = None
+    declared = document.get("mediaType") if isinstance(document, dict) else None
+    declared = declared if isinstance(declared, str) else None
+    if isinstance(document, dict) and "manifests" in document:
+        if declared in INDEX_MEDIA_TYPES:
+            return str(declared)
+        return content_type if content_type in INDEX_MEDIA_TYPES else MEDIA_OCI_INDEX
+    if declared in MANIFEST_MEDIA_TYPES or content_type not in MANIFEST_MEDIA_TYPES:
+        return declared or content_type
+    return content_type
 
 
 def _is_index_answer(response: HttpResponse) -> bool:

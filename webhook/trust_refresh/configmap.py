@@ -26,6 +26,7 @@ import requests
 
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, TrustRefreshFailed
+from webhook.formats import DNS_LABEL, DNS_SUBDOMAIN
 from webhook.trust_refresh.http_reads import describe, operation_timeout, read_body
 
 _logger = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # A ConfigMap holds at most 1 MiB of data; its metadata (last-applied annotation, managed fields) adds some.
 _MAX_BYTES = 4 * 1024 * 1024
 _FIELD_MANAGER = "imagegate-trust-refresh"
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
@@ -55,7 +54,7 @@ class ConfigMapKey:
             ConfigError: not a valid namespace, ConfigMap name or key.
         """
         namespace, _, name = text.partition("/")
-        if not _DNS_LABEL.fullmatch(namespace) or not _DNS_SUBDOMAIN.fullmatch(name):
+        if not DNS_LABEL.fullmatch(namespace) or not DNS_SUBDOMAIN.fullmatch(name):
             raise ConfigError(f"--configmap {text!r} is not NAMESPACE/NAME (lower-case DNS names)")
         if not _KEY.fullmatch(key) or key in (".", ".."):
             raise ConfigError(f"--key {key!r} is not a ConfigMap key (letters, digits, '-', '_', '.')")

@@ -7,6 +7,7 @@ do not pay for sigstore):
 * :mod:`~webhook.verify.discovery`: what is stored next to a digest (bundle referrers, ``.sig``/``.att``);
 * :mod:`~webhook.verify.bundles`: sigstore-python adapter for Sigstore bundles;
 * :mod:`~webhook.verify.legacy`: legacy cosign layers, verified offline with the Rekor SET;
+* :mod:`~webhook.verify.certificates`: Fulcio certificates against a trusted root's validity windows;
 * :mod:`~webhook.verify.signatures`: public keys and the one signature verifier;
 * :mod:`~webhook.verify.dsse`: DSSE envelopes;
 * :mod:`~webhook.verify.rekor`: Rekor transparency-log evidence (SETs and entry bodies);

@@ -2,7 +2,12 @@
 
 A keyless bundle is verified by the ``Verifier`` of the signer's pinned trusted root: certificate chain
 at the log or TSA time, embedded SCT, Rekor inclusion proof, checkpoint and SET, the DSSE or message
-signature, and the log entry's consistency with the bundle. The cryptographic check runs with an
+signature, and the log entry's consistency with the bundle. The ``Verifier`` uses every key and CA of the
+root, retired ones too, so the root's ``validFor`` windows are then checked as for legacy layers: the
+Rekor key that signed the SET was valid at the integrated time
+(:func:`webhook.verify.rekor.check_integrated_time`), and the certificate chains to a CA valid at every
+verified time and carries an SCT of a CT key valid then
+(:func:`webhook.verify.certificates.verify_certificate`). The cryptographic check runs with an
 identity policy that accepts any certificate, and the signer's identity policy
 (:mod:`webhook.verify.identity`) is then applied to the very certificate the ``Verifier`` accepted. That
 gives the same answer as passing the signer's policy to the ``Verifier``, but one verification serves
@@ -45,16 +50,20 @@ from cryptography import x509
 from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle
-from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
+from webhook._json import mapping
 from webhook.errors import VerificationFailed
 from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify import keys
+from webhook.verify.certificates import verify_certificate
+from webhook.verify.evidence import b64, signature_invalid
 from webhook.verify.identity import CertIdentity
+from webhook.verify.rekor import check_integrated_time
 from webhook.verify.signatures import PublicKey
 from webhook.verify.statements import Statement, parse_statement
+from webhook.verify.trust import RootMaterial
 
 _logger = logging.getLogger(__name__)
 
@@ -148,45 +157,84 @@ def bundle_has_certificate(content: bytes) -> bool:
 
 
 def verify_keyless_bundle(
-    content: bytes, *, verifier: Verifier, origin: str = "bundle", digest: str | None = None
+    content: bytes,
+    *,
+    root: RootMaterial,
+    origin: str = "bundle",
+    digest: str | None = None,
+    now: datetime | None = None,
 ) -> SignedPayload:
     """Verify a keyless bundle's cryptography against one trusted root (identity NOT checked).
 
     A DSSE bundle yields its payload. A message-signature bundle is verified against ``digest`` (the
-    signed bytes' ``sha256:<hex>``); without ``digest`` it is rejected.
+    signed bytes' ``sha256:<hex>``); without ``digest`` it is rejected. ``now``, when given, refuses
+    integrated times in the future.
 
     Raises:
         VerificationFailed: ``signature-invalid`` with the reason.
     """
     bundle = load_bundle(content)
     document = _json(content)
+    dsse = isinstance(document, dict) and document.get("dsseEnvelope") is not None
+    if not dsse and digest is None:
+        raise VerificationFailed(
+            f"{origin} is a message signature with nothing to check it against",
+            code=Reason.SIGNATURE_INVALID,
+        )
     try:
-        if isinstance(document, dict) and document.get("dsseEnvelope") is not None:
-            payload_type, payload = verifier.verify_dsse(bundle, _IdentityCheckedByCaller())
-            return SignedPayload(
+        if dsse:
+            payload_type, payload = root.verifier.verify_dsse(bundle, _IdentityCheckedByCaller())
+            signed = SignedPayload(
                 origin=origin,
                 payload_type=payload_type,
                 payload=payload,
                 certificate=bundle.signing_certificate,
             )
-        if digest is None:
-            raise VerificationFailed(
-                f"{origin} is a message signature with nothing to check it against",
-                code=Reason.SIGNATURE_INVALID,
+        else:
+            assert digest is not None  # noqa: S101 - checked above
+            root.verifier.verify_artifact(_hashed(digest), bundle, _IdentityCheckedByCaller())
+            signed = SignedPayload(
+                origin=origin, message_digest=digest, certificate=bundle.signing_certificate
             )
-        verifier.verify_artifact(_hashed(digest), bundle, _IdentityCheckedByCaller())
-        return SignedPayload(origin=origin, message_digest=digest, certificate=bundle.signing_certificate)
-    except VerificationFailed:
-        raise
+        _check_root_windows(bundle, document, root=root, now=now)
+    except VerificationFailed as error:
+        raise VerificationFailed(f"{origin}: {error.user_message}", code=Reason.SIGNATURE_INVALID) from None
     except _ERRORS as error:
         _logger.debug("%s failed verification: %s", origin, error)
         raise VerificationFailed(f"{origin}: {first_line(error)}", code=Reason.SIGNATURE_INVALID) from None
+    return signed
+
+
+def _check_root_windows(bundle: Bundle, document: Any, *, root: RootMaterial, now: datetime | None) -> None:
+    """The root's ``validFor`` windows, for a bundle the ``Verifier`` accepted (see the module docstring).
+
+    Raises:
+        VerificationFailed: ``signature-invalid``.
+    """
+    material = mapping(mapping(document).get("verificationMaterial"))
+    entries = material.get("tlogEntries")
+    entry = mapping(entries[0]) if isinstance(entries, list) and entries else {}
+    integrated_time = int(entry.get("integratedTime") or 0)
+    # As the Verifier: the integrated time is a verified time only with the promise (SET) that signs it.
+    if integrated_time and entry.get("inclusionPromise"):
+        log_id = b64(mapping(entry.get("logId")).get("keyId"), "bundle log entry logId.keyId").hex()
+        log_key = root.tlog_keys.get(log_id)
+        if log_key is None:
+            # The Verifier tries every Rekor key of the root when none has the entry's log id.
+            raise signature_invalid(
+                f"the log entry names log {log_id[:16]}, which trust root {root.name!r} has no key for"
+            )
+        check_integrated_time(integrated_time, log_key=log_key, now=now)
+    # The times the Verifier established and checked the certificate at (TSA times, the integrated
+    # time); sigstore is pinned to 4.5.x, whose Verifier has no public way to say which they were.
+    times = [verified.time for verified in root.verifier._establish_time(bundle)]
+    verify_certificate(bundle.signing_certificate, root=root, times=times)
 
 
 def verify_bundle(
     content: bytes,
     *,
-    verifier: Verifier,
+    root: RootMaterial,
     policy: Any,
     artifact: bytes | None = None,
     digest: str | None = None,
@@ -203,7 +251,7 @@ def verify_bundle(
     """
     if artifact is not None:
         digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
-    signed = verify_keyless_bundle(content, verifier=verifier, origin=origin, digest=digest)
+    signed = verify_keyless_bundle(content, root=root, origin=origin, digest=digest)
     if signed.certificate is None:
         raise VerificationFailed(f"{origin} carries no signing certificate", code=Reason.SIGNATURE_INVALID)
     try:

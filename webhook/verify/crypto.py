@@ -68,9 +68,7 @@ class SigstoreCrypto:
                 raise VerificationFailed(
                     "the bundle is key-signed (no certificate)", code=Reason.SIGNATURE_INVALID
                 )
-            return verify_keyless_bundle(
-                candidate.content, verifier=root.verifier, origin=origin, digest=digest
-            )
+            return verify_keyless_bundle(candidate.content, root=root, origin=origin, digest=digest, now=now)
         key = self.trust.key(signer.name)
         if key is None:
             raise VerificationFailed(

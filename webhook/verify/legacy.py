@@ -12,9 +12,9 @@ cosign verifies them offline with the SET, and so do we. For a keyless layer, in
    :func:`webhook.verify.verify_legacy_set`;
 3. the Fulcio leaf in ``dev.sigstore.cosign/certificate`` chains to one of the root's CA chains that was
    valid at the integrated time, and the leaf was valid then (the chain annotation is ignored: only
-   certificates of the pinned root are trust anchors);
-4. the leaf's embedded precertificate SCT is signed by a CT log key of the root;
-5. the leaf has KeyUsage digitalSignature and EKU codeSigning.
+   certificates of the pinned root are trust anchors); its embedded precertificate SCT is signed by a
+   CT log key of the root valid then; it has KeyUsage digitalSignature and EKU codeSigning (all
+   :func:`webhook.verify.certificates.verify_certificate`, which bundles go through too).
 
 The caller then applies the signer's identity policy and checks what was signed: the simple-signing
 ``critical.image.docker-manifest-digest`` (``.sig``) or the in-toto subject (``.att``) must equal the
@@ -48,7 +48,6 @@ import binascii
 import hashlib
 import json
 import logging
-import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,16 +55,7 @@ from typing import Any
 import pydantic
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import ExtendedKeyUsage, ExtensionNotFound, KeyUsage
-from cryptography.x509.certificate_transparency import LogEntryType, SignedCertificateTimestamp
-from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    PolicyBuilder,
-    Store,
-)
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import VerificationError as X509VerificationError
 from sigstore.errors import Error as SigstoreError
 
@@ -73,12 +63,13 @@ from webhook.errors import ConfigError, VerificationFailed
 from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify.bundles import SignedPayload
+from webhook.verify.certificates import verify_certificate
 from webhook.verify.discovery import LegacyLayer
 from webhook.verify.dsse import pae, verify_dsse_envelope
 from webhook.verify.rekor import TlogExpectation, verify_legacy_set
 from webhook.verify.signatures import PublicKey, load_public_key, verify_signature
 from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
-from webhook.verify.trust import LogKey, RootMaterial
+from webhook.verify.trust import RootMaterial
 
 _logger = logging.getLogger(__name__)
 
@@ -139,9 +130,7 @@ def verify_legacy_keyless(
         integrated = _as_datetime(
             verify_legacy_set(bundle_annotation, tlog_keys=root.tlog_keys, expect=expectation, now=now)
         )
-        chain = _verify_chain(leaf, root=root, when=integrated)
-        _verify_sct(leaf, chain, ct_keys=root.ct_keys)
-        _verify_leaf_profile(leaf)
+        verify_certificate(leaf, root=root, times=(integrated,))
         return SignedPayload(
             origin=origin,
             payload_type=payload_type,
@@ -269,100 +258,6 @@ def _as_datetime(value: object) -> datetime:
     raise _Failed(f"Rekor SET gave an unusable integrated time {value!r}")
 
 
-def _verify_chain(leaf: x509.Certificate, *, root: RootMaterial, when: datetime) -> list[x509.Certificate]:
-    # As sigstore's Verifier: WebPKI profile with the client-auth EKU check relaxed (Fulcio leaves
-    # carry codeSigning), trust anchors = the pinned root's certificates only.
-    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
-        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
-    )
-    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
-        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
-    )
-    reasons: list[str] = []
-    for authority in root.authorities:
-        if not authority.valid_at(when):
-            continue
-        verifier = (
-            PolicyBuilder()
-            .store(Store(list(authority.certificates)))
-            .time(when)
-            .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
-            .build_client_verifier()
-        )
-        try:
-            return list(verifier.verify(leaf, []).chain[1:])
-        except (X509VerificationError, x509.UnsupportedGeneralNameType) as error:
-            reasons.append(str(error))
-    detail = "; ".join(reasons) if reasons else "no CA of the root was valid then"
-    raise _Failed(f"certificate does not chain to trust root {root.name!r} at {when.isoformat()}: {detail}")
-
-
-def _verify_sct(
-    leaf: x509.Certificate, chain: list[x509.Certificate], *, ct_keys: tuple[LogKey, ...]
-) -> None:
-    try:
-        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
-    except ExtensionNotFound:
-        raise _Failed("certificate has no embedded SCT") from None
-    if not chain:
-        raise _Failed("certificate chain is empty")
-    issuer = chain[0]
-    if _is_precertificate_issuer(issuer) and len(chain) > 1:
-        issuer = chain[1]
-    issuer_key_hash = hashlib.sha256(
-        issuer.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    ).digest()
-    for sct in scts:
-        if _sct_verifies(sct, leaf, issuer_key_hash=issuer_key_hash, ct_keys=ct_keys):
-            return
-    raise _Failed("no embedded SCT is signed by a CT log key of the trust root")
-
-
-def _sct_verifies(
-    sct: SignedCertificateTimestamp,
-    leaf: x509.Certificate,
-    *,
-    issuer_key_hash: bytes,
-    ct_keys: tuple[LogKey, ...],
-) -> bool:
-    if sct.entry_type != LogEntryType.PRE_CERTIFICATE or not isinstance(
-        sct.signature_hash_algorithm, hashes.SHA256
-    ):
-        return False
-    timestamp = sct.timestamp.replace(tzinfo=UTC)
-    tbs = leaf.tbs_precertificate_bytes
-    extensions = sct.extension_bytes
-    # RFC 6962 §3.2 digitally-signed struct for a precert entry.
-    data = (
-        struct.pack("!BBQH", sct.version.value, 0, (timestamp - _EPOCH) // timedelta(milliseconds=1), 1)
-        + issuer_key_hash
-        + len(tbs).to_bytes(3, "big")
-        + tbs
-        + struct.pack("!H", len(extensions))
-        + extensions
-    )
-    for log_key in ct_keys:
-        if log_key.key_id != sct.log_id or not log_key.valid_at(timestamp):
-            continue
-        if verify_signature(log_key.public_key, sct.signature, data):
-            return True
-    return False
-
-
-def _verify_leaf_profile(leaf: x509.Certificate) -> None:
-    try:
-        usage = leaf.extensions.get_extension_for_class(KeyUsage).value
-        extended = leaf.extensions.get_extension_for_class(ExtendedKeyUsage).value
-    except ExtensionNotFound as error:
-        raise _Failed(f"signing certificate lacks {error.oid.dotted_string}") from None
-    if not usage.digital_signature:
-        raise _Failed("signing certificate's key usage is not digitalSignature")
-    if ExtendedKeyUsageOID.CODE_SIGNING not in extended:
-        raise _Failed("signing certificate's extended key usage is not codeSigning")
-
-
 def _verify_layer_signature(layer: LegacyLayer, key: PublicKey) -> tuple[str, bytes, bytes, bytes]:
     """Verify the layer's signature with ``key``.
 
@@ -385,14 +280,6 @@ def _verify_layer_signature(layer: LegacyLayer, key: PublicKey) -> tuple[str, by
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise _Failed(f"DSSE payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE}")
     return payload_type, payload, signature, payload
-
-
-def _is_precertificate_issuer(issuer: x509.Certificate) -> bool:
-    try:
-        usage = issuer.extensions.get_extension_for_class(ExtendedKeyUsage).value
-    except ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CERTIFICATE_TRANSPARENCY in usage
 
 
 def _spki(public_key: Any) -> bytes:

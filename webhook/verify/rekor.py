@@ -17,7 +17,7 @@ only under ``require_tlog``. Every failure is ``signature-invalid``.
 
 from __future__ import annotations
 
-__all__ = ["TlogExpectation", "check_bundle_tlog", "verify_legacy_set"]
+__all__ = ["TlogExpectation", "check_bundle_tlog", "check_integrated_time", "verify_legacy_set"]
 
 import base64
 from collections.abc import Mapping
@@ -190,6 +190,16 @@ def _verify_set(
             f"transparency log promise (SET) does not verify with {log_key.name} (log {log_id[:16]}, "
             f"entry {log_index}, integrated time {integrated_time})"
         )
+    check_integrated_time(integrated_time, log_key=log_key, now=now)
+
+
+def check_integrated_time(integrated_time: int, *, log_key: PublicKey, now: datetime | None) -> None:
+    """Refuse an entry the log integrated outside ``log_key``'s window (its ``end`` included), or, with
+    ``now``, in the future: a retired log key vouches for nothing it signed afterwards.
+
+    Raises:
+        VerificationFailed: ``signature-invalid``.
+    """
     when = datetime.fromtimestamp(integrated_time, tz=UTC)
     if log_key.valid_from is not None and when < log_key.valid_from:
         raise signature_invalid(f"integrated time {when.isoformat()} is before {log_key.name} became valid")

@@ -266,6 +266,13 @@ def test_refuses_to_overwrite_a_key_without_force(
         (["--namespace", NS, "--service", "svc.with.dots"], "--service"),
         (["--namespace", NS, "--service", NAME, "--days", "0"], "--days"),
         (["--namespace", NS, "--service", NAME, "--secret-name", "Not Valid"], "--secret-name"),
+        # A trailing newline is not part of a DNS name (a `$` anchor would let it through).
+        (["--namespace", NS + "\n", "--service", NAME], "--namespace"),
+        (["--namespace", NS, "--service", NAME + "\n"], "--service"),
+        (
+            ["--namespace", NS, "--service", NAME, "--webhook-configuration", "imagegate\n"],
+            "--webhook-configuration",
+        ),
     ],
 )
 def test_rejects_invalid_input(

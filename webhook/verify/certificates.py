@@ -1,0 +1,160 @@
+"""Fulcio signing certificates against a pinned trusted root, inside the root's validity windows.
+
+A trusted root bounds each Fulcio CA and CT log key with ``validFor``: when Sigstore rotates one, the
+old one gets an ``end``, and what it vouches for afterwards must not count. sigstore-python's
+``Verifier`` builds the chain and checks the SCT with every CA and CT key of the root, retired ones
+included, so both cosign paths check the certificate here: legacy layers (:mod:`webhook.verify.legacy`)
+as their only certificate check, Sigstore bundles (:mod:`webhook.verify.bundles`) after the
+``Verifier`` accepted them. In order:
+
+1. at every verified signing time (the Rekor integrated time, a TSA time), the leaf chains to one of the
+   root's CA chains whose window holds that time, and the leaf was valid then (the certificates a
+   bundle or layer carries are ignored: only those of the pinned root are trust anchors);
+2. an embedded precertificate SCT is signed by a CT log key of the root whose window holds the SCT's
+   timestamp;
+3. the leaf has KeyUsage digitalSignature and EKU codeSigning.
+
+Every failure is :class:`~webhook.errors.VerificationFailed` (``signature-invalid``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["verify_certificate"]
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ExtendedKeyUsage, ExtensionNotFound, KeyUsage
+from cryptography.x509.certificate_transparency import LogEntryType, SignedCertificateTimestamp
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
+from cryptography.x509.verification import VerificationError as X509VerificationError
+
+from webhook.verify.evidence import signature_invalid
+from webhook.verify.signatures import verify_signature
+from webhook.verify.trust import LogKey, RootMaterial
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def verify_certificate(leaf: x509.Certificate, *, root: RootMaterial, times: Sequence[datetime]) -> None:
+    """Check the Fulcio ``leaf`` against ``root`` at each of ``times`` (see the module docstring).
+
+    Raises:
+        VerificationFailed: ``signature-invalid`` naming the failed step.
+    """
+    if not times:
+        raise signature_invalid("no verified time to check the signing certificate at")
+    chain: list[x509.Certificate] = []
+    for when in times:
+        chain = _verify_chain(leaf, root=root, when=when)
+    _verify_sct(leaf, chain, ct_keys=root.ct_keys)
+    _verify_leaf_profile(leaf)
+
+
+def _verify_chain(leaf: x509.Certificate, *, root: RootMaterial, when: datetime) -> list[x509.Certificate]:
+    # As sigstore's Verifier: WebPKI profile with the client-auth EKU check relaxed (Fulcio leaves
+    # carry codeSigning), trust anchors = the pinned root's certificates only.
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    reasons: list[str] = []
+    for authority in root.authorities:
+        if not authority.valid_at(when):
+            continue
+        verifier = (
+            PolicyBuilder()
+            .store(Store(list(authority.certificates)))
+            .time(when)
+            .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+            .build_client_verifier()
+        )
+        try:
+            return list(verifier.verify(leaf, []).chain[1:])
+        except (X509VerificationError, x509.UnsupportedGeneralNameType) as error:
+            reasons.append(str(error))
+    detail = "; ".join(reasons) if reasons else "no CA of the root was valid then"
+    raise signature_invalid(
+        f"certificate does not chain to trust root {root.name!r} at {when.isoformat()}: {detail}"
+    )
+
+
+def _verify_sct(
+    leaf: x509.Certificate, chain: list[x509.Certificate], *, ct_keys: tuple[LogKey, ...]
+) -> None:
+    try:
+        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    except ExtensionNotFound:
+        raise signature_invalid("certificate has no embedded SCT") from None
+    if not chain:
+        raise signature_invalid("certificate chain is empty")
+    issuer = chain[0]
+    if _is_precertificate_issuer(issuer) and len(chain) > 1:
+        issuer = chain[1]
+    issuer_key_hash = hashlib.sha256(
+        issuer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).digest()
+    for sct in scts:
+        if _sct_verifies(sct, leaf, issuer_key_hash=issuer_key_hash, ct_keys=ct_keys):
+            return
+    raise signature_invalid("no embedded SCT is signed by a CT log key of the trust root")
+
+
+def _sct_verifies(
+    sct: SignedCertificateTimestamp,
+    leaf: x509.Certificate,
+    *,
+    issuer_key_hash: bytes,
+    ct_keys: tuple[LogKey, ...],
+) -> bool:
+    if sct.entry_type != LogEntryType.PRE_CERTIFICATE or not isinstance(
+        sct.signature_hash_algorithm, hashes.SHA256
+    ):
+        return False
+    timestamp = sct.timestamp.replace(tzinfo=UTC)
+    tbs = leaf.tbs_precertificate_bytes
+    extensions = sct.extension_bytes
+    # RFC 6962 §3.2 digitally-signed struct for a precert entry.
+    data = (
+        struct.pack("!BBQH", sct.version.value, 0, (timestamp - _EPOCH) // timedelta(milliseconds=1), 1)
+        + issuer_key_hash
+        + len(tbs).to_bytes(3, "big")
+        + tbs
+        + struct.pack("!H", len(extensions))
+        + extensions
+    )
+    for log_key in ct_keys:
+        if log_key.key_id != sct.log_id or not log_key.valid_at(timestamp):
+            continue
+        if verify_signature(log_key.public_key, sct.signature, data):
+            return True
+    return False
+
+
+def _verify_leaf_profile(leaf: x509.Certificate) -> None:
+    try:
+        usage = leaf.extensions.get_extension_for_class(KeyUsage).value
+        extended = leaf.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except ExtensionNotFound as error:
+        raise signature_invalid(f"signing certificate lacks {error.oid.dotted_string}") from None
+    if not usage.digital_signature:
+        raise signature_invalid("signing certificate's key usage is not digitalSignature")
+    if ExtendedKeyUsageOID.CODE_SIGNING not in extended:
+        raise signature_invalid("signing certificate's extended key usage is not codeSigning")
+
+
+def _is_precertificate_issuer(issuer: x509.Certificate) -> bool:
+    try:
+        usage = issuer.extensions.get_extension_for_class(ExtendedKeyUsage).value
+    except ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CERTIFICATE_TRANSPARENCY in usage
