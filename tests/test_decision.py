@@ -438,11 +438,12 @@ def test_the_failure_that_decides_comes_first_and_names_the_outcome_mode_and_rul
     )
     policy = replace(POLICY, mode="audit", rules=rules)
     facts = ImageFacts(
+        quarantine_read=True,
         verifications=(
             RuleVerification("lenient", D1, (Finding("unsigned", "no signature"),)),
             RuleVerification("strict", D1, (Finding("identity-mismatch", "expected A, found B"),)),
             RuleVerification("strict-too", D1, (Finding("signature-invalid", "bad"),)),
-        )
+        ),
     )
     decision, d = decide(f"ghcr.io/acme/app@{D1}", policy=policy, facts=facts)
     assert not decision.allowed
