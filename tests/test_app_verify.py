@@ -74,10 +74,17 @@ def admit_by_tag(
     assert mutated["allowed"] is True, mutated.get("status")
     assert images_annotation(mutated)[0]["outcome"] == "verified"
     pointer = "/spec/containers/0/image" if kind == "Pod" else "/spec/template/spec/containers/0/image"
-    assert json.loads(base64.b64decode(mutated["patch"])) == [
-        {"op": "replace", "path": pointer, "value": pinned}
-    ]
+    pin, *annotations = json.loads(base64.b64decode(mutated["patch"]))
+    assert pin == {"op": "replace", "path": pointer, "value": pinned}
     patched = apply_patch(body, mutated)
+    # Images the "provenance" rule governs get the source commit their provenance names recorded.
+    if repo.split("/")[0] in ("release", "full", "attested"):
+        meta = patched["metadata"] if kind == "Pod" else patched["spec"]["template"]["metadata"]
+        recorded = json.loads(meta["annotations"]["provenance.imagegate.dev/app"])
+        assert (recorded["digest"], recorded["rule"]) == (image.digest, "provenance")
+        assert recorded["commit"] == "4d329c75e7ec1725f7c9ce917a8799d408d06be3"
+    else:
+        assert annotations == []
 
     validate_body = review(kind, [pinned], namespace="prod")
     validate_body["request"]["object"] = patched
@@ -248,24 +255,31 @@ def test_imagegate_verify_explains_and_exits_0_then_1(env: VerifyEnv) -> None:
     result = _imagegate("verify", "--policy", str(env.policy_path), world.ref(repo, "good"))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]
-    assert f"resolve: {good.digest}" in lines
-    assert "rules: acme-keyless, provenance" in lines
-    signer = f"by keyless {WORKFLOW} issuer {ISSUER} {_SHOWN} for {good.digest} -> satisfies signer #1"
-    bundle = next(line for line in lines if line.startswith("bundle ") and "valid signature" in line)
-    assert bundle.endswith(f"valid signature {signer}")
+    pinned = world.ref(repo, "good", good.digest)
+    assert f"digest: tag good resolved to {good.digest}, pinned to {pinned}" in lines
+    assert "rules: governed by acme-keyless (enforce), provenance (enforce)" in lines
+    # Which artifact satisfied which signer, and who signed it, with the certificate's source.
+    bundle = lines.index(next(line for line in lines if line.startswith("bundle ")))
+    assert lines[bundle].endswith("satisfies signer #1")
+    assert lines[bundle + 1] == f"signed by keyless {WORKFLOW} issuer {ISSUER}"
+    assert "sourceRepositoryURI=https://github.com/acme/app" in lines[bundle + 2]
+    assert "sourceRepositoryRef=refs/tags/v1.0.0" in lines[bundle + 2]
     legacy = next(line for line in lines if line.startswith("legacy .att layer "))
-    assert legacy.endswith(f"valid attestation {signer}")
+    assert legacy.endswith("satisfies signer #1")
     assert "signatures: passed (1 of minimum 1 signer(s) satisfied)" in lines
     assert f"attestation {SLSA_PROVENANCE_V1}: passed (1 of minimum 1 signer(s) satisfied)" in lines
-    assert "rule acme-keyless: passed" in lines
-    assert "rule provenance: passed" in lines
-    assert f"pinned image: {world.ref(repo, 'good', good.digest)}" in lines
+    assert "rule acme-keyless: passed: signatures" in lines
+    assert f"rule provenance: passed: attestation {SLSA_PROVENANCE_V1}" in lines
     assert lines[-1] == "result: PASS: verified"
 
     result = _imagegate("verify", "--policy", str(env.policy_path), world.ref(repo, "bad"))
     assert result.returncode == 1, result.stdout + result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]
-    failures = [line for line in lines if line.startswith("failure (enforce): ")]
-    assert [line.split()[2] for line in failures] == ["[unsigned]", "[attestation-missing]"]
+    assert "rule acme-keyless: FAILED (enforce) [unsigned]: signatures" in lines
+    assert (
+        f"rule provenance: FAILED (enforce) [attestation-missing]: attestation {SLSA_PROVENANCE_V1}" in lines
+    )
+    failures = [line for line in lines if line.startswith("FAILED [")]
+    assert [line.split()[1] for line in failures] == ["[unsigned]", "[attestation-missing]"]
     assert all(bad.digest in line for line in failures)
     assert lines[-1] == "result: FAIL (denied): unsigned"

@@ -474,6 +474,53 @@ def test_the_audit_line_is_bounded_and_valid_json(caplog: pytest.LogCaptureFixtu
     assert len(record["name"]) < 1000 and len(record["user"]) < 1000
 
 
+def test_the_audit_line_explains_each_image_that_failed_a_check(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer(digests={"ghcr.io/a/b:1": DIGEST})),
+        clock=lambda: datetime.now(UTC),
+    )
+    answer = svc.admit(review("Pod", ["ghcr.io/a/b:latest", "ghcr.io/a/b:1"]), stage="mutate")
+    [record] = _audit_records(caplog)
+    denied, admitted = record["images"]  # type: ignore[misc]
+    assert denied["explanation"] == {
+        "checks": [
+            {
+                "name": "tag",
+                "outcome": "failed",
+                "summary": "latest is in tags.deny",
+                "finding": {
+                    "code": "tag-denied",
+                    "message": 'tag "latest" is mutable and not allowed (rule all)',
+                },
+                "mode": "enforce",
+            }
+        ],
+    }
+    assert "explanation" not in admitted
+    # The same explanation, in full, for whoever holds the answer (evaluate --explain, policy tests).
+    full = [[c.name for c in e.checks if c.outcome != "passed"] for e in answer.explanations()]
+    assert full == [["tag", "rules"], []]
+
+
+def test_the_audit_lines_explanations_are_bounded_together(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer()),
+        clock=lambda: datetime.now(UTC),
+    )
+    svc.admit(review("Pod", [f"ghcr.io/a/app{i}:latest" for i in range(200)]), stage="validate")
+    [record] = _audit_records(caplog)
+    images = record["images"]
+    assert isinstance(images, list) and len(images) == 200
+    explained = [i for i in images if "checks" in i["explanation"]]
+    omitted = [i for i in images if "omitted" in i["explanation"]]
+    assert explained and omitted and len(explained) + len(omitted) == 200
+    assert sum(len(json.dumps(i["explanation"])) for i in explained) < 40 * 1024
+
+
 def test_too_many_images_is_audited_without_listing_them(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="imagegate.audit")
     svc = AdmissionService(

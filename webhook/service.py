@@ -1,5 +1,8 @@
 """The imperative shell: one admission = parse -> plan -> gather facts (registry, verification) -> decide.
 
+``/mutate``'s answer pins images and records the verified SLSA provenance of admitted containers as
+annotations (:mod:`webhook.admission.provenance`).
+
 Facts for the distinct images of a request are gathered concurrently on a per-process thread pool,
 bounded by the admission :class:`~webhook.deadline.Deadline`: an image whose facts are not in by then
 is denied ``registry-error``, so the API server always gets an answer before its webhook timeout.
@@ -8,12 +11,14 @@ Work is bounded per admission: an object with more than ``max_images`` distinct 
 ``too-many-images`` before anything is planned or fetched; one admission runs at most
 ``fetches_per_request`` lookups on the shared pool at a time; planning and deciding check the deadline
 as they go, and past it the object is denied (``internal-error``, fail closed); the audit line lists at
-most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length.
+most ``_MAX_AUDIT_IMAGES`` images, each field cut to a bounded length; an image that failed a check
+carries its ``explanation`` (:func:`webhook.explain.audit_explanation`, at most 4 KiB of JSON each and
+``_MAX_AUDIT_EXPLANATIONS`` characters per line).
 """
 
 from __future__ import annotations
 
-__all__ = ["AdmissionService", "Answer", "FactGatherer"]
+__all__ = ["AdmissionService", "Answer", "DecisionInputs", "FactGatherer"]
 
 import itertools
 import json
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from webhook.admission.provenance import ProvenanceRecord, provenance_patch
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
 from webhook.admission.workloads import ImageSlot, image_slots, why_no_images
@@ -42,6 +48,7 @@ from webhook.decision import (
     unchanged_images,
 )
 from webhook.errors import BadRequest, RegistryError
+from webhook.explain import ImageExplanation, audit_explanation, explain_image
 from webhook.facts import Finding, ImageFacts
 from webhook.policy.model import Policy
 from webhook.reasons import Reason
@@ -60,6 +67,8 @@ _MAX_IMAGES_ANNOTATION = 7000
 # The audit line: at most this many images, and text fields (image, names) cut to this length.
 _MAX_AUDIT_IMAGES = 256
 _MAX_AUDIT_TEXT = 600
+# The explanations of one audit line together: past this many characters, images get none.
+_MAX_AUDIT_EXPLANATIONS = 32 * 1024
 
 
 class _DeadlinePassed(Exception):
@@ -88,11 +97,39 @@ class AdmissionObserver(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """What a decision was made from: the policy, the namespace, and per image its plan and facts."""
+
+    policy: Policy
+    namespace: str
+    plans: Mapping[str, ImagePlan]
+    facts: Mapping[str, ImageFacts]
+
+    def explain(self, image: ImageDecision) -> ImageExplanation:
+        """Every check of ``image`` with its evidence (:func:`webhook.explain.explain_image`)."""
+        return explain_image(
+            image,
+            plan=self.plans[image.slot.image],
+            facts=self.facts.get(image.slot.image),
+            policy=self.policy,
+            namespace=self.namespace,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """An answered admission: the AdmissionReview to send and the decision behind it (if any)."""
+    """An answered admission: the AdmissionReview to send, the decision behind it (if any), and what
+    the decision was made from (to explain it)."""
 
     review: AdmissionReviewResponse
     decision: Decision | None
+    inputs: DecisionInputs | None = None
+
+    def explanations(self) -> tuple[ImageExplanation, ...]:
+        """Per decided image, every check with its evidence; empty when no image was decided."""
+        if self.decision is None or self.inputs is None:
+            return ()
+        return tuple(self.inputs.explain(image) for image in self.decision.images)
 
 
 class AdmissionService:
@@ -179,7 +216,8 @@ class AdmissionService:
                 None,
             )
         policy, gather = current
-        running = running_slots(slots, old=_old_slots(context))
+        old_slots = _old_slots(context)
+        running = running_slots(slots, old=old_slots)
         unchanged = unchanged_images(slots, running=running)
         distinct = tuple(dict.fromkeys(slot.image for slot in slots))
         judged = _judged(distinct, unchanged=unchanged, limit=self._settings.max_images)
@@ -193,6 +231,7 @@ class AdmissionService:
                 started=started,
             )
         left_running = len(distinct) - len(judged)
+        every_slot = slots
         if left_running:
             slots = tuple(slot for slot in slots if slot.image in judged)
             distinct = tuple(image for image in distinct if image in judged)
@@ -223,14 +262,36 @@ class AdmissionService:
                 running=running,
             ).images
         decision = Decision(tuple(images))
+        inputs = DecisionInputs(policy=policy, namespace=context.namespace, plans=plans, facts=facts)
         denials = decision.denials
+        audit = _audit_annotations(decision, policy, left_running=left_running)
+        operations: list[dict[str, Any]] = []
+        # The API server keeps only the containers of a subresource update: no annotation to write.
+        if stage == "mutate" and not denials and not context.sub_resource and context.object is not None:
+            by_pointer = {d.slot.pointer: d for d in decision.images}
+            operations, omitted = provenance_patch(
+                kind=context.kind.kind,
+                group=context.kind.group,
+                obj=context.object,
+                old=context.old_object if context.operation == "UPDATE" else None,
+                old_slots=old_slots,
+                # Slots left running unjudged (past max_images) keep their annotation: they are running.
+                records=[
+                    (slot, _provenance_record(by_pointer.get(slot.pointer), facts, policy))
+                    for slot in every_slot
+                ],
+                running=running,
+            )
+            if omitted:
+                audit["provenanceOmitted"] = ", ".join(omitted)
         review = review_response(
             uid=context.uid,
             allowed=not denials,
             denials=denials,
             warnings=decision.warnings,
-            audit=_audit_annotations(decision, policy, left_running=left_running),
+            audit=audit,
             pins=decision.pins if stage == "mutate" else (),
+            operations=operations,
         )
         if self._observer is not None:
             self._observer.decided(stage=stage, context=context, decision=decision)
@@ -241,7 +302,7 @@ class AdmissionService:
                     _audit_record(
                         context,
                         decision,
-                        policy,
+                        inputs,
                         review=review,
                         stage=stage,
                         when=self._clock(),
@@ -252,7 +313,7 @@ class AdmissionService:
                     separators=(",", ":"),
                 ),
             )
-        return Answer(review, decision)
+        return Answer(review, decision, inputs)
 
     def _gather(
         self,
@@ -422,6 +483,33 @@ def _old_slots(context: AdmissionContext) -> tuple[ImageSlot, ...]:
         return ()  # a malformed old object grants nothing: every image is treated as new
 
 
+def _provenance_record(
+    decision: ImageDecision | None, facts: Mapping[str, ImageFacts], policy: Policy
+) -> ProvenanceRecord | None:
+    """What a provenance annotation records for an admitted image whose SLSA provenance was verified
+    (None: nothing, or the image was not judged)."""
+    if decision is None:
+        return None
+    found = facts.get(decision.slot.image)
+    if decision.digest is None or decision.status == "denied" or found is None:
+        return None
+    verified = found.verified_provenance(decision.rules, decision.digest)
+    if verified is None:
+        return None
+    rule, provenance = verified
+    return ProvenanceRecord(
+        digest=decision.digest,
+        repository=provenance.repository,
+        ref=provenance.ref,
+        commit=provenance.commit,
+        builder=provenance.builder_id,
+        finished=format_rfc3339(provenance.finished) if provenance.finished else None,
+        attested=format_rfc3339(provenance.attested) if provenance.attested else None,
+        policy=policy.name,
+        rule=rule,
+    )
+
+
 def _summary(answer: Answer) -> Status:
     if answer.decision is not None:
         return answer.decision.status
@@ -494,7 +582,7 @@ def _audit_head(context: AdmissionContext, *, stage: str, when: datetime) -> dic
 def _audit_record(
     context: AdmissionContext,
     decision: Decision,
-    policy: Policy,
+    inputs: DecisionInputs,
     *,
     review: AdmissionReviewResponse,
     stage: str,
@@ -505,6 +593,18 @@ def _audit_record(
 ) -> dict[str, Any]:
     """The audit line of a decided admission: at most ``_MAX_AUDIT_IMAGES`` images, and how many not."""
     listed: Sequence[ImageDecision] = decision.images[:_MAX_AUDIT_IMAGES]
+    policy = inputs.policy
+    images = [_audit_image(d, durations) for d in listed]
+    budget = _MAX_AUDIT_EXPLANATIONS
+    for entry, d in zip(images, listed, strict=True):
+        if not d.failures:
+            continue
+        if budget <= 0:
+            entry["explanation"] = {"omitted": "this audit line's explanations are at their size limit"}
+            continue
+        explanation = audit_explanation(inputs.explain(d))
+        entry["explanation"] = explanation
+        budget -= len(json.dumps(explanation, separators=(",", ":")))
     record: dict[str, Any] = {
         **_audit_head(context, stage=stage, when=when),
         "policy": policy.name,
@@ -512,7 +612,7 @@ def _audit_record(
         "allowed": decision.allowed,
         **_answered(review),
         "durationMs": round(seconds * 1000, 2),
-        "images": [_audit_image(d, durations) for d in listed],
+        "images": images,
     }
     # audit mode's lines are only in the answer's annotations (cut there): here, those of the listed images.
     recorded = [line for d in listed if d.failures for line in d.lines("audit")]

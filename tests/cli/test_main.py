@@ -122,6 +122,11 @@ def test_help_ends_with_examples_the_parser_accepts(prog: str, monkeypatch: pyte
         if prog != "imagegate":
             # A subcommand's examples run that subcommand.
             assert command.startswith(prog + " "), (prog, command)
+        # A file of this repository an example names exists (a policy renamed or removed fails here).
+        for before, arg in zip(["", *argv], argv, strict=False):
+            if arg.startswith(("policies/", "deploy/")):
+                made = before == "--out" and (REPO / arg).parent.is_dir()  # a directory the command makes
+                assert made or list(REPO.glob(arg)), (prog, command, arg)
         if "--help" in argv:
             continue
         try:

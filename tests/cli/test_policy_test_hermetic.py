@@ -496,8 +496,10 @@ def test_a_wrong_expectation_fails_with_expected_actual_and_explanation(
     out = capsys.readouterr().out
     assert "FAIL hermetic.test.yaml: expects the fork to pass" in out
     assert "expected outcomes ['verified'], got ['identity-mismatch']" in out
-    # The explanation: the digest, the candidate signature, who signed it and why it does not count.
-    assert f"digest {digest(2)}" in out
+    # The explanation (as evaluate --explain prints it): every check, the digest, the candidate
+    # signature, who signed it and why it does not count.
+    assert "rule signed (enforce) matches; requires signatures" in out
+    assert f"digest: tag fork resolved to {digest(2)}" in out
     assert "valid signature by keyless " + WORKFLOW in out
     assert "OIDCSourceRepositoryOwnerURI does not match (got https://github.com/evil" in out
     assert out.strip().endswith("0 passed, 1 failed")

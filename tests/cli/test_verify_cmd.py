@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +121,21 @@ def test_signed_image_passes_and_every_step_is_printed(
     image = setup["registry"].ref(setup["repo"], "signed")
     code, out = _run(capsys, "--policy", str(policy), image)
     assert code == 0, out
-    assert f"resolve: {setup['signed'].digest}" in out
-    assert "quarantine: not in the quarantine lists" in out
-    assert "signatures: passed" in out
+    digest = setup["signed"].digest
+    assert f"digest: tag signed resolved to {digest}, pinned to {image}@{digest}" in out
+    assert f"quarantine: {digest} is not quarantined: no quarantine lists" in out
+    assert "rules: governed by release (enforce)" in out
+    assert "signatures: passed (1 of minimum 1 signer(s) satisfied)" in out
     assert f"attestation {SLSA_PROVENANCE_V1}: passed" in out
+    # The evidence: which artifact satisfied which signer, who signed it, the fields compared.
+    assert re.search(r"bundle sha256:\w+ \(referrer sha256:\w+\): satisfies signer #1", out)
+    assert f"signed by keyless {WORKFLOW} issuer {GITHUB_ISSUER}" in out
+    assert (
+        "source ref: refs/heads/main (from buildDefinition.externalParameters.workflow.ref): ok, "
+        "expected sourceRefs [refs/heads/main]"
+    ) in out
+    assert "commit 4d329c75e7ec1725f7c9ce917a8799d408d06be3" in out
     assert "result: PASS: verified" in out
-    assert f"pinned image: {image}@{setup['signed'].digest}" in out
 
 
 def test_legacy_signature_and_regexp_signer(
@@ -206,10 +216,17 @@ def test_json_output_gives_each_decision_and_its_steps(
         None,
         [],
     )
-    # The steps are the text output's lines for the image.
-    assert f"resolve: {signed.digest}" in passed["steps"]
-    assert any(step.startswith("signatures: passed") for step in passed["steps"]), passed["steps"]
+    # Every check with its evidence, as the text explains it; the steps are the text output's lines.
+    assert (passed["explanation"]["outcome"], passed["explanation"]["digest"]) == ("verified", signed.digest)
     assert passed["steps"][-1] == "result: PASS: verified"
+    assert main(["verify", "--policy", str(policy), *images]) == 1
+    text = capsys.readouterr().out
+    blocks = [block.splitlines()[1:] for block in text.split("\n\n")[1:]]
+    assert [passed["steps"], failed["steps"]] == [[line.strip() for line in b] for b in blocks]
+    assert any(
+        check.get("finding", {}).get("code") == "unsigned" and check["outcome"] == "failed"
+        for check in failed["explanation"]["checks"]
+    ), failed["explanation"]
     assert (failed["outcome"], failed["status"], failed["mode"], failed["rule"], failed["passed"]) == (
         "unsigned",
         "denied",

@@ -17,7 +17,7 @@ is admitted without anything pushed. Key signers keep the policy default ``requi
 
     case = cases()[0]
     admission = admit(case, registry=plain_registry, directory=tmp_path)
-    admission.allowed, admission.codes
+    admission.allowed, admission.codes, admission.patch
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ _CODE = re.compile(r"(?:: |; )\[([a-z][a-z0-9-]*)\] ")
 
 @dataclass(frozen=True)
 class Admission:
-    """How admission ended: allowed, or refused with these reason codes (``message`` says why)."""
+    """How admission ended: allowed, or refused with these reason codes (``message`` says why); ``patch``:
+    the JSONPatch operations /mutate answered with."""
 
     allowed: bool
     codes: tuple[str, ...]
     message: str
+    patch: tuple[dict[str, Any], ...] = ()
 
     @property
     def outcome(self) -> str:
@@ -107,7 +109,13 @@ def admit(case: dict[str, Any], *, registry: RegistryServer, directory: Path) ->
         dry_run.close()
     response = result.final.review["response"]
     message = str(response.get("status", {}).get("message", ""))
-    return Admission(allowed=bool(response["allowed"]), codes=tuple(_CODE.findall(message)), message=message)
+    patch = result.mutated.review["response"].get("patch")
+    return Admission(
+        allowed=bool(response["allowed"]),
+        codes=tuple(_CODE.findall(message)),
+        message=message,
+        patch=tuple(json.loads(base64.b64decode(patch))) if patch else (),
+    )
 
 
 def _policy(case: dict[str, Any], content: bytes, *, host: str) -> dict[str, Any]:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from webhook.facts import Provenance
 from webhook.policy.model import SlsaCheck
 from webhook.verify.predicates import (
     SLSA_PROVENANCE_V01,
     SLSA_PROVENANCE_V02,
     SLSA_PROVENANCE_V1,
     check_slsa,
+    compare_slsa,
     normalize_repository,
+    read_provenance,
 )
 from webhook.verify.statements import STATEMENT_V01, STATEMENT_V1, Statement, parse_statement
 
@@ -444,3 +448,210 @@ def test_every_failing_requirement_is_reported() -> None:
     assert "builderIds" in findings[0].message
     assert "sourceRepositories" in findings[1].message
     assert "sourceRefs" in findings[2].message
+
+
+# --- what the provenance says about the build (recorded on admitted objects) -----------------------
+
+# (statement, builder id, repository, ref, commit, finish time) as the real provenance states them.
+REAL_BUILDS = [
+    (  # npm's GitHub Actions provenance, SLSA v0.2
+        "statement-provenance-sigstorejs1.3.0.json",
+        "https://github.com/actions/runner",
+        "github.com/sigstore/sigstore-js",
+        "refs/heads/main",
+        "dae8bd8eb433a4147b4655c00fe73e0f22bc0fb1",
+        None,
+    ),
+    (  # slsa-github-generator's generic generator, SLSA v0.2
+        "statement-slsa-v02-generic-generator.json",
+        GENERATOR + "generator_generic_slsa3.yml@refs/heads/main",
+        "github.com/slsa-framework/example-package",
+        "refs/heads/main",
+        "0bf409adc654198ef6bf3c3823df82963a83068c",
+        None,
+    ),
+    (  # the GitHub Actions workflow build type of SLSA v1 (slsa-github-generator v2, npm)
+        "statement-slsa-v1-npm-sigstorejs2.0.0.json",
+        "https://github.com/actions/runner/github-hosted",
+        "github.com/sigstore/sigstore-js",
+        "refs/heads/main",
+        "f0b49a04e5a62250e0f60fb128004a73110fe311",
+        None,
+    ),
+    (  # a GitHub artifact attestation (actions/attest-build-provenance), SLSA v1
+        "statement-slsa-v1-github-attestation.json",
+        "https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main",
+        "github.com/loosebazooka/aa-test",
+        "refs/heads/main",
+        "ebff8dfbd609b7b22237c7719ce07f2dc7934f5f",
+        None,
+    ),
+    (  # Google Cloud Build, SLSA v1 (google-worker/v1)
+        "statement-gcb-v1.json",
+        "https://cloudbuild.googleapis.com/GoogleHostedWorker",
+        "github.com/khalkie/gcb-prod-prov",
+        "refs/heads/main",
+        "2ce3f90facdb51aeb950d5bc641e981be61fdf48",
+        datetime(2023, 8, 8, 18, 40, 29, 55034, tzinfo=UTC),
+    ),
+    (  # Google Cloud Build, SLSA v0.1
+        "statement-gcb-v01.json",
+        "https://cloudbuild.googleapis.com/GoogleHostedWorker@v0.3",
+        "github.com/slsa-framework/example-package",
+        "refs/tags/v33.0.3",
+        "d8e834cecc09efb7099196b005441606298e47b9",
+        datetime(2023, 3, 8, 21, 38, 5, 119259, tzinfo=UTC),
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "builder", "repository", "ref", "commit", "finished"), REAL_BUILDS)
+def test_real_provenance_says_which_commit_was_built(
+    file: str, builder: str, repository: str, ref: str, commit: str, finished: datetime | None
+) -> None:
+    statement = data_statement(file)
+    provenance = read_provenance(statement, attested=datetime(2026, 1, 1, tzinfo=UTC))
+    assert provenance == Provenance(
+        predicate_type=statement.predicate_type,
+        builder_id=builder,
+        repository=repository,
+        ref=ref,
+        commit=commit,
+        finished=finished,
+        attested=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def test_real_legacy_container_provenance_says_which_commit_was_built() -> None:
+    provenance = read_provenance(_legacy_container_statement())
+    assert provenance is not None
+    assert provenance.builder_id == GENERATOR + "generator_container_slsa3.yml@refs/tags/v2.1.0"
+    assert (provenance.repository, provenance.ref) == (
+        "github.com/slsa-framework/example-package",
+        "refs/heads/main",
+    )
+    assert provenance.commit == "4d329c75e7ec1725f7c9ce917a8799d408d06be3"
+
+
+def test_a_provenance_without_source_takes_it_from_the_signing_certificate() -> None:
+    statement = data_statement("statement-slsa-v1-minimal.json")
+    assert read_provenance(statement) == Provenance(
+        SLSA_PROVENANCE_V1,
+        builder_id="https://github.com/sigstore-conformance/rekor2-dsse-hashedrekord-regen",
+    )
+    certificate = {
+        "sourceRepositoryURI": "https://github.com/acme/app",
+        "sourceRepositoryRef": "refs/tags/v1.2.0",
+        "sourceRepositoryDigest": "A" * 40,
+    }
+    provenance = read_provenance(statement, cert_extensions=certificate)
+    assert provenance is not None
+    assert (provenance.repository, provenance.ref, provenance.commit) == (
+        "github.com/acme/app",
+        "refs/tags/v1.2.0",
+        "a" * 40,
+    )
+
+
+def test_the_certificates_commit_is_used_only_for_its_own_repository() -> None:
+    predicate = {
+        "buildDefinition": {
+            "externalParameters": {"workflow": {"repository": "https://github.com/acme/app"}}
+        },
+        "runDetails": {"builder": {"id": "b"}},
+    }
+    statement = build_statement(SLSA_PROVENANCE_V1, predicate)
+    other = {"sourceRepositoryURI": "https://github.com/acme/other", "sourceRepositoryDigest": "b" * 40}
+    same = {"sourceRepositoryURI": "https://github.com/acme/app.git", "sourceRepositoryDigest": "b" * 40}
+    assert read_provenance(statement, cert_extensions=other) == Provenance(
+        SLSA_PROVENANCE_V1, builder_id="b", repository="github.com/acme/app"
+    )
+    provenance = read_provenance(statement, cert_extensions=same)
+    assert provenance is not None and provenance.commit == "b" * 40
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "commit"),
+    [
+        # The source repository's dependency, not the first git dependency.
+        (
+            [
+                {
+                    "uri": "git+https://github.com/acme/tools@refs/heads/main",
+                    "digest": {"gitCommit": "1" * 40},
+                },
+                {"uri": "git+https://github.com/acme/app@refs/tags/v1", "digest": {"gitCommit": "2" * 40}},
+            ],
+            "2" * 40,
+        ),
+        ([{"uri": "git+https://github.com/acme/app", "digest": {"sha1": "3" * 40}}], "3" * 40),
+        ([{"uri": "git+https://github.com/acme/app", "digest": {"gitCommit": "4" * 64}}], "4" * 64),
+        # What is not a commit id is not recorded as one.
+        ([{"uri": "git+https://github.com/acme/app", "digest": {"gitCommit": "main"}}], None),
+        ([{"uri": "git+https://github.com/acme/app", "digest": {"gitCommit": "5" * 39}}], None),
+        ([{"uri": "git+https://github.com/acme/app", "digest": {"gitCommit": ["6" * 40]}}], None),
+        ([{"uri": "git+https://github.com/acme/app", "digest": "7" * 40}], None),
+        ("not a list", None),
+    ],
+)
+def test_the_commit_is_the_source_repositorys(dependencies: object, commit: str | None) -> None:
+    predicate = {
+        "buildDefinition": {
+            "externalParameters": {
+                "workflow": {"repository": "https://github.com/acme/app", "ref": "refs/tags/v1"}
+            },
+            "resolvedDependencies": dependencies,
+        },
+        "runDetails": {"builder": {"id": "b"}, "metadata": {"finishedOn": "not a time"}},
+    }
+    provenance = read_provenance(build_statement(SLSA_PROVENANCE_V1, predicate))
+    assert provenance is not None
+    assert provenance.commit == commit
+    assert provenance.finished is None
+
+
+def test_other_predicates_say_nothing_about_a_build() -> None:
+    assert read_provenance(build_statement("https://slsa.dev/verification_summary/v1", {})) is None
+
+
+def test_every_compared_field_is_evidence_with_where_it_was_read() -> None:
+    statement = data_statement("statement-gcb-v1.json")
+    check = SlsaCheck(
+        builder_ids=("https://cloudbuild.googleapis.com/*",),
+        source_repositories=("github.com/khalkie/gcb-prod-prov",),
+        source_refs=("refs/tags/*",),
+    )
+    fields = compare_slsa(statement, check)
+    assert [(f.name, f.policy, f.found, f.source, f.passed) for f in fields] == [
+        (
+            "builder id",
+            "builderIds",
+            "https://cloudbuild.googleapis.com/GoogleHostedWorker",
+            "runDetails.builder.id",
+            True,
+        ),
+        (
+            "source repository",
+            "sourceRepositories",
+            "github.com/khalkie/gcb-prod-prov",
+            "buildDefinition.externalParameters.buildConfigSource.repository",
+            True,
+        ),
+        (
+            "source ref",
+            "sourceRefs",
+            "refs/heads/main",
+            "buildDefinition.externalParameters.buildConfigSource.ref",
+            False,
+        ),
+    ]
+    assert fields[2].expected == ("refs/tags/*",)
+    assert fields[2].failure == check_slsa(statement, check)[0]
+    wrong = compare_slsa(build_statement("https://example.com/other", {}), check)
+    assert [(f.name, f.found, f.expected) for f in wrong] == [
+        (
+            "predicate type",
+            "https://example.com/other",
+            (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01),
+        )
+    ]

@@ -10,7 +10,11 @@ import pytest
 
 from webhook.policy.model import VerificationSummaryCheck
 from webhook.verify.dsse import verify_dsse_envelope
-from webhook.verify.predicates import VERIFICATION_SUMMARY_V1, check_verification_summary
+from webhook.verify.predicates import (
+    VERIFICATION_SUMMARY_V1,
+    check_verification_summary,
+    compare_verification_summary,
+)
 from webhook.verify.signatures import load_public_key
 from webhook.verify.statements import STATEMENT_V01, STATEMENT_V1, Statement, parse_statement
 
@@ -259,3 +263,34 @@ def test_now_must_be_timezone_aware() -> None:
         check_verification_summary(
             _vsa(), VerificationSummaryCheck(), image_name=IMAGE, digest=DIGEST, now=datetime(2026, 1, 1)
         )
+
+
+def test_every_field_compared_is_evidence_with_what_was_expected() -> None:
+    check = VerificationSummaryCheck(
+        verifier_ids=(VERIFIER,), min_level="SLSA_BUILD_LEVEL_3", max_age=timedelta(hours=1)
+    )
+    fields = compare_verification_summary(_vsa(), check, image_name=IMAGE, digest=DIGEST, now=NOW)
+    assert [(f.name, f.policy, f.expected, f.found, f.source, f.passed) for f in fields] == [
+        ("verifier", "verifierIds", (VERIFIER,), VERIFIER, "verifier.id", True),
+        ("verification result", "", ("PASSED",), "PASSED", "verificationResult", True),
+        (
+            "verified levels",
+            "minLevel",
+            ("SLSA_BUILD_LEVEL_3",),
+            "SLSA_BUILD_LEVEL_3",
+            "verifiedLevels",
+            True,
+        ),
+        (
+            "time verified",
+            "maxAge",
+            ("1h00m00s",),
+            "2026-11-20T10:00:00Z (2h00m00s old)",
+            "timeVerified",
+            False,
+        ),
+        ("resource", "resourceUri", (IMAGE,), f"{IMAGE}@{DIGEST}", "resourceUri", True),
+    ]
+    assert [f.failure for f in fields if f.failure] == list(
+        check_verification_summary(_vsa(), check, image_name=IMAGE, digest=DIGEST, now=NOW)
+    )

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from webhook.policy.model import VulnerabilityCheck
-from webhook.verify.predicates import COSIGN_VULN_V1, SEVERITIES, VULNS_V01, check_vulnerabilities
+from webhook.verify.predicates import (
+    COSIGN_VULN_V1,
+    SEVERITIES,
+    VULNS_V01,
+    check_vulnerabilities,
+    compare_vulnerabilities,
+)
 from webhook.verify.statements import STATEMENT_V01, STATEMENT_V1, Statement
 
 from ._data import build_statement, data_statement
@@ -316,3 +322,21 @@ def test_cosign_scan_age_and_severity_are_both_reported() -> None:
     assert [f.code for f in findings] == ["provenance-mismatch", "provenance-mismatch"]
     assert "maxSeverity HIGH" in findings[0].message
     assert "more than maxAge 7d0h00m00s" in findings[1].message
+
+
+def test_the_severities_found_and_the_scan_time_are_evidence() -> None:
+    statement = _scan([_vuln("CVE-1", ("nvd", "LOW")), _vuln("CVE-2", ("nvd", "HIGH"))])
+    fields = compare_vulnerabilities(statement, VulnerabilityCheck("MEDIUM", timedelta(days=7)), now=NOW)
+    assert [(f.name, f.policy, f.expected, f.found, f.source, f.passed) for f in fields] == [
+        ("vulnerabilities", "maxSeverity", ("MEDIUM",), "2 findings, worst HIGH", "scanner.result", False),
+        (
+            "scan finished",
+            "maxAge",
+            ("7d0h00m00s",),
+            "2026-11-20T09:05:00Z (2h55m00s old)",
+            "metadata.scanFinishedOn",
+            True,
+        ),
+    ]
+    clean = compare_vulnerabilities(_scan([]), VulnerabilityCheck("NONE"), now=NOW)
+    assert [(f.found, f.passed) for f in clean] == [("no findings", True)]

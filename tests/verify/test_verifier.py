@@ -15,6 +15,7 @@ from tests.support.fake_sigstore import (
     VULNS_V01,
     FakeSigstore,
     github_actions_extensions,
+    legacy_tag,
     other_digest,
     shift_legacy_integrated_time,
     slsa_provenance_v02,
@@ -42,6 +43,7 @@ from tests.support.verify_world import (
     requirement,
     signature_rule,
 )
+from webhook.explain import verification_lines
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 
 pytestmark = [pytest.mark.usefixtures("offline"), pytest.mark.sigstore]
@@ -54,15 +56,17 @@ def test_bundle_referrer_signature_verifies(world: World) -> None:
     world.sign_bundle(world.identity())
     result = world.verify(signature_rule(keyless()))
     assert result.passed, result.findings
-    assert any("satisfies signer #1" in step for step in result.steps)
-    assert result.steps[-1] == "rule release: passed"
+    assert any("satisfies signer #1" in step for step in verification_lines(result))
+    assert verification_lines(result)[-1] == "rule release: passed"
 
 
 def test_legacy_sig_verifies(world: World) -> None:
     world.sign_legacy(world.identity())
     result = world.verify(signature_rule(keyless()))
     assert result.passed, result.findings
-    assert any("legacy .sig layer" in step and "satisfies signer #1" in step for step in result.steps)
+    assert any(
+        "legacy .sig layer" in step and "satisfies signer #1" in step for step in verification_lines(result)
+    )
 
 
 def test_anchored_regexp_identity_verifies(world: World) -> None:
@@ -82,7 +86,7 @@ def test_extensions_must_match_exactly(world: World) -> None:
     assert world.verify(signature_rule(good)).passed
     result = world.verify(signature_rule(bad))
     assert codes(result) == ["identity-mismatch"]
-    assert "refs/heads/dev" in result.steps[3] or "refs/heads/dev" in "\n".join(result.steps)
+    assert "refs/heads/dev" in "\n".join(verification_lines(result))
 
 
 @pytest.mark.parametrize("kind", ["ecdsa-p256", "ed25519", "rsa"])
@@ -130,7 +134,7 @@ def test_log_evidence_outside_the_log_keys_validity_window_is_refused(
 
     for require_tlog in (True, False):  # evidence that is present must be valid either way
         result = world.verify(signature_rule(key_signer("release", require_tlog=require_tlog)))
-        assert codes(result) == ["signature-invalid"], result.steps
+        assert codes(result) == ["signature-invalid"], verification_lines(result)
         assert "became valid" in messages(result) or "stopped being valid" in messages(result)
 
 
@@ -188,7 +192,7 @@ def test_wrong_issuer_is_identity_mismatch(world: World) -> None:
     result = world.verify(signature_rule(keyless()))
     assert codes(result) == ["identity-mismatch"]
     assert "issuer https://accounts.google.com" in messages(result)
-    assert any("issuer https://accounts.google.com is not" in step for step in result.steps)
+    assert any("issuer https://accounts.google.com is not" in step for step in verification_lines(result))
 
 
 def test_unanchored_regexp_must_match_the_whole_identity(world: World) -> None:
@@ -200,7 +204,7 @@ def test_unanchored_regexp_must_match_the_whole_identity(world: World) -> None:
     # ... and a longer look-alike identity does not match an anchored-looking exact prefix either.
     world.sign_bundle(world.identity(subject=WORKFLOW.replace("acme/app", "acme/app-evil")))
     result = world.verify(signature_rule(keyless(subject=None, regexp=r"https://github\.com/acme/app/.*")))
-    assert any("acme/app-evil" in step and "does not match" in step for step in result.steps)
+    assert any("acme/app-evil" in step and "does not match" in step for step in verification_lines(result))
 
 
 def test_signature_from_untrusted_instance_is_invalid(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -497,8 +501,10 @@ def test_signatures_and_attestations_together(world: World) -> None:
     )
     result = world.verify(rule)
     assert result.passed, result.findings
-    assert any(step.startswith("signatures: passed") for step in result.steps)
-    assert any(step.startswith(f"attestation {SLSA_PROVENANCE_V1}: passed") for step in result.steps)
+    assert any(step.startswith("signatures: passed") for step in verification_lines(result))
+    assert any(
+        step.startswith(f"attestation {SLSA_PROVENANCE_V1}: passed") for step in verification_lines(result)
+    )
 
 
 def test_unknown_root_or_key_fails_closed(world: World) -> None:
@@ -548,3 +554,89 @@ def test_legacy_layer_with_another_signatures_log_entry_is_invalid(world: World)
     result = world.verify(signature_rule(keyless()))
     assert codes(result) == ["signature-invalid"]
     assert "log entry" in messages(result)
+
+
+# --- the evidence a verification carries ----------------------------------------------------------
+
+
+def test_evidence_names_the_artifact_who_signed_it_and_the_signer_it_satisfies(world: World) -> None:
+    referrer = world.sign_bundle(world.identity(**github_actions_extensions()))
+    world.sign_legacy(world.identity(subject=EVIL))
+    result = world.verify(signature_rule(keyless(), keyless(regexp=ACME_REGEXP), minimum=1))
+    assert result.passed
+    [requirement] = result.requirements
+    assert (requirement.requirement, requirement.minimum, requirement.satisfied) == ("signatures", 1, 1)
+    assert requirement.signers == (
+        f"keyless {WORKFLOW} (issuer {GITHUB_ISSUER}, root test)",
+        f"keyless ~/{ACME_REGEXP}/ (issuer {GITHUB_ISSUER}, root test)",
+    )
+    bundle, legacy = requirement.artifacts
+    assert (bundle.kind, bundle.manifest, bundle.tag) == ("bundle", referrer, "")
+    assert (bundle.verdict, bundle.satisfies) == ("satisfied", (1, 2))
+    assert bundle.signer is not None
+    assert (bundle.signer.subjects, bundle.signer.issuer) == ((WORKFLOW,), GITHUB_ISSUER)
+    extensions = dict(bundle.signer.extensions)
+    assert extensions["sourceRepositoryURI"] == "https://github.com/acme/app"
+    assert extensions["sourceRepositoryDigest"] == "4d329c75e7ec1725f7c9ce917a8799d408d06be3"
+    assert "githubWorkflowSHA" not in extensions  # only those naming the source and the build
+    assert (legacy.kind, legacy.tag) == ("sig", legacy_tag(world.image.digest, "sig"))
+    assert (legacy.verdict, legacy.satisfies) == ("other-signer", ())
+    assert legacy.signer is not None and legacy.signer.subjects == (EVIL,)
+    assert result.discovery is not None
+    assert (result.discovery.bundles, result.discovery.signatures) == (1, 1)
+
+
+def test_a_key_signers_evidence_names_the_key(world: World) -> None:
+    world.sign_legacy_with_key(world.key("release"))
+    result = world.verify(signature_rule(key_signer("release")))
+    [artifact] = result.requirements[0].artifacts
+    assert artifact.signer is not None
+    assert (artifact.signer.key, artifact.signer.subjects, artifact.signer.describe()) == (
+        "release",
+        (),
+        "key release",
+    )
+    assert artifact.signer.logged is not None  # its transparency-log entry was verified
+
+
+def test_attestation_evidence_holds_the_fields_compared_and_the_provenance(world: World) -> None:
+    predicate = slsa_provenance_v1(ref="refs/heads/feature", commit="c" * 40)
+    world.attest_bundle(world.identity(), statement_v1(world.image.digest, SLSA_PROVENANCE_V1, predicate))
+    result = world.verify(_slsa_rule())  # type: ignore[arg-type]
+    assert codes(result) == ["provenance-mismatch"]
+    assert result.provenance is None  # only a passing rule vouches for its provenance
+    [artifact] = result.requirements[0].artifacts
+    assert artifact.verdict == "predicate-mismatch"
+    assert [(f.name, f.found, f.passed) for f in artifact.fields] == [
+        ("builder id", "https://github.com/actions/runner/github-hosted", True),
+        ("source repository", "github.com/acme/app", True),
+        ("source ref", "refs/heads/feature", False),
+    ]
+    assert artifact.provenance is not None
+    assert (artifact.provenance.ref, artifact.provenance.commit) == ("refs/heads/feature", "c" * 40)
+
+    world.attest_bundle(
+        world.identity(),
+        statement_v1(world.image.digest, SLSA_PROVENANCE_V1, slsa_provenance_v1(commit="d" * 40)),
+    )
+    passed = world.verify(_slsa_rule())  # type: ignore[arg-type]
+    assert passed.passed
+    assert passed.provenance is not None
+    assert (passed.provenance.repository, passed.provenance.ref, passed.provenance.commit) == (
+        "github.com/acme/app",
+        "refs/heads/main",
+        "d" * 40,
+    )
+    assert passed.provenance.builder_id == "https://github.com/actions/runner/github-hosted"
+
+
+def test_a_keyless_bundles_log_time_is_evidence_once_its_promise_verified(world: World) -> None:
+    identity = world.identity()
+    logged = identity.not_before + timedelta(minutes=2)
+    statement = statement_v1(world.image.digest, SLSA_PROVENANCE_V1, slsa_provenance_v1())
+    world.push_referrer(world.sigstore.bundle_dsse(identity, statement, integrated_time=logged))
+    result = world.verify(_slsa_rule())  # type: ignore[arg-type]
+    assert result.passed, result.findings
+    [artifact] = result.requirements[0].artifacts
+    assert artifact.signer is not None and artifact.signer.logged == logged.replace(microsecond=0)
+    assert result.provenance is not None and result.provenance.attested == logged.replace(microsecond=0)

@@ -1,4 +1,7 @@
-"""JSONPatch (RFC 6902) for pinned images: one ``replace`` per changed image, base64 for the response."""
+"""JSONPatch (RFC 6902) for pinned images: one ``replace`` per changed image, base64 for the response.
+
+(Provenance annotations add their operations: :mod:`webhook.admission.provenance`.)
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ __all__ = ["encode_patch", "json_pointer", "pin_patch"]
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from webhook.admission.workloads import ImageSlot
@@ -54,6 +57,7 @@ def pin_patch(pins: Sequence[tuple[ImageSlot, str]]) -> list[dict[str, str]]:
     return ops
 
 
-def encode_patch(ops: Sequence[dict[str, str]]) -> str:
+def encode_patch(ops: Sequence[Mapping[str, Any]]) -> str:
     """``response.patch``: base64 of the operations as compact JSON."""
-    return base64.b64encode(json.dumps(list(ops), separators=(",", ":")).encode()).decode("ascii")
+    document = [dict(op) for op in ops]
+    return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode("ascii")

@@ -1,4 +1,5 @@
-"""Decision -> AdmissionReview response: allowed, status, warnings, audit annotations, patch.
+"""Decision -> AdmissionReview response: allowed, status, warnings, audit annotations, patch (the pins, then
+any further operations, such as provenance annotations).
 
 Mode handling lives only here and in the decision core: ``warn`` failures become ``warnings``,
 ``audit`` failures only ``auditAnnotations``; both leave ``allowed`` true.
@@ -9,7 +10,7 @@ from __future__ import annotations
 __all__ = ["error_response", "review_response"]
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webhook.admission.patch import encode_patch, pin_patch
@@ -34,8 +35,10 @@ def review_response(
     warnings: Sequence[str] = (),
     audit: dict[str, str] | None = None,
     pins: Sequence[tuple[Any, str]] = (),
+    operations: Sequence[Mapping[str, Any]] = (),
 ) -> AdmissionReviewResponse:
-    """Build the AdmissionReview v1 answer. A patch is only sent when allowed and non-empty."""
+    """Build the AdmissionReview v1 answer. A patch (``pins``, then ``operations``) is only sent when
+    allowed and non-empty."""
     response: AdmissionResponse = {"uid": uid, "allowed": allowed}
     if not allowed:
         response["status"] = {
@@ -50,8 +53,8 @@ def review_response(
         response["warnings"] = shown
     if audit:
         response["auditAnnotations"] = {k: v[:_MAX_ANNOTATION_CHARS] for k, v in audit.items()}
-    if allowed and pins:
-        ops = pin_patch(pins)
+    if allowed and (pins or operations):
+        ops = [*pin_patch(pins), *operations]
         if ops:
             response["patchType"] = "JSONPatch"
             response["patch"] = encode_patch(ops)

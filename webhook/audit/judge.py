@@ -57,7 +57,7 @@ from webhook.decision import ImageDecision, ImagePlan, Status, plan_image, quara
 from webhook.dryrun import DryRun, review_for
 from webhook.errors import BadRequest, InvalidReference
 from webhook.facts import Finding, ImageFacts
-from webhook.images.reference import ImageRef
+from webhook.images.reference import ImageRef, repository_name
 from webhook.policy.model import SLSA_PROVENANCE, Mode, Policy
 from webhook.reasons import Allowed, Reason
 from webhook.service import Answer, FactGatherer
@@ -486,7 +486,7 @@ class _Judge:
                 judged = self._judged[_shape(obj)]
                 for slot in obj.slots:
                     decision = judged.decisions.get(slot.pointer)
-                    name = _name(slot.image)
+                    name = repository_name(slot.image)
                     digest = decision.digest if decision is not None else None
                     row = rows.setdefault((name, digest), _Row())
                     row.written[slot.image] = None
@@ -609,13 +609,6 @@ def _running_image(running: Running, slot: ImageSlot) -> str | None:
         return f"{ImageRef.parse(slot.image).name}@{running.digest}"
     except InvalidReference:
         return None
-
-
-def _name(image: str) -> str:
-    try:
-        return ImageRef.parse(image).name
-    except InvalidReference:
-        return image
 
 
 def _is_provenance(predicate_type: str) -> bool:

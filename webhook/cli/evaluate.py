@@ -25,6 +25,7 @@ from webhook.admission.review import AdmissionReviewResponse
 from webhook.decision import RUNNING_NOTE, ImageDecision
 from webhook.dryrun import DryRun, DryRunResult, Input, inputs_from_text, load_text
 from webhook.errors import BadRequest
+from webhook.explain import explanation_lines
 from webhook.text import escape
 
 _EXAMPLES = """\
@@ -35,6 +36,9 @@ examples:
 
   # files (several documents, Lists, AdmissionReviews), for a namespace
   imagegate evaluate --policy policy.yaml --namespace prod-shop web.yaml review.json
+
+  # every check of each image, with its evidence (signers, provenance fields, quarantine lookups)
+  imagegate evaluate --policy policy.yaml --explain web.yaml
 
   # the answers as JSON: what /validate said about each input
   imagegate evaluate --policy policy.yaml --json web.yaml \\
@@ -59,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the AdmissionReview answers as a JSON array, each labelled with its stage and input, "
         "patches decoded",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="under each image, print every check with its outcome and evidence: the rules that govern it "
+        "(and those that would in another namespace), the digest, the quarantine lookups, and per rule "
+        "each signature or attestation found, who signed it, which signer it satisfies and the "
+        "predicate fields compared with the policy",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="AdmissionReview JSON or YAML/JSON manifests ('-' = stdin)"
@@ -100,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             ]
             denied |= not result.allowed
             if not args.json:
-                _print_human(found.label, result)
+                _print_human(found.label, result, explain=args.explain)
     finally:
         dry_run.close()
     if args.json:
@@ -117,8 +129,9 @@ def _labelled(review: AdmissionReviewResponse, *, stage: str, found: Input) -> d
     return labelled
 
 
-def _print_human(label: str, result: DryRunResult) -> None:
-    """Per image, the decision of the stage that settles it, plus what /mutate pinned.
+def _print_human(label: str, result: DryRunResult, *, explain: bool = False) -> None:
+    """Per image, the decision of the stage that settles it, plus what /mutate pinned (and with
+    ``explain``, every check of the image with its evidence).
 
     The heading (kind, namespace and name) and the reasons come from the input, which is often not the
     reader's own: they are escaped (:func:`webhook.text.escape`), so none can forge a line.
@@ -134,8 +147,11 @@ def _print_human(label: str, result: DryRunResult) -> None:
         message = response.get("status", {}).get("message", "")
         print(f"  {'allowed' if response['allowed'] else 'denied'} {escape(message)}".rstrip())
     else:
-        for image in final.decision.images:
+        explanations = final.explanations() if explain else ()
+        for index, image in enumerate(final.decision.images):
             print("  " + _image_line(image, pins.get(image.slot.pointer)))
+            if explanations:
+                print("\n".join(explanation_lines(explanations[index], indent="      ")))
     patch = mutated.review["response"].get("patch")
     if patch:
         print("  patch: " + base64.b64decode(patch).decode())

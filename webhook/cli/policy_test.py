@@ -59,7 +59,7 @@ from webhook.cli.suite_report import (
 from webhook.declared import DeclaredGatherer, declared_runtime
 from webhook.dryrun import DryRun, DryRunResult, RuntimeBuilder, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
-from webhook.facts import ImageFacts
+from webhook.explain import explanation_lines
 from webhook.policy.loader import load_suite
 from webhook.policy.model import Policy
 from webhook.policy.suite import Expectation, PolicySuite, SuiteCase
@@ -259,6 +259,8 @@ def _run_case(dry_run: DryRun, case: SuiteCase) -> CaseResult:
 def _admission(label: str, result: DryRunResult) -> Admission:
     final = result.final
     response = final.review["response"]
+    decided_images = final.decision.images if final.decision is not None else ()
+    explanations = final.explanations()
     images = tuple(
         ImageResult(
             slot=decided.slot.describe(),
@@ -268,9 +270,9 @@ def _admission(label: str, result: DryRunResult) -> Admission:
             digest=decided.digest,
             rules=decided.rules,
             failures=tuple((str(f.code), f.message, str(mode)) for f, mode in decided.failures),
-            explanation=_explanation(result.facts.get(decided.slot.image)),
+            explanation=tuple(explanation_lines(explained, indent="")),
         )
-        for decided in (final.decision.images if final.decision is not None else ())
+        for decided, explained in zip(decided_images, explanations, strict=True)
     )
     return Admission(
         label=label,
@@ -279,28 +281,6 @@ def _admission(label: str, result: DryRunResult) -> Admission:
         warnings=tuple(response.get("warnings", [])),
         images=images,
     )
-
-
-def _explanation(facts: ImageFacts | None) -> tuple[str, ...]:
-    """What the fact gathering found for one image: lookup errors and every verification step."""
-    if facts is None:
-        return ()
-    lines: list[str] = []
-    if facts.gathering_error is not None:
-        lines.append(f"lookup FAILED [{facts.gathering_error.code}] {facts.gathering_error.message}")
-    if facts.digest is not None:
-        lines.append(f"digest {facts.digest}")
-    if facts.listed:
-        platforms = ", ".join(f"{m.platform or 'manifest'} {m.digest}" for m in facts.listed)
-        lines.append(f"index lists {platforms}")
-    for problem in (facts.marker_error, facts.listing_error):
-        if problem is not None:
-            lines.append(f"quarantine FAILED [{problem.code}] {problem.message}")
-    if facts.marker is not None:
-        lines.append(f"quarantine marker: {facts.marker.reason}")
-    for verification in facts.verifications:
-        lines.extend(verification.steps)
-    return tuple(lines)
 
 
 def _compare(expect: Expectation, admission: Admission) -> list[str]:

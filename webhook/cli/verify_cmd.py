@@ -3,7 +3,11 @@
 For each IMAGE it runs the same steps, in the same order, with the same adapters as the webhook
 (:mod:`webhook.decision` and :class:`webhook.wiring.Gatherer`): registry allowlist, exemption,
 denied tag, matching rules, tag resolution, quarantine (lists and registry markers), then every
-signature and attestation requirement of every matching rule, and prints each step and its outcome.
+signature and attestation requirement of every matching rule, and prints each step with its outcome
+and evidence (:mod:`webhook.explain`): the rules that govern the image (and those that would in
+another namespace), the digest, every quarantine lookup (an index's manifests too), and per
+requirement every signature or attestation found, who signed it, which signer it satisfies and the
+predicate fields compared with the policy.
 
 Text from outside (image strings, registry answers, certificate identities, marker reasons) is
 printed escaped as in the webhook's answers (:mod:`webhook.text`).
@@ -15,13 +19,13 @@ its trust material is invalid, or the command line is wrong.
 ``-o json`` prints one JSON document instead: the ``policy`` (name, file, mode, trust roots and keys
 loaded) and per image its decision (``image``, ``namespace``, ``reference``, ``rules``, ``exemption``,
 ``digest``, ``pinned``, ``outcome``, ``status``, ``mode`` and ``rule`` of the deciding failure,
-``passed``, ``failures`` with code, message and mode) and ``steps``: the lines the text output explains
-it with.
+``passed``, ``failures`` with code, message and mode), ``explanation``: every check with its evidence,
+as the text shows it (:func:`webhook.explain.explanation_json`), and ``steps``: the text's lines.
 """
 
 from __future__ import annotations
 
-__all__ = ["register", "run"]
+__all__ = ["explain_one", "register", "run"]
 
 import argparse
 import io
@@ -34,7 +38,8 @@ from typing import Any, TextIO
 from webhook.admission.workloads import ImageSlot
 from webhook.cli._options import add_output, seconds
 from webhook.deadline import Deadline
-from webhook.decision import ImageDecision, ImagePlan, evaluate, plan_image, quarantine_finding
+from webhook.decision import ImageDecision, evaluate, plan_image
+from webhook.explain import ImageExplanation, explain_image, explanation_json, explanation_lines
 from webhook.facts import ImageFacts
 from webhook.policy.loader import load_policy
 from webhook.policy.model import Policy
@@ -55,7 +60,7 @@ _EXIT_OK, _EXIT_FAILED = 0, 1
 _EXAMPLES = """\
 examples:
   # every check for one image, explained
-  imagegate verify --policy policies/examples/production.yaml ghcr.io/acme/app:1.4.2
+  imagegate verify --policy policies/examples/promotion.yaml ghcr.io/acme/app:1.4.2
 
   # as admitted to a namespace (rules and exemptions match by namespace), with a longer budget
   imagegate verify --policy policy.yaml --namespace prod-shop --timeout 2m ghcr.io/acme/app:1.4.2
@@ -120,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for image in args.images:
             steps = io.StringIO() if as_json else out
-            decision, passed = _verify_one(
+            decision, explanation, passed = _verify_one(
                 image,
                 policy=policy,
                 gatherer=gatherer,
@@ -130,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
             )
             failed = failed or not passed
             if isinstance(steps, io.StringIO):
-                images.append(_decision_json(decision, args.namespace, passed=passed, steps=steps.getvalue()))
+                images.append(
+                    _decision_json(
+                        decision, explanation, namespace=args.namespace, passed=passed, steps=steps.getvalue()
+                    )
+                )
     if as_json:
         document = {
             "policy": {
@@ -148,24 +157,64 @@ def run(args: argparse.Namespace) -> int:
 
 def _verify_one(
     image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float, out: TextIO
-) -> tuple[ImageDecision, bool]:
-    now = datetime.now(UTC)
+) -> tuple[ImageDecision, ImageExplanation, bool]:
     print("\n" + escape(f"image {image} (namespace {namespace})"), file=out)
+    decision, explanation = _check_one(
+        image, policy=policy, gatherer=gatherer, namespace=namespace, timeout=timeout
+    )
+    for line in explanation_lines(explanation):
+        print(line, file=out)
+    failed = sorted({check.mode for check in explanation.checks if check.outcome == "failed" and check.mode})
+    if not failed and explanation.outcome in ALLOWED_OUTCOMES:
+        verdict = "PASS"
+    elif explanation.status != "denied":
+        verdict = f"FAIL (checks failed in {'/'.join(failed)} mode: admitted)"
+    else:
+        verdict = "FAIL (denied)"
+    print(f"  result: {verdict}: {explanation.outcome}", file=out)
+    return decision, explanation, verdict == "PASS"
+
+
+def explain_one(
+    image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float
+) -> ImageExplanation:
+    """Check ``image`` as ``/mutate`` would for a new container in ``namespace``, and explain the result."""
+    return _check_one(image, policy=policy, gatherer=gatherer, namespace=namespace, timeout=timeout)[1]
+
+
+def _check_one(
+    image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float
+) -> tuple[ImageDecision, ImageExplanation]:
+    """The decision ``/mutate`` would make for a new container of ``image`` in ``namespace``, explained."""
+    now = datetime.now(UTC)
     plan = plan_image(image, policy=policy, namespace=namespace, now=now, stage="mutate")
-    _explain_plan(plan, out=out)
     facts = ImageFacts()
     if plan.needs_facts:
         facts = gatherer(plan, deadline=Deadline.after(timeout), now=now)
-        _explain_facts(plan, facts, policy=policy, out=out)
     slot = ImageSlot(pointer="/image", location="containers", name="", image=image)
     decision = evaluate(
-        (slot,), policy=policy, namespace=namespace, facts={image: facts}, now=now, stage="mutate"
+        (slot,),
+        policy=policy,
+        namespace=namespace,
+        facts={image: facts},
+        now=now,
+        stage="mutate",
+        plans={image: plan},
     ).images[0]
-    return decision, _explain_decision(decision, policy=policy, out=out)
+    explanation = explain_image(decision, plan=plan, facts=facts, policy=policy, namespace=namespace)
+    return decision, explanation
 
 
-def _decision_json(decision: ImageDecision, namespace: str, *, passed: bool, steps: str) -> dict[str, Any]:
-    """One image of ``-o json``: the decision's fields, and the explanation's lines (unindented)."""
+def _decision_json(
+    decision: ImageDecision,
+    explanation: ImageExplanation,
+    *,
+    namespace: str,
+    passed: bool,
+    steps: str,
+) -> dict[str, Any]:
+    """One image of ``-o json``: the decision's fields, every check with its evidence, and the text's
+    lines for it (unindented)."""
     exemption = decision.exemption
     return {
         "image": decision.slot.image,
@@ -183,75 +232,6 @@ def _decision_json(decision: ImageDecision, namespace: str, *, passed: bool, ste
         "rule": decision.rule,
         "passed": passed,
         "failures": [{"code": f.code, "message": f.message, "mode": m} for f, m in decision.failures],
+        "explanation": explanation_json(explanation),
         "steps": [line.strip() for line in steps.splitlines()[2:]],
     }
-
-
-def _explain_plan(plan: ImagePlan, *, out: TextIO) -> None:
-    if plan.ref is not None:
-        print(f"  reference: {plan.ref}", file=out)
-    if plan.exemption is not None:
-        exemption = plan.exemption
-        print(
-            f"  exemption: applies ({exemption.reason}; expires {exemption.expires.isoformat()}); "
-            "no further checks",
-            file=out,
-        )
-        return
-    if plan.terminal is not None:
-        print(escape(f"  check: FAILED [{plan.terminal.code}] {plan.terminal.message}"), file=out)
-        return
-    if plan.rules:
-        print(f"  rules: {', '.join(rule.name for rule in plan.rules)}", file=out)
-    else:
-        print("  rules: none match", file=out)
-    if plan.resolve and plan.ref is not None:
-        print(f"  resolve: tag {plan.ref.effective_tag} is resolved against {plan.ref.registry}", file=out)
-    elif plan.digest is not None:
-        print(f"  digest: pinned {plan.digest}", file=out)
-
-
-def _explain_facts(plan: ImagePlan, facts: ImageFacts, *, policy: Policy, out: TextIO) -> None:
-    if facts.gathering_error is not None:
-        error = facts.gathering_error
-        print(escape(f"  resolve: FAILED [{error.code}] {error.message}"), file=out)
-        return
-    if plan.resolve and facts.digest is not None:
-        print(f"  resolve: {facts.digest}", file=out)
-    digest = facts.digest or plan.digest
-    if digest is None:
-        return
-    if facts.listed:
-        print(
-            f"  index: lists {len(facts.listed)} manifest(s), each checked against the quarantine too",
-            file=out,
-        )
-    # The decision core says whether, and why, the digest is quarantined (or fails closed).
-    quarantined = quarantine_finding(plan, policy=policy, digest=digest, facts=facts)
-    if quarantined is not None:
-        print(escape(f"  quarantine: FAILED [{quarantined.code}] {quarantined.message}"), file=out)
-    elif plan.check_markers:
-        print("  quarantine: the digest is not quarantined (lists and registry markers)", file=out)
-    else:
-        print("  quarantine: not in the quarantine lists", file=out)
-    for verification in facts.verifications:
-        for step in verification.steps:
-            print(escape(f"  {step}"), file=out)
-
-
-def _explain_decision(decision: ImageDecision, *, policy: Policy, out: TextIO) -> bool:
-    for finding, mode in decision.failures:
-        print(escape(f"  failure ({mode}): [{finding.code}] {finding.message}"), file=out)
-    if decision.digest is not None and decision.pin is not None:
-        print(escape(f"  pinned image: {decision.pin}"), file=out)
-    passed = decision.outcome in ALLOWED_OUTCOMES and not decision.failures
-    if passed:
-        verdict = "PASS"
-    elif decision.failures and decision.status != "denied":
-        verdict = (
-            f"FAIL (checks failed in {'/'.join(sorted({m for _, m in decision.failures}))} mode: admitted)"
-        )
-    else:
-        verdict = "FAIL (denied)"
-    print(f"  result: {verdict}: {decision.outcome}", file=out)
-    return passed

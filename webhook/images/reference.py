@@ -40,6 +40,7 @@ __all__ = [
     "ImageRef",
     "is_sha256_digest",
     "pin_image_text",
+    "repository_name",
 ]
 
 import functools
@@ -200,6 +201,15 @@ def pin_image_text(original: str, digest: str) -> str:
     ImageRef.parse(original)
     base = original.split("@", 1)[0]
     return f"{base}@{_check_digest(original, digest)}"
+
+
+def repository_name(image: str) -> str:
+    """The normalised repository of ``image`` (``docker.io/library/nginx`` for ``nginx:1.25``), or
+    ``image`` as written when it is not a valid reference (for display and grouping only)."""
+    try:
+        return ImageRef.parse(image).name
+    except InvalidReference:
+        return image
 
 
 def _fields(text: str) -> tuple[str, str, str | None, str | None]:

@@ -42,7 +42,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
@@ -58,7 +58,7 @@ from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify import keys
 from webhook.verify.certificates import verify_certificate
-from webhook.verify.evidence import b64, signature_invalid
+from webhook.verify.evidence import b64, integer, signature_invalid
 from webhook.verify.identity import CertIdentity
 from webhook.verify.rekor import check_integrated_time
 from webhook.verify.signatures import PublicKey
@@ -189,12 +189,16 @@ def verify_keyless_bundle(
                 payload_type=payload_type,
                 payload=payload,
                 certificate=bundle.signing_certificate,
+                integrated_time=_promised_time(document),
             )
         else:
             assert digest is not None  # noqa: S101 - checked above
             root.verifier.verify_artifact(_hashed(digest), bundle, _IdentityCheckedByCaller())
             signed = SignedPayload(
-                origin=origin, message_digest=digest, certificate=bundle.signing_certificate
+                origin=origin,
+                message_digest=digest,
+                certificate=bundle.signing_certificate,
+                integrated_time=_promised_time(document),
             )
         _check_root_windows(bundle, document, root=root, now=now)
     except VerificationFailed as error:
@@ -342,6 +346,25 @@ def _hashed(digest: str) -> Hashed:
         )
     algorithm, hexdigest = match.groups()
     return Hashed(algorithm=_HASHES[algorithm], digest=bytes.fromhex(hexdigest))
+
+
+def _promised_time(document: Any) -> datetime | None:
+    """The log entry's integrated time, when an inclusion promise (a signed timestamp) comes with it.
+
+    Read from a bundle sigstore's Verifier has just accepted: with a promise, it verified the promise,
+    which signs the integrated time. Without one (Rekor v2 entries carry none) there is no log time.
+    """
+    material = document.get("verificationMaterial") if isinstance(document, dict) else None
+    entries = material.get("tlogEntries") if isinstance(material, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+        return None
+    entry = entries[0]
+    if not entry.get("inclusionPromise"):
+        return None
+    try:
+        return datetime.fromtimestamp(integer(entry.get("integratedTime"), "integratedTime"), tz=UTC)
+    except (VerificationFailed, OverflowError, OSError, ValueError):
+        return None
 
 
 def _json(content: bytes) -> Any:

@@ -191,8 +191,5 @@ def _registry_failure(rule: Rule, digest: str, error: RegistryError) -> RuleVeri
     message = f"could not look up signatures and attestations for {digest}: {error.user_message}"
     _logger.info("rule %s: %s", rule.name, message)
     return RuleVerification(
-        rule=rule.name,
-        digest=digest,
-        findings=(Finding(Reason.REGISTRY_ERROR, message),),
-        steps=(f"rule {rule.name}: discovery FAILED [registry-error] {message}",),
+        rule=rule.name, digest=digest, findings=(Finding(Reason.REGISTRY_ERROR, message),)
     )

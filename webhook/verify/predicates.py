@@ -82,7 +82,12 @@ __all__ = [
     "check_slsa",
     "check_verification_summary",
     "check_vulnerabilities",
+    "compare_slsa",
+    "compare_verification_summary",
+    "compare_vulnerabilities",
+    "failures",
     "normalize_repository",
+    "read_provenance",
 ]
 
 import functools
@@ -91,15 +96,15 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from webhook._json import json_kind, mapping
 from webhook.errors import InvalidReference
-from webhook.facts import Finding
+from webhook.facts import FieldCheck, Finding, Provenance
 from webhook.formats import SEVERITIES
-from webhook.images.reference import ImageRef
+from webhook.images.reference import ImageRef, repository_name
 from webhook.policy.match import GlobError, glob_match
 from webhook.policy.model import SlsaCheck, VerificationSummaryCheck, VulnerabilityCheck
 from webhook.reasons import Reason
@@ -137,14 +142,17 @@ _SARIF_NOT_FINDINGS = frozenset({"pass", "notApplicable"})
 _LEVEL = re.compile(r"(?P<track>.+)_LEVEL_(?P<number>[0-9]{1,9})")
 # How many offending vulnerabilities a message lists.
 _LIST = 5
-# How much of a value from a predicate a message quotes.
+# How much of a value from a predicate a message quotes, and evidence keeps.
 _SHOW = 120
+_EVIDENCE = 512
 # A value from outside, quoted (escaped, cut short) for a message.
 _show = functools.partial(show_value, limit=_SHOW)
 
 
 # --------------------------------------------------------------------------------------------------
 # SLSA provenance
+
+_SLSA_TYPES = (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01)
 
 
 def check_slsa(
@@ -154,58 +162,130 @@ def check_slsa(
     cert_source_ref: str | None = None,
     cert_source_repository: str | None = None,
 ) -> tuple[Finding, ...]:
-    """Check SLSA provenance (v1, v0.2, Cloud Build v0.1) against ``builderIds``, ``sourceRepositories``
+    """The failures of :func:`compare_slsa`: empty when every requirement holds."""
+    return failures(
+        compare_slsa(
+            statement, check, cert_source_ref=cert_source_ref, cert_source_repository=cert_source_repository
+        )
+    )
+
+
+def compare_slsa(
+    statement: Statement,
+    check: SlsaCheck,
+    *,
+    cert_source_ref: str | None = None,
+    cert_source_repository: str | None = None,
+) -> tuple[FieldCheck, ...]:
+    """Compare SLSA provenance (v1, v0.2, Cloud Build v0.1) with ``builderIds``, ``sourceRepositories``
     and ``sourceRefs``.
 
     Args:
         statement: the verified statement; its predicate type must be a SLSA provenance type.
-        check: what the policy requires; empty tuples are not checked.
+        check: what the policy requires; empty tuples are not compared.
         cert_source_ref: the signing certificate's source-ref extension (1.3.6.1.4.1.57264.1.14), used
             when the provenance names no ref.
         cert_source_repository: the certificate's source-repository-URI extension, used when the
             provenance names no repository.
 
     Returns:
-        Findings; empty when every requirement holds.
+        One comparison per field the policy constrains (a failing one carries its finding), or the
+        predicate type's failure when it is not SLSA provenance.
     """
     kind = statement.predicate_type
-    if kind not in (SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V01):
+    if kind not in _SLSA_TYPES:
         return (
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                f"predicate type is {_show(kind)}, expected SLSA provenance "
-                f"({SLSA_PROVENANCE_V1}, {SLSA_PROVENANCE_V02} or {SLSA_PROVENANCE_V01})",
+            _wrong_type(
+                kind,
+                _SLSA_TYPES,
+                f"expected SLSA provenance ({SLSA_PROVENANCE_V1}, {SLSA_PROVENANCE_V02} or "
+                f"{SLSA_PROVENANCE_V01})",
             ),
         )
     predicate = statement.predicate
-    findings: list[Finding] = []
+    fields: list[FieldCheck] = []
 
     if check.builder_ids:
-        builder_field = "runDetails.builder.id" if kind == SLSA_PROVENANCE_V1 else "builder.id"
+        builder_field = _builder_field(kind)
         builder_id = _string_at(predicate, builder_field)
+        failure = None
         if builder_id is None:
-            findings.append(
-                Finding(
-                    Reason.ATTESTATION_INVALID,
-                    f"provenance has no {builder_field}; expected one of builderIds "
-                    f"{_list(check.builder_ids)}",
-                )
+            failure = Finding(
+                Reason.ATTESTATION_INVALID,
+                f"provenance has no {builder_field}; expected one of builderIds {_list(check.builder_ids)}",
             )
         elif not any(_glob(allowed, builder_id) for allowed in check.builder_ids):
-            findings.append(
-                Finding(
-                    Reason.PROVENANCE_MISMATCH,
-                    f"builder id {_show(builder_id)} (from {builder_field}) is not one of builderIds "
-                    f"{_list(check.builder_ids)}",
-                )
+            failure = Finding(
+                Reason.PROVENANCE_MISMATCH,
+                f"builder id {_show(builder_id)} (from {builder_field}) is not one of builderIds "
+                f"{_list(check.builder_ids)}",
             )
+        fields.append(
+            FieldCheck(
+                "builder id", "builderIds", check.builder_ids, _found(builder_id), builder_field, failure
+            )
+        )
 
     source = _slsa_source(kind, predicate)
     if check.source_repositories:
-        findings.extend(_check_repository(source, check.source_repositories, cert_source_repository))
+        fields.append(_check_repository(source, check.source_repositories, cert_source_repository))
     if check.source_refs:
-        findings.extend(_check_ref(source, check.source_refs, cert_source_ref))
-    return tuple(findings)
+        fields.append(_check_ref(source, check.source_refs, cert_source_ref))
+    return tuple(fields)
+
+
+def read_provenance(
+    statement: Statement,
+    *,
+    cert_extensions: Mapping[str, str] | None = None,
+    attested: datetime | None = None,
+) -> Provenance | None:
+    """What SLSA provenance (v1, v0.2, Cloud Build v0.1) says about the build; None for another type.
+
+    The builder id, repository and ref are read as :func:`compare_slsa` reads them (the table in the
+    module docstring), the repository normalised (:func:`normalize_repository`). The commit is the
+    ``gitCommit`` (or ``sha1``) digest of the source: v1 the ``resolvedDependencies`` entry of the
+    source repository (else the first ``git+`` one), then Cloud Build's ``COMMIT_SHA`` system
+    substitution; v0.2 ``invocation.configSource.digest``, then the ``materials`` entry of the source
+    repository, then ``invocation.environment`` ``GITHUB_SHA``/``github_sha1``; v0.1 ``materials[0]``'s
+    digest, then the ``COMMIT_SHA`` substitution. Only a 40 or 64 hex digit value is a commit. The finish
+    time is v1 ``runDetails.metadata.finishedOn``, v0.x ``metadata.buildFinishedOn`` (RFC 3339).
+
+    Args:
+        statement: the verified statement.
+        cert_extensions: the signing certificate's Fulcio extensions by policy-file name: its
+            ``sourceRepositoryURI``, ``sourceRepositoryRef`` and ``sourceRepositoryDigest`` stand in
+            when the provenance names no repository, ref or commit (the digest only for that repository).
+        attested: the attestation's transparency-log time, if known.
+    """
+    kind = statement.predicate_type
+    if kind not in _SLSA_TYPES:
+        return None
+    predicate = statement.predicate
+    extensions = cert_extensions or {}
+    source = _slsa_source(kind, predicate)
+    repository = source.repository or extensions.get("sourceRepositoryURI") or None
+    normalised = normalize_repository(repository) if repository else None
+    commit = _commit(kind, predicate, normalised)
+    cert_repository = extensions.get("sourceRepositoryURI")
+    if commit is None and cert_repository and normalize_repository(cert_repository) == normalised:
+        commit = _hex_commit(extensions.get("sourceRepositoryDigest"))
+    finished_field = (
+        "runDetails.metadata.finishedOn" if kind == SLSA_PROVENANCE_V1 else "metadata.buildFinishedOn"
+    )
+    return Provenance(
+        predicate_type=kind,
+        builder_id=_string_at(predicate, _builder_field(kind)),
+        repository=normalised,
+        ref=source.ref or extensions.get("sourceRepositoryRef") or None,
+        commit=commit,
+        finished=_utc(_timestamp(_string_at(predicate, finished_field))),
+        attested=attested,
+    )
+
+
+def _builder_field(kind: str) -> str:
+    return "runDetails.builder.id" if kind == SLSA_PROVENANCE_V1 else "builder.id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,50 +298,122 @@ class _Source:
     ref_field: str = ""
 
 
-def _check_repository(
-    source: _Source, allowed: tuple[str, ...], cert_repository: str | None
-) -> list[Finding]:
+def _check_repository(source: _Source, allowed: tuple[str, ...], cert_repository: str | None) -> FieldCheck:
     repository, where = source.repository, source.repository_field
     if repository is None and cert_repository:
         repository, where = cert_repository, "the signing certificate's source repository"
     if repository is None:
-        return [
-            Finding(
+        return FieldCheck(
+            "source repository",
+            "sourceRepositories",
+            allowed,
+            None,
+            failure=Finding(
                 Reason.ATTESTATION_INVALID,
                 f"provenance names no source repository; expected one of sourceRepositories {_list(allowed)}",
-            )
-        ]
+            ),
+        )
     found = normalize_repository(repository)
-    if found in {normalize_repository(entry) for entry in allowed}:
-        return []
-    return [
-        Finding(
+    failure = None
+    if found not in {normalize_repository(entry) for entry in allowed}:
+        failure = Finding(
             Reason.PROVENANCE_MISMATCH,
             f"source repository {_show(found)} (from {where}: {_show(repository)}) is not one of "
             f"sourceRepositories {_list(allowed)}",
         )
-    ]
+    return FieldCheck("source repository", "sourceRepositories", allowed, _found(found), where, failure)
 
 
-def _check_ref(source: _Source, allowed: tuple[str, ...], cert_ref: str | None) -> list[Finding]:
+def _check_ref(source: _Source, allowed: tuple[str, ...], cert_ref: str | None) -> FieldCheck:
     ref, where = source.ref, source.ref_field
     if ref is None and cert_ref:
         ref, where = cert_ref, "the signing certificate's source ref"
     if ref is None:
-        return [
-            Finding(
+        return FieldCheck(
+            "source ref",
+            "sourceRefs",
+            allowed,
+            None,
+            failure=Finding(
                 Reason.ATTESTATION_INVALID,
                 f"provenance names no source ref; expected one of sourceRefs {_list(allowed)}",
-            )
-        ]
-    if any(_glob(pattern, ref) for pattern in allowed):
-        return []
-    return [
-        Finding(
+            ),
+        )
+    failure = None
+    if not any(_glob(pattern, ref) for pattern in allowed):
+        failure = Finding(
             Reason.PROVENANCE_MISMATCH,
             f"source ref {_show(ref)} (from {where}) does not match sourceRefs {_list(allowed)}",
         )
+    return FieldCheck("source ref", "sourceRefs", allowed, _found(ref), where, failure)
+
+
+def _commit(kind: str, predicate: Mapping[str, Any], repository: str | None) -> str | None:
+    if kind == SLSA_PROVENANCE_V1:
+        definition = mapping(predicate.get("buildDefinition"))
+        found = _dependency_commit(definition.get("resolvedDependencies"), repository)
+        if found is None:
+            internal = mapping(definition.get("internalParameters"))
+            found = _hex_commit(mapping(internal.get("systemSubstitutions")).get("COMMIT_SHA"))
+        return found
+    if kind == SLSA_PROVENANCE_V02:
+        invocation = mapping(predicate.get("invocation"))
+        config = mapping(invocation.get("configSource"))
+        uri = config.get("uri")
+        found = None
+        if isinstance(uri, str) and (repository is None or normalize_repository(uri) == repository):
+            found = _digest_commit(config.get("digest"))
+        if found is None:
+            found = _dependency_commit(predicate.get("materials"), repository)
+        environment = mapping(invocation.get("environment"))
+        for name in ("GITHUB_SHA", "github_sha1"):
+            if found is None:
+                found = _hex_commit(environment.get(name))
+        return found
+    materials = _list_of(predicate.get("materials"))
+    found = _digest_commit(mapping(materials[0]).get("digest")) if materials else None
+    if found is None:
+        arguments = mapping(mapping(predicate.get("recipe")).get("arguments"))
+        found = _hex_commit(mapping(arguments.get("substitutions")).get("COMMIT_SHA"))
+    return found
+
+
+def _dependency_commit(dependencies: object, repository: str | None) -> str | None:
+    """The commit of the ``git+`` dependency (or material) of ``repository``, else of the first one."""
+    candidates = [
+        mapping(item)
+        for item in _list_of(dependencies)
+        if isinstance(mapping(item).get("uri"), str) and mapping(item)["uri"].startswith("git+")
     ]
+    if repository is not None:
+        same = [item for item in candidates if normalize_repository(item["uri"]) == repository]
+        candidates = same or candidates
+    return _digest_commit(candidates[0].get("digest")) if candidates else None
+
+
+def _digest_commit(digest: object) -> str | None:
+    digests = mapping(digest)
+    return _hex_commit(digests.get("gitCommit")) or _hex_commit(digests.get("sha1"))
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", re.ASCII)
+
+
+def _hex_commit(value: object) -> str | None:
+    """A git commit id (40 hex digits, or 64 for SHA-256 repositories), lower-cased; else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.lower()
+    return value if _COMMIT.fullmatch(value) else None
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _slsa_source(kind: str, predicate: Mapping[str, Any]) -> _Source:
@@ -411,7 +563,21 @@ def check_verification_summary(
     digest: str,
     now: datetime,
 ) -> tuple[Finding, ...]:
-    """Check a SLSA verification summary (VSA v1) from an earlier promotion stage.
+    """The failures of :func:`compare_verification_summary`: empty when every requirement holds."""
+    return failures(
+        compare_verification_summary(statement, check, image_name=image_name, digest=digest, now=now)
+    )
+
+
+def compare_verification_summary(
+    statement: Statement,
+    check: VerificationSummaryCheck,
+    *,
+    image_name: str,
+    digest: str,
+    now: datetime,
+) -> tuple[FieldCheck, ...]:
+    """Compare a SLSA verification summary (VSA v1) from an earlier promotion stage with the policy.
 
     Args:
         statement: the verified statement; its predicate type must be ``VERIFICATION_SUMMARY_V1``.
@@ -421,66 +587,104 @@ def check_verification_summary(
         now: the current time (timezone-aware).
 
     Returns:
-        Findings; empty when every requirement holds.
+        One comparison per field (verifier, result, level and age when the policy sets them, resource
+        URI); a failing one carries its finding.
     """
     require_aware(now)
     if statement.predicate_type != VERIFICATION_SUMMARY_V1:
         return (
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                f"predicate type is {_show(statement.predicate_type)}, expected {VERIFICATION_SUMMARY_V1}",
+            _wrong_type(
+                statement.predicate_type, (VERIFICATION_SUMMARY_V1,), f"expected {VERIFICATION_SUMMARY_V1}"
             ),
         )
     predicate = statement.predicate
-    findings: list[Finding] = []
+    fields: list[FieldCheck] = []
 
     verifier_id = _string_at(predicate, "verifier.id")
+    failure = None
     if verifier_id is None:
-        findings.append(Finding(Reason.ATTESTATION_INVALID, "verification summary has no verifier.id"))
+        failure = Finding(Reason.ATTESTATION_INVALID, "verification summary has no verifier.id")
     elif check.verifier_ids and not any(_glob(allowed, verifier_id) for allowed in check.verifier_ids):
-        findings.append(
-            Finding(
-                Reason.PROVENANCE_MISMATCH,
-                f"verifier {_show(verifier_id)} is not one of verifierIds {_list(check.verifier_ids)}",
-            )
+        failure = Finding(
+            Reason.PROVENANCE_MISMATCH,
+            f"verifier {_show(verifier_id)} is not one of verifierIds {_list(check.verifier_ids)}",
         )
+    fields.append(
+        FieldCheck("verifier", "verifierIds", check.verifier_ids, _found(verifier_id), "verifier.id", failure)
+    )
 
     result = predicate.get("verificationResult")
+    failure = None
     if not isinstance(result, str):
-        findings.append(
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                "verification summary has no verificationResult; expected 'PASSED'",
-            )
+        failure = Finding(
+            Reason.ATTESTATION_INVALID, "verification summary has no verificationResult; expected 'PASSED'"
         )
     elif result != "PASSED":
-        findings.append(
-            Finding(Reason.PROVENANCE_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'")
+        failure = Finding(
+            Reason.PROVENANCE_MISMATCH, f"verificationResult is {_show(result)}, expected 'PASSED'"
         )
+    fields.append(
+        FieldCheck(
+            "verification result",
+            "",
+            ("PASSED",),
+            _found(result if isinstance(result, str) else None),
+            "verificationResult",
+            failure,
+        )
+    )
 
     if check.min_level is not None:
-        findings.extend(_check_level(predicate.get("verifiedLevels"), check.min_level))
+        levels = predicate.get("verifiedLevels")
+        shown = (
+            ", ".join(levels)
+            if isinstance(levels, list) and all(isinstance(x, str) for x in levels)
+            else None
+        )
+        fields.append(
+            FieldCheck(
+                "verified levels",
+                "minLevel",
+                (check.min_level,),
+                _found(shown),
+                "verifiedLevels",
+                _check_level(levels, check.min_level),
+            )
+        )
     if check.max_age is not None:
-        findings.extend(
-            _check_age(predicate.get("timeVerified"), "timeVerified", max_age=check.max_age, now=now)
+        fields.append(
+            _check_age(
+                predicate.get("timeVerified"),
+                "timeVerified",
+                name="time verified",
+                max_age=check.max_age,
+                now=now,
+            )
         )
     resource = predicate.get("resourceUri")
-    findings.extend(_check_resource(resource, check, image_name=image_name, digest=digest))
-    return tuple(findings)
+    fields.append(
+        FieldCheck(
+            "resource",
+            "resourceUri",
+            (check.resource_uri,) if check.resource_uri is not None else (repository_name(image_name),),
+            _found(resource if isinstance(resource, str) and resource else None),
+            "resourceUri",
+            _check_resource(resource, check, image_name=image_name, digest=digest),
+        )
+    )
+    return tuple(fields)
 
 
-def _check_level(levels: object, minimum: str) -> list[Finding]:
+def _check_level(levels: object, minimum: str) -> Finding | None:
     if not isinstance(levels, list) or not all(isinstance(level, str) for level in levels):
-        return [
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                f"verifiedLevels is not a list of strings; expected a level >= {minimum}",
-            )
-        ]
+        return Finding(
+            Reason.ATTESTATION_INVALID,
+            f"verifiedLevels is not a list of strings; expected a level >= {minimum}",
+        )
     wanted = _LEVEL.fullmatch(minimum)
     for level in levels:
         if level == minimum:
-            return []
+            return None
         found = _LEVEL.fullmatch(level)
         if (
             wanted is not None
@@ -488,51 +692,43 @@ def _check_level(levels: object, minimum: str) -> list[Finding]:
             and found["track"] == wanted["track"]
             and int(found["number"]) >= int(wanted["number"])
         ):
-            return []
-    return [
-        Finding(Reason.PROVENANCE_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}")
-    ]
+            return None
+    return Finding(
+        Reason.PROVENANCE_MISMATCH, f"verifiedLevels {_list(levels)} do not reach minLevel {minimum}"
+    )
 
 
 def _check_resource(
     resource: object, check: VerificationSummaryCheck, *, image_name: str, digest: str
-) -> list[Finding]:
+) -> Finding | None:
     if not isinstance(resource, str) or not resource:
-        return [Finding(Reason.ATTESTATION_INVALID, "verification summary has no resourceUri")]
+        return Finding(Reason.ATTESTATION_INVALID, "verification summary has no resourceUri")
     if check.resource_uri is not None:
         if _glob(check.resource_uri, resource):
-            return []
-        return [
-            Finding(
-                Reason.PROVENANCE_MISMATCH,
-                f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}",
-            )
-        ]
+            return None
+        return Finding(
+            Reason.PROVENANCE_MISMATCH,
+            f"resourceUri {_show(resource)} does not match {_show(check.resource_uri)}",
+        )
     admitted = ImageRef.parse(image_name)
     try:
         named = _image_from_resource_uri(resource)
     except (InvalidReference, ValueError) as exc:
-        return [
-            Finding(
-                Reason.PROVENANCE_MISMATCH,
-                f"resourceUri {_show(resource)} does not name an image ({exc}); expected {admitted.name}",
-            )
-        ]
+        return Finding(
+            Reason.PROVENANCE_MISMATCH,
+            f"resourceUri {_show(resource)} does not name an image ({exc}); expected {admitted.name}",
+        )
     if named.name != admitted.name:
-        return [
-            Finding(
-                Reason.PROVENANCE_MISMATCH,
-                f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}",
-            )
-        ]
+        return Finding(
+            Reason.PROVENANCE_MISMATCH,
+            f"resourceUri {_show(resource)} names {named.name}, expected {admitted.name}",
+        )
     if named.digest is not None and named.digest != digest:
-        return [
-            Finding(
-                Reason.PROVENANCE_MISMATCH,
-                f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}",
-            )
-        ]
-    return []
+        return Finding(
+            Reason.PROVENANCE_MISMATCH,
+            f"resourceUri {_show(resource)} names digest {named.digest}, expected {digest}",
+        )
+    return None
 
 
 def _image_from_resource_uri(uri: str) -> ImageRef:
@@ -586,7 +782,15 @@ class _Vulnerability:
 def check_vulnerabilities(
     statement: Statement, check: VulnerabilityCheck, *, now: datetime
 ) -> tuple[Finding, ...]:
-    """Check a vulnerability scan: no finding above ``maxSeverity``, scan finished within ``maxAge``.
+    """The failures of :func:`compare_vulnerabilities`: empty when every requirement holds."""
+    return failures(compare_vulnerabilities(statement, check, now=now))
+
+
+def compare_vulnerabilities(
+    statement: Statement, check: VulnerabilityCheck, *, now: datetime
+) -> tuple[FieldCheck, ...]:
+    """Compare a vulnerability scan with the policy: no finding above ``maxSeverity``, scan finished
+    within ``maxAge``.
 
     Args:
         statement: the verified statement; in-toto vulns v0.1 or cosign vuln v1.
@@ -594,7 +798,8 @@ def check_vulnerabilities(
         now: the current time (timezone-aware).
 
     Returns:
-        Findings; empty when every requirement holds.
+        The severity comparison (``found`` says how many findings and the worst severity), and the
+        age comparison when ``maxAge`` is set; a failing one carries its finding.
 
     Raises:
         ValueError: ``check.max_severity`` is not one of :data:`SEVERITIES` (the policy loader refuses it).
@@ -606,39 +811,46 @@ def check_vulnerabilities(
     kind = statement.predicate_type
     if kind not in (VULNS_V01, COSIGN_VULN_V1):
         return (
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                f"predicate type is {_show(kind)}, expected a vulnerability scan "
-                f"({VULNS_V01} or {COSIGN_VULN_V1})",
+            _wrong_type(
+                kind,
+                (VULNS_V01, COSIGN_VULN_V1),
+                f"expected a vulnerability scan ({VULNS_V01} or {COSIGN_VULN_V1})",
             ),
         )
     predicate = statement.predicate
-    findings: list[Finding] = []
+    fields: list[FieldCheck] = []
     scanner = predicate.get("scanner")
+    found: str | None = None
+    failure = None
     if not isinstance(scanner, dict) or "result" not in scanner:
-        findings.append(Finding(Reason.ATTESTATION_INVALID, "scan has no scanner.result"))
+        failure = Finding(Reason.ATTESTATION_INVALID, "scan has no scanner.result")
     else:
         try:
             vulnerabilities = list(_scan_results(scanner["result"], kind))
         except _Unreadable as exc:
-            findings.append(Finding(Reason.ATTESTATION_INVALID, f"scanner.result cannot be read: {exc}"))
+            failure = Finding(Reason.ATTESTATION_INVALID, f"scanner.result cannot be read: {exc}")
         else:
+            worst = max((v.severity for v in vulnerabilities), key=_RANK.__getitem__, default=None)
+            found = f"{len(vulnerabilities)} findings, worst {worst}" if worst else "no findings"
             above = [v for v in vulnerabilities if _RANK[v.severity] > _RANK[limit]]
             if above:
                 above.sort(key=lambda v: (-_RANK[v.severity], v.id))
                 shown = ", ".join(f"{v.id} ({v.severity})" for v in above[:_LIST])
                 more = f" and {len(above) - _LIST} more" if len(above) > _LIST else ""
-                findings.append(
-                    Finding(
-                        Reason.PROVENANCE_MISMATCH,
-                        f"{len(above)} of {len(vulnerabilities)} vulnerabilities are above maxSeverity "
-                        f"{limit}: {shown}{more}",
-                    )
+                failure = Finding(
+                    Reason.PROVENANCE_MISMATCH,
+                    f"{len(above)} of {len(vulnerabilities)} vulnerabilities are above maxSeverity "
+                    f"{limit}: {shown}{more}",
                 )
+    fields.append(FieldCheck("vulnerabilities", "maxSeverity", (limit,), found, "scanner.result", failure))
     if check.max_age is not None:
         finished = mapping(predicate.get("metadata")).get("scanFinishedOn")
-        findings.extend(_check_age(finished, "metadata.scanFinishedOn", max_age=check.max_age, now=now))
-    return tuple(findings)
+        fields.append(
+            _check_age(
+                finished, "metadata.scanFinishedOn", name="scan finished", max_age=check.max_age, now=now
+            )
+        )
+    return tuple(fields)
 
 
 class _Unreadable(ValueError):
@@ -800,29 +1012,52 @@ def _glob(pattern: str, text: str) -> bool:
         return False
 
 
-def _check_age(value: object, field: str, *, max_age: timedelta, now: datetime) -> list[Finding]:
+def _check_age(value: object, field: str, *, name: str, max_age: timedelta, now: datetime) -> FieldCheck:
     when = _timestamp(value)
+    failure = None
+    found = _found(value if isinstance(value, str) else None)
     if when is None:
-        return [
-            Finding(
-                Reason.ATTESTATION_INVALID,
-                f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)",
-            )
-        ]
-    age = now - when
-    if age > max_age:
-        return [
-            Finding(
+        failure = Finding(
+            Reason.ATTESTATION_INVALID,
+            f"{field} is {_show(value)}, expected an RFC 3339 timestamp (maxAge is set)",
+        )
+    else:
+        age = now - when
+        found = f"{found} ({_duration(age)} old)" if age >= timedelta(0) else f"{found} (in the future)"
+        if age > max_age:
+            failure = Finding(
                 Reason.PROVENANCE_MISMATCH,
                 f"{field} {_show(value)} is {_duration(age)} old, more than maxAge {_duration(max_age)}",
             )
-        ]
-    # Clocks disagree a little; further in the future is a claim we cannot check, and is refused.
-    if age < -CLOCK_SKEW:
-        return [
-            Finding(Reason.PROVENANCE_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future")
-        ]
-    return []
+        # Clocks disagree a little; further in the future is a claim we cannot check, and is refused.
+        elif age < -CLOCK_SKEW:
+            failure = Finding(
+                Reason.PROVENANCE_MISMATCH, f"{field} {_show(value)} is {_duration(-age)} in the future"
+            )
+    return FieldCheck(name, "maxAge", (_duration(max_age),), found, field, failure)
+
+
+def failures(fields: Iterable[FieldCheck]) -> tuple[Finding, ...]:
+    """The findings of the comparisons that failed, in order."""
+    return tuple(field.failure for field in fields if field.failure is not None)
+
+
+def _wrong_type(kind: str, expected: tuple[str, ...], what: str) -> FieldCheck:
+    return FieldCheck(
+        "predicate type",
+        "predicateType",
+        expected,
+        _found(kind),
+        "predicateType",
+        Finding(Reason.ATTESTATION_INVALID, f"predicate type is {_show(kind)}, {what}"),
+    )
+
+
+def _found(value: str | None) -> str | None:
+    """A value from a predicate as evidence: cut short when long (it is escaped when printed)."""
+    if value is None or len(value) <= _EVIDENCE:
+        return value
+    return value[:_EVIDENCE] + f"... ({len(value)} characters)"
 
 
 def _timestamp(value: object) -> datetime | None:

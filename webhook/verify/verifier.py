@@ -1,7 +1,11 @@
 """The per-rule verification orchestrator: signatures (k-of-n) and attestations for one digest.
 
 :meth:`ImageVerifier.verify_rule` takes what discovery found and answers, for one rule, with a
-:class:`~webhook.facts.RuleVerification`: findings (empty = passed) and every step it took.
+:class:`~webhook.facts.RuleVerification`: findings (empty = passed) and the evidence of every check,
+typed: per requirement, every relevant artifact with its verdict, who signed it (subject, issuer, key,
+the certificate's source and build extensions), which signers it satisfies, the predicate fields
+compared with the policy, and what SLSA provenance says about the build (repository, ref, commit,
+builder, finish time: recorded on admitted objects by the mutating webhook).
 
 1. **Signatures** (``rule.signatures``). Candidates: Sigstore bundle referrers and legacy ``.sig`` layers.
    A candidate satisfies a signer when, in order: its cryptography verifies (the one step done by a
@@ -63,7 +67,17 @@ from typing import Literal
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.errors import VerificationFailed
-from webhook.facts import Finding, RuleVerification
+from webhook.facts import (
+    ArtifactCheck,
+    Discovery,
+    FieldCheck,
+    Finding,
+    Provenance,
+    RequirementCheck,
+    RuleVerification,
+    SignerEvidence,
+    Verdict,
+)
 from webhook.images.reference import ImageRef
 from webhook.policy.model import AttestationRequirement, KeylessSigner, KeySigner, Rule, Signer
 from webhook.reasons import Reason
@@ -93,7 +107,28 @@ class _Status(IntEnum):
     OK = 5
 
 
+_VERDICTS: dict[_Status, Verdict] = {
+    _Status.INVALID: "invalid",
+    _Status.IDENTITY: "other-signer",
+    _Status.UNBOUND: "other-digest",
+    _Status.PREDICATE: "predicate-mismatch",
+    _Status.OK: "satisfied",
+}
+
 _MAX_SHOWN = 3
+
+# Certificate extensions kept as evidence of who signed (with those a signer constrains): they name the
+# source and the build a keyless signature comes from.
+_EVIDENCE_EXTENSIONS = (
+    "sourceRepositoryURI",
+    "sourceRepositoryRef",
+    "sourceRepositoryDigest",
+    "buildSignerURI",
+    "buildConfigURI",
+    "buildTrigger",
+    "runInvocationURI",
+    "runnerEnvironment",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +139,9 @@ class _Check:
     found: str = ""  # who signed it (set once the cryptography verified)
     findings: tuple[Finding, ...] = ()
     signing_key: str = ""  # set when _Status.OK: identifies the key that signed (see the module docstring)
+    signer: SignerEvidence | None = None
+    fields: tuple[FieldCheck, ...] = ()
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +175,10 @@ class ImageVerifier:
     ) -> RuleVerification:
         """Check ``rule``'s signature and attestation requirements for ``digest`` (see module docstring).
 
-        Never raises: failures are findings; ``steps`` explains every check.
+        Never raises: failures are findings; ``requirements`` hold the evidence of every check.
         """
-        steps: list[str] = [f"rule {rule.name}: verifying {image.name}@{digest}", artifacts.summary()]
-        steps.extend(f"discovery note: {note}" for note in artifacts.notes)
         findings: list[Finding] = []
+        judged: list[RequirementCheck] = []
         try:
             if artifacts.digest != digest:
                 raise VerificationFailed(
@@ -174,12 +211,11 @@ class ImageVerifier:
                     )
                 )
             for requirement in requirements:
-                found, explained = evaluation.judge(requirement)
-                findings.extend(found)
-                steps.extend(explained)
+                check = evaluation.judge(requirement)
+                judged.append(check)
+                findings.extend(check.findings)
         except VerificationFailed as error:
             findings.append(Finding(error.code, error.user_message))
-            steps.append(f"FAILED [{error.code}] {error.user_message}")
         except Exception as error:  # fail closed on anything unexpected, and say so
             _logger.exception(
                 "verifying %s@%s for rule %s failed unexpectedly", image.name, digest, rule.name
@@ -189,10 +225,18 @@ class ImageVerifier:
                     Reason.SIGNATURE_INVALID, f"verification failed unexpectedly ({type(error).__name__})"
                 )
             )
-            steps.append(f"FAILED [signature-invalid] unexpected {type(error).__name__}: {error}")
-        verdict = "passed" if not findings else "FAILED " + " ".join(f"[{f.code}]" for f in findings)
-        steps.append(f"rule {rule.name}: {verdict}")
-        return RuleVerification(rule=rule.name, digest=digest, findings=tuple(findings), steps=tuple(steps))
+        return RuleVerification(
+            rule=rule.name,
+            digest=digest,
+            findings=tuple(findings),
+            requirements=tuple(judged),
+            discovery=Discovery(
+                bundles=len(artifacts.bundles),
+                signatures=len(artifacts.signatures),
+                attestations=len(artifacts.attestations),
+                notes=artifacts.notes,
+            ),
+        )
 
     def policy_for(self, signer: KeylessSigner) -> SignerPolicy | str:
         """The identity policy of ``signer``, or why it cannot be built (built once per signer)."""
@@ -225,11 +269,9 @@ class _Evaluation:
 
     # --- one requirement ------------------------------------------------------------------------
 
-    def judge(self, requirement: _Requirement) -> tuple[list[Finding], list[str]]:
+    def judge(self, requirement: _Requirement) -> RequirementCheck:
         signers = requirement.signers
         minimum = requirement.minimum
-        label = requirement.label
-        steps = [f"{label}: need {minimum} of {len(signers)} signer(s): {_describe_signers(signers)}"]
         if requirement.purpose == "signature":
             candidates: list[_Artifact] = [*self.artifacts.bundles, *self.artifacts.signatures]
         else:
@@ -247,6 +289,7 @@ class _Evaluation:
         }
 
         best: dict[int, _Check] = {}
+        judged: list[ArtifactCheck] = []
         for c, candidate in enumerate(candidates):
             row = [checks[(s, c)] for s in range(len(signers))]
             verified = [check for check in row if check.verified]
@@ -259,24 +302,27 @@ class _Evaluation:
                 continue
             top = max(row, key=lambda check: check.status)
             best[c] = top
-            satisfied = [f"#{s + 1}" for s in range(len(signers)) if checks[(s, c)].status == _Status.OK]
-            line = f"  {candidate.describe()}: {top.detail}"
-            if satisfied:
-                line += f" -> satisfies signer {', '.join(satisfied)}"
-            steps.append(line)
+            satisfied = tuple(s + 1 for s in range(len(signers)) if checks[(s, c)].status == _Status.OK)
+            judged.append(_artifact_check(candidate, top, satisfied))
         count = _matching(
             {
                 s: [checks[(s, c)].signing_key for c in best if checks[(s, c)].status == _Status.OK]
                 for s in range(len(signers))
             }
         )
-        if count >= minimum:
-            steps.append(f"{label}: passed ({count} of minimum {minimum} signer(s) satisfied)")
-            return [], steps
-
-        findings = self._failure(requirement, best=best, candidates=candidates, count=count)
-        steps.extend(f"{label}: FAILED [{finding.code}] {finding.message}" for finding in findings)
-        return findings, steps
+        findings = (
+            []
+            if count >= minimum
+            else self._failure(requirement, best=best, candidates=candidates, count=count)
+        )
+        return RequirementCheck(
+            requirement=requirement.label,
+            signers=tuple(_expected(signer) for signer in signers),
+            minimum=minimum,
+            satisfied=count,
+            artifacts=tuple(judged),
+            findings=tuple(findings),
+        )
 
     def _failure(
         self,
@@ -346,6 +392,7 @@ class _Evaluation:
             )
         signed = result
         found = signed.signer_description()
+        evidence = _signer_evidence(signed, signer)
         try:
             statement: Statement | None = None
             if requirement.attestation is None:
@@ -361,30 +408,50 @@ class _Evaluation:
                 f"signed by {found}, but {_strip(error.user_message, candidate)}",
                 True,
                 found,
+                signer=evidence,
             )
         if not relevant:
             what = statement.predicate_type if statement is not None else (signed.payload_type or "message")
-            return _Check(_Status.IRRELEVANT, f"valid, but a {what} artifact", True, found)
+            return _Check(_Status.IRRELEVANT, f"valid, but a {what} artifact", True, found, signer=evidence)
 
         mismatch = self._identity_failure(signer, signed)
         if mismatch is not None:
             return _Check(
-                _Status.IDENTITY, f"valid {kind} by {found}, not by {_short(signer)}: {mismatch}", True, found
+                _Status.IDENTITY,
+                f"valid {kind} by {found}, not by {_short(signer)}: {mismatch}",
+                True,
+                found,
+                signer=evidence,
             )
 
         bound = statement.covers(self.digest) if statement is not None else signed_digest == self.digest
         if not bound:
             about = signed_digest if signed_digest is not None else _subjects(statement)
             return _Check(
-                _Status.UNBOUND, f"valid {kind} by {found}, but for {about}, not {self.digest}", True, found
+                _Status.UNBOUND,
+                f"valid {kind} by {found}, but for {about}, not {self.digest}",
+                True,
+                found,
+                signer=evidence,
             )
 
+        fields: tuple[FieldCheck, ...] = ()
+        provenance = None
         if requirement.attestation is not None and statement is not None:
-            findings = self._predicate_findings(requirement.attestation, statement, signed)
+            fields = self._predicate_fields(requirement.attestation, statement, signed)
+            provenance = _provenance(statement, signed)
+            findings = predicates.failures(fields)
             if findings:
                 detail = "; ".join(f"[{f.code}] {f.message}" for f in findings)
                 return _Check(
-                    _Status.PREDICATE, f"valid attestation by {found}, but {detail}", True, found, findings
+                    _Status.PREDICATE,
+                    f"valid attestation by {found}, but {detail}",
+                    True,
+                    found,
+                    findings,
+                    signer=evidence,
+                    fields=fields,
+                    provenance=provenance,
                 )
         return _Check(
             _Status.OK,
@@ -392,6 +459,9 @@ class _Evaluation:
             True,
             found,
             signing_key=self._signing_key(signer, signed),
+            signer=evidence,
+            fields=fields,
+            provenance=provenance,
         )
 
     def _signing_key(self, signer: Signer, signed: SignedPayload) -> str:
@@ -436,15 +506,15 @@ class _Evaluation:
             return f"the signer's policy is invalid: {policy}"
         return policy.failure(signed.certificate)
 
-    def _predicate_findings(
+    def _predicate_fields(
         self, requirement: AttestationRequirement, statement: Statement, signed: SignedPayload
-    ) -> tuple[Finding, ...]:
+    ) -> tuple[FieldCheck, ...]:
         identity = signed.identity
-        findings: list[Finding] = []
+        fields: list[FieldCheck] = []
         try:
             if requirement.slsa is not None:
-                findings.extend(
-                    predicates.check_slsa(
+                fields.extend(
+                    predicates.compare_slsa(
                         statement,
                         requirement.slsa,
                         cert_source_ref=identity.extension("sourceRepositoryRef") if identity else None,
@@ -454,8 +524,8 @@ class _Evaluation:
                     )
                 )
             if requirement.verification_summary is not None:
-                findings.extend(
-                    predicates.check_verification_summary(
+                fields.extend(
+                    predicates.compare_verification_summary(
                         statement,
                         requirement.verification_summary,
                         image_name=self.image.name,
@@ -464,14 +534,69 @@ class _Evaluation:
                     )
                 )
             if requirement.vulnerabilities is not None:
-                findings.extend(
-                    predicates.check_vulnerabilities(statement, requirement.vulnerabilities, now=self.now)
+                fields.extend(
+                    predicates.compare_vulnerabilities(statement, requirement.vulnerabilities, now=self.now)
                 )
         except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as error:
-            findings.append(
-                Finding(Reason.ATTESTATION_INVALID, f"the predicate could not be checked: {error}")
+            fields.append(
+                FieldCheck(
+                    "predicate",
+                    "predicateType",
+                    (requirement.predicate_type,),
+                    None,
+                    failure=Finding(
+                        Reason.ATTESTATION_INVALID, f"the predicate could not be checked: {error}"
+                    ),
+                )
             )
-        return tuple(findings)
+        return tuple(fields)
+
+
+# --- evidence -----------------------------------------------------------------------------------------
+
+
+def _artifact_check(candidate: _Artifact, check: _Check, satisfies: tuple[int, ...]) -> ArtifactCheck:
+    return ArtifactCheck(
+        artifact=candidate.describe(),
+        kind=candidate.kind if isinstance(candidate, LegacyLayer) else "bundle",
+        manifest=candidate.manifest if isinstance(candidate, LegacyLayer) else candidate.referrer,
+        tag=candidate.tag if isinstance(candidate, LegacyLayer) else "",
+        verdict=_VERDICTS.get(check.status, "invalid"),
+        detail=check.detail,
+        signer=check.signer,
+        satisfies=satisfies,
+        fields=check.fields,
+        provenance=check.provenance,
+    )
+
+
+def _signer_evidence(signed: SignedPayload, signer: Signer) -> SignerEvidence:
+    identity = signed.identity
+    if signed.key is not None or identity is None:
+        return SignerEvidence(key=signed.key, logged=signed.integrated_time)
+    wanted = set(_EVIDENCE_EXTENSIONS)
+    if isinstance(signer, KeylessSigner):
+        wanted.update(name for name, _ in signer.extensions)
+    return SignerEvidence(
+        subjects=identity.sans,
+        issuer=identity.issuer,
+        extensions=tuple((name, value) for name, value in identity.extensions if name in wanted),
+        logged=signed.integrated_time,
+    )
+
+
+def _provenance(statement: Statement, signed: SignedPayload) -> Provenance | None:
+    """What SLSA provenance says about the build; None for other predicates, or when it cannot be read."""
+    identity = signed.identity
+    try:
+        return predicates.read_provenance(
+            statement,
+            cert_extensions=dict(identity.extensions) if identity is not None else None,
+            attested=signed.integrated_time,
+        )
+    except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError):
+        _logger.debug("the provenance of %s could not be read", signed.origin, exc_info=True)
+        return None
 
 
 # --- what a verified payload is ---------------------------------------------------------------------
@@ -539,6 +664,13 @@ def _short(signer: Signer) -> str:
         return f"key {signer.name}"
     who = signer.subject if signer.subject is not None else f"~/{signer.subject_regexp}/"
     return f"keyless {who} (root {signer.root})"
+
+
+def _expected(signer: Signer) -> str:
+    """A signer as the policy names it, with the certificate extensions it requires."""
+    extensions = signer.extensions if isinstance(signer, KeylessSigner) else ()
+    required = f" with {', '.join(f'{name}={value}' for name, value in extensions)}" if extensions else ""
+    return signer.describe() + required
 
 
 def _describe_signers(signers: Sequence[Signer]) -> str:
