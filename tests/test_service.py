@@ -331,7 +331,7 @@ def test_more_distinct_images_than_the_limit_are_denied_without_planning_or_fetc
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     planned: list[str] = []
-    monkeypatch.setattr("webhook.service.plan_image", lambda image, **_: planned.append(image))
+    monkeypatch.setattr("webhook.decision.plan_image", lambda image, **_: planned.append(image))
     gatherer = FakeGatherer()
     images = [f"ghcr.io/a/app{i}:1" for i in range(4)] * 50  # 4 distinct images, 200 containers
     outcome = service(gatherer, max_images=3).admit(review("Pod", images), stage="mutate")
@@ -351,12 +351,13 @@ def test_an_object_at_the_image_limit_is_decided_and_duplicates_are_planned_once
     from webhook import decision
 
     planned: list[str] = []
+    original = decision.plan_image
 
     def counting(image: str, **kwargs: object) -> ImagePlan:
         planned.append(image)
-        return decision.plan_image(image, **kwargs)  # type: ignore[arg-type]
+        return original(image, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("webhook.service.plan_image", counting)
+    monkeypatch.setattr("webhook.decision.plan_image", counting)
     images = [f"ghcr.io/a/app{i}:1" for i in range(3)]
     gatherer = FakeGatherer(digests=dict.fromkeys(images, DIGEST))
     outcome = service(gatherer, max_images=3).admit(review("Pod", images * 1000), stage="mutate")

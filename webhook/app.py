@@ -16,6 +16,7 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from webhook._json import compact_json
 from webhook.admission.response import error_response
 from webhook.errors import BadRequest
 from webhook.metrics import Metrics
@@ -113,9 +114,7 @@ def _uid_of(raw: bytes) -> str:
 
 
 def _json(status: int, payload: object) -> Response:
-    return Response(
-        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
-    )
+    return Response(compact_json(payload), status=status, content_type="application/json")
 
 
 def _error(metrics: Metrics, status: int, message: str) -> Response:

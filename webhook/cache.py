@@ -7,17 +7,27 @@ where the answer depends on policy.
 
 from __future__ import annotations
 
-__all__ = ["CacheStats", "SingleFlightCache"]
+__all__ = ["MISSING", "CacheStats", "Missing", "SingleFlightCache"]
 
+import enum
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from cachetools import TLRUCache
 
 V = TypeVar("V")
+
+
+class Missing(enum.Enum):
+    """What :meth:`SingleFlightCache.peek` returns for a key it does not hold."""
+
+    MISSING = enum.auto()
+
+
+MISSING: Final = Missing.MISSING
 
 
 @dataclass(slots=True)
@@ -79,8 +89,8 @@ class SingleFlightCache(Generic[V]):
 
     def get_or_load(self, key: Hashable, load: Callable[[], V], *, wait: float | None = None) -> V:
         with self._lock:
-            cached = self._cache.get(key, _MISSING)
-            if cached is not _MISSING:
+            cached = self._cache.get(key, MISSING)
+            if cached is not MISSING:
                 self.stats.hits += 1
                 self._report(hit=True)
                 return self._unwrap(cached)
@@ -115,6 +125,24 @@ class SingleFlightCache(Generic[V]):
         call.done.set()
         return value
 
+    def peek(self, key: Hashable) -> V | Missing:
+        """The cached value of ``key`` (a cached error is raised, as by ``get_or_load``), else MISSING.
+
+        Never loads and never waits for a load in progress. Counts nothing: a caller that used the
+        value calls :meth:`count_hit`; after a miss it asks :meth:`get_or_load`, which counts.
+        """
+        with self._lock:
+            cached = self._cache.get(key, MISSING)
+        if cached is MISSING:
+            return MISSING
+        return self._unwrap(cached)
+
+    def count_hit(self) -> None:
+        """Count a hit of :meth:`peek` whose value was used."""
+        with self._lock:
+            self.stats.hits += 1
+        self._report(hit=True)
+
     def invalidate(self, key: Hashable) -> None:
         with self._lock:
             self._cache.pop(key, None)
@@ -137,6 +165,3 @@ class SingleFlightCache(Generic[V]):
             # Drop the stored traceback: re-raising the same object would grow it on every replay.
             raise cached.error.with_traceback(None)
         return cached  # type: ignore[return-value]
-
-
-_MISSING = object()

@@ -56,6 +56,7 @@ __all__ = [
     "Decision",
     "ImageDecision",
     "ImagePlan",
+    "PlanCache",
     "Stage",
     "Status",
     "evaluate",
@@ -68,7 +69,8 @@ __all__ = [
     "unchanged_images",
 ]
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import bisect
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -91,6 +93,9 @@ _STRICTNESS: Mapping[Mode, int] = {"audit": 0, "warn": 1, "enforce": 2}
 _MAX_QUOTED_IMAGE = 600
 _MAX_MESSAGE = 2000
 _MAX_QUOTED_REASON = 500
+# Longer image or namespace texts are never kept by PlanCache (no valid reference is this long).
+_MAX_CACHED_TEXT = 512
+_NO_FACTS = ImageFacts()  # what an image without gathered facts is decided on (made once: frozen)
 RUNNING_NOTE = "already running: this update is allowed, but new pods with this image will be refused"
 
 
@@ -293,6 +298,49 @@ def plan_image(
     )
 
 
+class PlanCache:
+    """:func:`plan_image` answers for one policy, reused across admissions (bounded, thread-safe).
+
+    The same few images arrive in admission after admission, and a plan depends only on the policy,
+    the image string, the namespace, the stage, ``unchanged`` and which exemptions are live. Exemptions
+    only ever expire, so the live ones are known from how many expiry times ``now`` has reached: that
+    count is part of the key, and a plan is never served past an expiry it did not see.
+
+    At most ``maxsize`` plans are kept; a full cache starts afresh (a plan costs microseconds to make
+    again). Texts longer than any valid reference or namespace are planned every time, never kept.
+    """
+
+    __slots__ = ("_expiries", "_maxsize", "_plans", "policy")
+
+    def __init__(self, policy: Policy, *, maxsize: int = 4096) -> None:
+        self.policy = policy
+        self._maxsize = maxsize
+        self._expiries = sorted(exemption.expires for exemption in policy.exemptions)
+        self._plans: dict[Hashable, ImagePlan] = {}
+
+    def plan(
+        self, image: str, *, namespace: str, now: datetime, stage: Stage, unchanged: bool = False
+    ) -> ImagePlan:
+        """``plan_image(image, policy=self.policy, ...)``, from the cache when it was made before."""
+        if len(image) > _MAX_CACHED_TEXT or len(namespace) > _MAX_CACHED_TEXT:
+            return plan_image(
+                image, policy=self.policy, namespace=namespace, now=now, stage=stage, unchanged=unchanged
+            )
+        key = (image, namespace, stage, unchanged, bisect.bisect_right(self._expiries, now))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_image(
+                image, policy=self.policy, namespace=namespace, now=now, stage=stage, unchanged=unchanged
+            )
+            if len(self._plans) >= self._maxsize:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+
 def status_of(modes: Iterable[Mode]) -> Status:
     """The one mapping from the modes of failures to what they come to.
 
@@ -361,11 +409,13 @@ def evaluate(
     image whose facts are absent is denied as if its checks had failed.
     """
     plans = dict(plans or {})
-    unchanged = unchanged_images(slots, running=running)
+    unchanged: frozenset[str] | None = None  # needed only for plans the caller did not make
     decisions = []
     for slot in slots:
         plan = plans.get(slot.image)
         if plan is None:
+            if unchanged is None:
+                unchanged = unchanged_images(slots, running=running)
             plan = plans[slot.image] = plan_image(
                 slot.image,
                 policy=policy,
@@ -374,7 +424,7 @@ def evaluate(
                 stage=stage,
                 unchanged=slot.image in unchanged,
             )
-        decision = _decide(slot, plan, policy, facts.get(slot.image, ImageFacts()))
+        decision = _decide(slot, plan, policy, facts.get(slot.image, _NO_FACTS))
         decisions.append(_still_running(decision) if slot.pointer in running else decision)
     return Decision(tuple(decisions))
 

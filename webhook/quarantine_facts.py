@@ -25,7 +25,7 @@ from pathlib import Path
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.errors import RegistryError
-from webhook.facts import Finding, ImageFacts, ListedManifest
+from webhook.facts import Finding, ImageFacts, ListedManifest, RuleVerification
 from webhook.images.reference import ImageRef
 from webhook.policy.model import Policy, QuarantineEntry
 from webhook.reasons import Reason
@@ -47,14 +47,15 @@ class QuarantineFacts:
     listed: tuple[ListedManifest, ...] = ()
     listing_error: Finding | None = None
 
-    def image_facts(self, digest: str) -> ImageFacts:
-        """The facts of the image with ``digest`` as far as its quarantine goes (no verifications yet)."""
+    def image_facts(self, digest: str, verifications: tuple[RuleVerification, ...] = ()) -> ImageFacts:
+        """The facts of the image with ``digest``: these, and ``verifications`` when there are any."""
         return ImageFacts(
             digest=digest,
             marker=self.marker,
             marker_error=self.marker_error,
             listed=self.listed,
             listing_error=self.listing_error,
+            verifications=verifications,
             quarantine_read=True,
         )
 
@@ -64,7 +65,8 @@ class QuarantineReader:
     policy: Policy
     registry: Registry
     seen: SeenMarkers
-    pool: Executor = field(repr=False)
+    # Helpers for reading markers; without a pool (a cache-only read) this thread reads them all.
+    pool: Executor | None = field(repr=False)
 
     @classmethod
     def create(
@@ -136,7 +138,8 @@ class QuarantineReader:
                     return
                 results[digest] = self._read_one(ref, digest, deadline=deadline)
 
-        helpers = [self.pool.submit(work) for _ in range(min(_HELPERS, len(digests) - 1))]
+        pool = self.pool
+        helpers = [] if pool is None else [pool.submit(work) for _ in range(min(_HELPERS, len(digests) - 1))]
         work()
         # Nothing is left to take: helpers that have not started are not needed; wait for the others.
         running = [helper for helper in helpers if not helper.cancel()]

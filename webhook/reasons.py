@@ -23,9 +23,10 @@ not-pinned              webhook.decision (``plan_image``: a governed tag at ``/v
 registry-error          the registry adapters, wherever a lookup fails: webhook.registry.client,
                         webhook.registry.transport, webhook.registry.auth, webhook.registry.listing,
                         webhook.registry.markers, webhook.registry.port, webhook.deadline,
-                        webhook.quarantine_facts, webhook.verify.cached; webhook.service (no answer
-                        within the admission deadline); webhook.decision (a tag left unresolved, or
-                        quarantine facts not gathered);
+                        webhook.quarantine_facts, webhook.verify.cached; webhook.registry.cached (a
+                        cache-only read it cannot answer: never shown, the image is then looked up);
+                        webhook.service (no answer within the admission deadline); webhook.decision
+                        (a tag left unresolved, or quarantine facts not gathered);
                         webhook.audit.lookups (not looked up within ``imagegate audit --timeout``);
                         in hermetic policy tests, webhook.declared.registry (not declared)
 digest-mismatch         webhook.registry.client, webhook.verify.discovery (content that does not hash

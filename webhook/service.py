@@ -21,7 +21,6 @@ from __future__ import annotations
 __all__ = ["AdmissionService", "Answer", "DecisionInputs", "FactGatherer"]
 
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from webhook._json import compact_json
 from webhook.admission.provenance import ProvenanceRecord, provenance_patch
 from webhook.admission.response import error_response, review_response
 from webhook.admission.review import AdmissionContext, AdmissionReviewResponse, parse_review
@@ -40,10 +40,10 @@ from webhook.decision import (
     Decision,
     ImageDecision,
     ImagePlan,
+    PlanCache,
     Stage,
     Status,
     evaluate,
-    plan_image,
     running_slots,
     unchanged_images,
 )
@@ -64,6 +64,8 @@ _DECIDE_RESERVE = 0.1  # seconds
 _DECIDE_CHUNK = 1024
 # Under the response's per-annotation cap, so the "images" annotation always stays valid JSON.
 _MAX_IMAGES_ANNOTATION = 7000
+# Up to this many images, the list is serialised whole first (it nearly always fits).
+_WHOLE_LIST_ITEMS = 32
 # The audit line: at most this many images, and text fields (image, names) cut to this length.
 _MAX_AUDIT_IMAGES = 256
 _MAX_AUDIT_TEXT = 600
@@ -76,7 +78,11 @@ class _DeadlinePassed(Exception):
 
 
 class FactGatherer(Protocol):
-    """Finds out what the plan asks for: resolution, quarantine markers, verification."""
+    """Finds out what the plan asks for: resolution, quarantine markers, verification.
+
+    A gatherer may also have ``cached(plan, *, deadline, now) -> ImageFacts | None``: the facts when its
+    caches hold all of them, found without I/O or waiting (see :meth:`AdmissionService._gather`).
+    """
 
     def __call__(self, plan: ImagePlan, *, deadline: Deadline, now: datetime) -> ImageFacts: ...
 
@@ -148,6 +154,7 @@ class AdmissionService:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.fetch_threads, thread_name_prefix="imagegate-fetch"
         )
+        self._plans: PlanCache | None = None
 
     def admit(self, body: object, *, stage: Stage) -> Answer:
         """Answer one AdmissionReview.
@@ -236,16 +243,12 @@ class AdmissionService:
             slots = tuple(slot for slot in slots if slot.image in judged)
             distinct = tuple(image for image in distinct if image in judged)
         now = self._clock()
+        planner = self._planner(policy)
         plans: dict[str, ImagePlan] = {}
         for image in distinct:
             _check(deadline)
-            plans[image] = plan_image(
-                image,
-                policy=policy,
-                namespace=context.namespace,
-                now=now,
-                stage=stage,
-                unchanged=image in unchanged,
+            plans[image] = planner.plan(
+                image, namespace=context.namespace, now=now, stage=stage, unchanged=image in unchanged
             )
         facts, durations = self._gather(plans, gather=gather, deadline=deadline, now=now)
         images: list[ImageDecision] = []
@@ -298,7 +301,7 @@ class AdmissionService:
         if self._settings.audit_log:
             _audit.info(
                 "%s",
-                json.dumps(
+                compact_json(
                     _audit_record(
                         context,
                         decision,
@@ -309,11 +312,17 @@ class AdmissionService:
                         seconds=time.monotonic() - started,
                         durations=durations,
                         left_running=left_running,
-                    ),
-                    separators=(",", ":"),
+                    )
                 ),
             )
         return Answer(review, decision, inputs)
+
+    def _planner(self, policy: Policy) -> PlanCache:
+        """The plan cache of ``policy``: a reloaded policy starts a new one."""
+        planner = self._plans
+        if planner is None or planner.policy is not policy:
+            planner = self._plans = PlanCache(policy)
+        return planner
 
     def _gather(
         self,
@@ -341,9 +350,11 @@ class AdmissionService:
             finally:
                 durations[plan.image] = time.monotonic() - started
 
-        queue = iter([plan for plan in plans.values() if plan.needs_facts])
-        running: dict[Future[ImageFacts], str] = {}
         facts: dict[str, ImageFacts] = {}
+        queue = iter(self._from_caches(plans, gather=gather, facts=facts, deadline=fetch_deadline, now=now))
+        for image in facts:
+            durations[image] = time.monotonic() - started
+        running: dict[Future[ImageFacts], str] = {}
 
         def submit(count: int) -> None:
             for plan in itertools.islice(queue, count):
@@ -368,6 +379,37 @@ class AdmissionService:
             facts[plan.image] = _no_facts("the admission deadline passed before the image could be looked up")
             durations.setdefault(plan.image, time.monotonic() - started)
         return facts, dict(durations)
+
+    @staticmethod
+    def _from_caches(
+        plans: Mapping[str, ImagePlan],
+        *,
+        gather: FactGatherer,
+        facts: dict[str, ImageFacts],
+        deadline: Deadline,
+        now: datetime,
+    ) -> list[ImagePlan]:
+        """Put into ``facts`` what the gatherer's caches answer in this thread; the plans left to fetch.
+
+        A thread hop costs more than a cache lookup: images whose facts are all cached (a repeat
+        admission) never go to the pool. Anything else, or a cache read that fails, is fetched as usual.
+        """
+        cached: Callable[..., ImageFacts | None] | None = getattr(gather, "cached", None)
+        left: list[ImagePlan] = []
+        for plan in plans.values():
+            if not plan.needs_facts:
+                continue
+            found = None
+            if cached is not None:
+                try:
+                    found = cached(plan, deadline=deadline, now=now)
+                except Exception:  # the full lookup on the pool decides, and reports what fails
+                    _logger.warning("cache-only lookup of %s failed", _cut(plan.image), exc_info=True)
+            if found is None:
+                left.append(plan)
+            else:
+                facts[plan.image] = found
+        return left
 
     def _too_many_images(
         self,
@@ -425,7 +467,7 @@ class AdmissionService:
             "durationMs": round((time.monotonic() - started) * 1000, 2),
             "images": [],
         }
-        _audit.info("%s", json.dumps(record, separators=(",", ":")))
+        _audit.info("%s", compact_json(record))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -552,10 +594,15 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
 
     Cutting the serialised text instead would leave invalid JSON for whoever reads the annotation.
     """
+    head = list(itertools.islice(items, _WHOLE_LIST_ITEMS + 1))
+    if len(head) <= _WHOLE_LIST_ITEMS:
+        whole = compact_json(head)
+        if len(whole) <= limit:
+            return whole, len(head)  # the usual case: one serialisation
     parts: list[str] = []
     size = 2
-    for item in items:
-        text = json.dumps(item, separators=(",", ":"))
+    for item in itertools.chain(head, items):
+        text = compact_json(item)
         if size + len(text) + 1 > limit:
             break
         parts.append(text)
@@ -604,7 +651,7 @@ def _audit_record(
             continue
         explanation = audit_explanation(inputs.explain(d))
         entry["explanation"] = explanation
-        budget -= len(json.dumps(explanation, separators=(",", ":")))
+        budget -= len(compact_json(explanation))
     record: dict[str, Any] = {
         **_audit_head(context, stage=stage, when=when),
         "policy": policy.name,

@@ -8,9 +8,10 @@ from __future__ import annotations
 __all__ = ["encode_patch", "json_pointer", "pin_patch"]
 
 import base64
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from webhook._json import compact_json
 
 if TYPE_CHECKING:
     from webhook.admission.workloads import ImageSlot
@@ -60,4 +61,4 @@ def pin_patch(pins: Sequence[tuple[ImageSlot, str]]) -> list[dict[str, str]]:
 def encode_patch(ops: Sequence[Mapping[str, Any]]) -> str:
     """``response.patch``: base64 of the operations as compact JSON."""
     document = [dict(op) for op in ops]
-    return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode("ascii")
+    return base64.b64encode(compact_json(document).encode()).decode("ascii")

@@ -207,8 +207,9 @@ def _entries(
     if not isinstance(items, list):
         raise BadRequest(f"{json_pointer((*path, location))}: must be an array, not {json_type(items)}")
     entries = []
+    pointer = json_pointer((*path, location))
     for index, item in enumerate(items):
-        where = json_pointer((*path, location, index))
+        where = f"{pointer}/{index}"  # an index needs no escaping
         if not isinstance(item, Mapping):
             raise BadRequest(f"{where}: must be an object, not {json_type(item)}")
         entries.append((where, item))

@@ -76,14 +76,21 @@ class GlobError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class _Glob:
-    """A compiled glob: one regex when it has no ``**``, else one regex per segment (None = ``**``)."""
+    """A compiled glob: one regex when it has no ``**``, else one regex per segment (None = ``**``).
+
+    ``under`` is set for the common ``<literal segments>/**``: the glob matches exactly the texts that
+    start with it (``**`` takes whatever follows, one or more segments).
+    """
 
     whole: re.Pattern[str] | None
     segments: tuple[re.Pattern[str] | None, ...]
+    under: str | None = None
 
     def match(self, text: str) -> bool:
         if self.whole is not None:
             return self.whole.fullmatch(text) is not None
+        if self.under is not None:
+            return text.startswith(self.under)
         parts = text.split("/")
         count = len(parts)
         # Positions in ``parts`` reachable after matching the segments seen so far.
@@ -151,6 +158,14 @@ def _compile(pattern: str, ipv6_host: bool) -> _Glob:
             continue
         prefix = re.escape(literal_prefix) if index == 0 else ""
         compiled.append(re.compile(prefix + _segment_regex(segment), re.DOTALL))
+    literal = segments[:-1]
+    if (
+        literal
+        and segments[-1] == "**"
+        and not literal_prefix
+        and not any(_WILDCARDS.intersection(s) for s in literal)
+    ):
+        return _Glob(whole=None, segments=tuple(compiled), under="/".join(literal) + "/")
     return _Glob(whole=None, segments=tuple(compiled))
 
 
@@ -308,10 +323,22 @@ def image_glob_match(pattern: str, name: str) -> bool:
     Raises:
         GlobError: ``pattern`` is malformed (a loaded policy never holds one).
     """
+    matchable = _matchable(name)
+    return matchable is not None and _image_glob(pattern).match(matchable)
+
+
+def _matchable(name: str) -> str | None:
+    """``name`` as image globs match it (host lower-cased), or None when no glob may match it."""
     if any(part in ("", ".", "..") for part in name.split("/")):
-        return False
+        return None
     # Host names are case-insensitive: 'Mirror/app' and 'MIRROR/app' are the same image.
-    return _compile(_lower_host(_normalise_image_glob(pattern)), True).match(_lower_host(name))
+    return _lower_host(name)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _image_glob(pattern: str) -> _Glob:
+    """The compiled image glob: normalised, its host lower-cased (see :func:`_matchable`)."""
+    return _compile(_lower_host(_normalise_image_glob(pattern)), True)
 
 
 def host_wildcard_match(pattern: str) -> str | None:
@@ -375,12 +402,14 @@ def _split_digest_entry(entry: str) -> tuple[str, str]:
 
 def matching_rules(policy: Policy, ref: ImageRef, namespace: str) -> tuple[Rule, ...]:
     """Every rule whose image globs match ``ref.name`` and whose namespace globs match, in file order."""
-    name = ref.name
+    name = _matchable(ref.name)
+    if name is None:
+        return ()
     return tuple(
         rule
         for rule in policy.rules
-        if any(image_glob_match(p, name) for p in rule.images)
-        and any(glob_match(n, namespace) for n in rule.namespaces)
+        if any(_image_glob(p).match(name) for p in rule.images)
+        and any(_compile(n, False).match(namespace) for n in rule.namespaces)
     )
 
 
