@@ -3,7 +3,15 @@ in-process and exactly as the server would answer them. Used by ``evaluate`` and
 
 from __future__ import annotations
 
-__all__ = ["DryRun", "DryRunResult", "Input", "inputs_from_text", "review_for", "reviews_from_text"]
+__all__ = [
+    "DryRun",
+    "DryRunResult",
+    "Input",
+    "inputs_from_text",
+    "load_text",
+    "review_for",
+    "reviews_from_text",
+]
 
 import base64
 import json
@@ -12,18 +20,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jsonpatch
 import yaml
 
-from webhook._json import mapping
+from webhook._json import json_type, mapping
 from webhook.admission.review import API_VERSION
 from webhook.admission.workloads import SUPPORTED_KINDS, kind_resource
 from webhook.deadline import Deadline
 from webhook.decision import ImagePlan
 from webhook.facts import ImageFacts
+from webhook.policy import material
 from webhook.policy.model import Policy
+from webhook.policy.report import os_reason
 from webhook.reload import PolicyStore
 from webhook.service import AdmissionService, Answer, FactGatherer
 from webhook.settings import Settings
@@ -127,8 +137,13 @@ def review_for(
     object without an ``apiVersion`` (which no API server accepts) is taken as the kind imagegate checks.
     ``old`` is the object as it runs: the review is then an UPDATE from it (``operation`` UPDATE
     alone updates the object to itself).
+
+    Raises:
+        ValueError: the object's (or ``old``'s) ``metadata`` is not a mapping, which no API server sends.
     """
+    _check_metadata(obj, what="")
     if old is not None:
+        _check_metadata(old, what=" (oldObject)")
         operation = "UPDATE"
     kind = str(obj.get("kind"))
     checked = kind_resource(kind)
@@ -218,7 +233,7 @@ def inputs_from_text(
     Manifests of kinds imagegate does not check are skipped, unless ``unchecked`` (then they are
     wrapped too, and the answer says that nothing was checked). Raises ValueError or yaml.YAMLError.
     """
-    for number, doc in enumerate(yaml.safe_load_all(text), start=1):
+    for number, doc in enumerate(_documents(text, source=source), start=1):
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -254,9 +269,10 @@ def inputs_from_text(
                         continue
                     if not isinstance(item.get("kind"), str) or not item["kind"]:
                         raise ValueError(f"{source}: expected Kubernetes objects, found one without a kind")
-                if not isinstance(item.get("metadata", {}), dict):
-                    raise ValueError(f"{source}: {item['kind']}: metadata must be a mapping")
-                review = review_for(item, namespace=namespace)
+                try:
+                    review = review_for(item, namespace=namespace)
+                except ValueError as error:
+                    raise ValueError(f"{source}: {error}") from None
                 request = review["request"]
                 found = Input(
                     source=source,
@@ -270,6 +286,21 @@ def inputs_from_text(
                     uid=request["uid"],
                 )
                 yield found, review
+
+
+def _check_metadata(obj: Mapping[str, Any], *, what: str) -> None:
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"{obj.get('kind')}{what}: metadata must be a mapping, not {json_type(metadata)}")
+
+
+def _documents(text: str, *, source: str) -> Iterator[object]:
+    """The YAML (or JSON) documents in ``text``. Raises ValueError (nested too deeply) or yaml.YAMLError."""
+    try:
+        yield from yaml.safe_load_all(text)
+    except RecursionError:
+        # The composer recurses per nesting level: a hostile document would end the run in a traceback.
+        raise ValueError(f"{source}: nested too deeply to read") from None
 
 
 def _server_runtime(policy: Policy, settings: Settings) -> tuple[Policy, FactGatherer]:
@@ -312,5 +343,19 @@ def _apply(review: Mapping[str, Any], response: Mapping[str, Any]) -> Mapping[st
     return {**review, "request": request}
 
 
-def load_text(source: str | Path, *, stdin: Callable[[], str]) -> str:
-    return stdin() if str(source) == "-" else Path(source).read_text()
+def load_text(source: str | Path, *, stdin: Callable[[], BinaryIO] | None = None) -> str:
+    """The text of an input file, or with ``stdin`` of ``-``, standard input: read as the policy and the
+    files it names are, at most :data:`~webhook.policy.material.MAX_FILE_BYTES`.
+
+    Raises:
+        ValueError: it cannot be read, is larger than that, or is not UTF-8; the message names it.
+    """
+    handle = stdin() if stdin is not None and str(source) == "-" else None
+    name = "standard input" if handle is not None else str(source)
+    try:
+        data = material.read_bounded(handle if handle is not None else Path(source))
+        return data.decode("utf-8-sig")
+    except OSError as error:
+        raise ValueError(f"{name}: cannot be read: {os_reason(error)}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: not UTF-8 text") from None

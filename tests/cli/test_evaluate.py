@@ -346,6 +346,7 @@ def test_resolve_prints_the_digest_reference(world: World) -> None:
         '{"kind": "AdmissionReview", "request": [1]}',
         '{"kind": "AdmissionReview", "request": {"kind": "Pod"}}',
         '{"kind": "AdmissionReview", "request": {"uid": "u", "kind": {"kind": "Pod"}, "object": "x"}}',
+        '{"kind": "Pod", "metadata": {"name": "deep"}, "spec": ' + "[" * 5000 + "]" * 5000 + "}",
     ],
 )
 def test_evaluate_malformed_input_is_an_error_not_a_crash(world: World, text: str) -> None:
@@ -463,3 +464,20 @@ def test_evaluate_lists_manifests_it_does_not_check(tmp_path: Path) -> None:
         ],
         "Service default/web": ["not checked: kind Service is not one imagegate checks", "result: allowed"],
     }
+
+
+def test_evaluate_reads_its_inputs_with_a_bound(tmp_path: Path) -> None:
+    """An input is read as the policy's files are, at most 32 MiB: a larger one (or one that never
+    ends) is an input error naming it, not a run that eats memory."""
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as handle:
+        handle.truncate(33 * 1024 * 1024)  # sparse: costs no disk
+    piped = b"apiVersion: v1\nkind: List\nitems: []\n" + b"#" * (33 * 1024 * 1024) + b"\n"
+
+    from_file = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(huge))
+    from_stdin = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), "-", stdin=piped.decode())
+
+    assert from_file.returncode == 2, from_file.stdout + from_file.stderr
+    assert from_file.stderr == f"error: {huge}: cannot be read: larger than 32 MiB\n"
+    assert from_stdin.returncode == 2, from_stdin.stderr
+    assert from_stdin.stderr == "error: standard input: cannot be read: larger than 32 MiB\n"

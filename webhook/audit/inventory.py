@@ -3,7 +3,8 @@
 Inputs: a file or ``-`` (standard input) holding JSON or YAML, one or more documents, where a ``List``
 (what ``kubectl get pods,deployments,... -A -o json`` prints, kinds mixed) contributes its items; or a
 directory, searched recursively for ``*.yaml``, ``*.yml`` and ``*.json`` (a file there that is not
-YAML or holds no Kubernetes objects, a Helm template for instance, is skipped with a warning).
+YAML, is nested too deeply to read, or holds no Kubernetes objects, a Helm template for instance, is
+skipped with a warning; such a file named on the command line is an input error).
 Objects of kinds imagegate does not check are counted and skipped.
 
 Grouping: every object is reported under the workload at the top of its chain of controller owners
@@ -184,8 +185,10 @@ def _documents(text: str, *, source: str) -> Iterator[dict[str, Any]]:
         documents = [json.loads(text)] if stripped[:1] == "{" else ()
     except ValueError:
         documents = ()
+    except RecursionError:
+        raise _too_deep(source) from None
     if not documents:
-        documents = yaml.load_all(text, Loader=_LOADER)  # a safe loader: C when built, else Python
+        documents = _yaml_documents(text, source=source)
     found = False
     for number, document in enumerate(documents, start=1):
         if document is None:
@@ -209,6 +212,18 @@ def _documents(text: str, *, source: str) -> Iterator[dict[str, Any]]:
             yield document
     if not found:
         raise ValueError(f"{source}: no Kubernetes objects found")
+
+
+def _yaml_documents(text: str, *, source: str) -> Iterator[object]:
+    try:
+        yield from yaml.load_all(text, Loader=_LOADER)  # a safe loader: C when built, else Python
+    except RecursionError:
+        raise _too_deep(source) from None
+
+
+def _too_deep(source: str) -> ValueError:
+    # The parsers recurse per nesting level: a hostile document would end the audit in a traceback.
+    return ValueError(f"{source}: nested too deeply to read")
 
 
 def _objects(

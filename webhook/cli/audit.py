@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         inventory = read_inventory(args.inputs, stdin=sys.stdin.read, namespace=args.namespace)
     except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {escape(str(error))}", file=sys.stderr)  # it quotes the input
         return 2
     for warning in inventory.warnings:
         print(f"warning: {escape(warning)}", file=sys.stderr)
@@ -286,7 +286,7 @@ def _found_in(result: WorkloadResult, reported: Reported) -> str:
 def _summary(report: AuditReport) -> list[str]:
     inventory = report.inventory
     pods = sum(len(w.workload.pods) for w in report.workloads)
-    skipped = ", ".join(f"{count} {kind}" for kind, count in inventory.skipped.items())
+    skipped = ", ".join(f"{count} {escape(kind)}" for kind, count in inventory.skipped.items())
     lines = [
         f"checked {len(report.workloads)} workload(s) with {pods} pod(s) of {inventory.objects} object(s)"
         + (f"; not checked: {skipped}" if skipped else "")

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             review
             for source in args.inputs
             for review in inputs_from_text(
-                load_text(source, stdin=sys.stdin.read),
+                load_text(source, stdin=lambda: sys.stdin.buffer),
                 source=source,
                 namespace=args.namespace,
                 unchecked=True,

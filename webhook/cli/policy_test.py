@@ -57,7 +57,7 @@ from webhook.cli.suite_report import (
     text_report,
 )
 from webhook.declared import DeclaredGatherer, declared_runtime
-from webhook.dryrun import DryRun, DryRunResult, RuntimeBuilder, review_for, reviews_from_text
+from webhook.dryrun import DryRun, DryRunResult, RuntimeBuilder, load_text, review_for, reviews_from_text
 from webhook.errors import BadRequest, ConfigError
 from webhook.explain import explanation_lines
 from webhook.policy.loader import load_suite
@@ -204,7 +204,7 @@ def _reviews(case: SuiteCase) -> list[tuple[str, dict[str, Any]]]:
         return [(_label(review), review)]
     if case.manifest is None:  # the suite's schema requires one of the three
         raise ValueError("the case names no input")
-    text = case.manifest.read_text()
+    text = load_text(case.manifest)
     return list(reviews_from_text(text, source=str(case.manifest), namespace=case.namespace))
 
 

@@ -98,9 +98,9 @@ def text_report(results: Sequence[SuiteResult]) -> str:
     for result in results:
         if result.problems:
             count = len(result.problems)
-            lines.append(f"ERROR {result.path.name}: the suite cannot be loaded ({count} problem(s))")
+            lines.append(f"ERROR {escape(result.path.name)}: the suite cannot be loaded ({count} problem(s))")
         for case in result.cases:
-            label = f"{result.path.name}: {case.name}"
+            label = escape(f"{result.path.name}: {case.name}")
             if case.passed:
                 lines.append(f"PASS {label}")
                 continue

@@ -4,7 +4,10 @@ For a bundle the declared registry stored, :class:`DeclaredCrypto` answers what 
 would, from the declaration:
 
 * a keyless signature verifies for a keyless signer whose trusted root the policy loaded, when it was
-  certified by that root (``keyless.root``, or any root when the suite names none);
+  certified by that root (``keyless.root``, or any root when the suite names none), and when that
+  root's Fulcio CA, CT log key and Rekor key were valid at ``now``, the time the declared certificate
+  and log entry are dated: the ``validFor`` windows a real bundle is held to
+  (:func:`webhook.verify.bundles.check_root_windows_at`);
 * a key signature verifies for a key signer whose key is the declared key (compared as keys, by their
   public key bytes: two names of one key are one key, as with real signatures);
 * ``valid: false`` verifies for nobody; ``tlog: false`` verifies only for key signers that do not
@@ -29,7 +32,7 @@ from webhook.declared.registry import Evidence
 from webhook.errors import VerificationFailed
 from webhook.policy.model import KeylessSigner, Signer
 from webhook.reasons import Reason
-from webhook.verify.bundles import SignedPayload
+from webhook.verify.bundles import SignedPayload, check_root_windows_at
 from webhook.verify.crypto import Artifact
 from webhook.verify.discovery import BundleArtifact
 from webhook.verify.statements import IN_TOTO_PAYLOAD_TYPE
@@ -44,7 +47,7 @@ class DeclaredCrypto:
         self.evidence = evidence
 
     def verify(self, signer: Signer, candidate: Artifact, *, digest: str, now: datetime) -> SignedPayload:
-        del digest, now  # the declaration says what verifies; the verifier binds and dates it
+        del digest  # the declaration says what verifies; the verifier binds it
         found = self.evidence.get(candidate.layer) if isinstance(candidate, BundleArtifact) else None
         if found is None:
             raise _invalid("not a signature the test suite declares")
@@ -52,7 +55,8 @@ class DeclaredCrypto:
         if isinstance(signer, KeylessSigner):
             if declared.keyless is None:
                 raise _invalid("the bundle is key-signed (no certificate)")
-            if self.trust.root(signer.root) is None:
+            root = self.trust.root(signer.root)
+            if root is None:
                 raise _invalid(f"trust root {signer.root!r} is not loaded")
             if declared.keyless.root is not None and declared.keyless.root != signer.root:
                 raise _invalid(
@@ -61,6 +65,7 @@ class DeclaredCrypto:
                 )
             if not declared.tlog:
                 raise _invalid("the bundle has no transparency log entry (declared tlog: false)")
+            check_root_windows_at(root, when=now, now=now)
         else:
             if declared.key is None:
                 raise _invalid("the bundle is keyless (certificate), not key-signed")

@@ -87,17 +87,17 @@ class MaterialError(ValueError):
         self.hint = hint
 
 
-def read_bounded(path: Path | BinaryIO, *, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of ``path`` (or of an open binary stream: stdin), read once.
+def read_bounded(source: Path | BinaryIO, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``source``, a file or an open binary stream (standard input), read once.
 
     Raises:
         OSError: it cannot be read, or it is larger than ``limit`` bytes.
     """
-    if isinstance(path, Path):
-        with path.open("rb") as handle:
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
             data = handle.read(limit + 1)
     else:
-        data = path.read(limit + 1)
+        data = source.read(limit + 1)
     if len(data) > limit:
         raise OSError(0, f"larger than {limit // (1024 * 1024)} MiB")
     return data

@@ -43,6 +43,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from webhook._json import json_type
 from webhook.errors import InvalidReference
 from webhook.images.reference import ImageRef
 from webhook.policy._yaml_lines import YamlDocument, items, obj, strings
@@ -256,6 +257,17 @@ def _case(pointer: str, case: Mapping[str, Any], *, base: Path, report: Report) 
         report.error(f"{pointer}/oldImages", "oldImages needs images", "give the new images as `images:`")
     if "oldObject" in case and "object" not in case:
         report.error(f"{pointer}/oldObject", "oldObject needs object", "give the new object as `object:`")
+    for field_name in ("object", "oldObject"):
+        # The schema leaves an object's fields to Kubernetes; this one the run itself refuses (the case
+        # fails as an input error, as for a manifest file), so say so before it runs.
+        inline = case.get(field_name)
+        if isinstance(inline, dict) and "metadata" in inline and not isinstance(inline["metadata"], dict):
+            found = json_type(inline["metadata"])
+            report.warning(
+                f"{pointer}/{field_name}/metadata",
+                f"metadata must be a mapping, not {found}: the case fails as an input error",
+                "write it as a mapping, e.g. `metadata: {name: web}`",
+            )
     manifest = case.get("manifest")
     manifest_path = None
     if isinstance(manifest, str):

@@ -26,6 +26,7 @@ __all__ = [
     "COSIGN_SIGN_PREDICATE",
     "SignedPayload",
     "bundle_has_certificate",
+    "check_root_windows_at",
     "load_bundle",
     "peek_predicate_type",
     "statement_covers",
@@ -57,10 +58,10 @@ from webhook.errors import VerificationFailed
 from webhook.reasons import Reason
 from webhook.text import first_line
 from webhook.verify import keys
-from webhook.verify.certificates import verify_certificate
+from webhook.verify.certificates import check_issuable_at, verify_certificate
 from webhook.verify.evidence import b64, integer, signature_invalid
 from webhook.verify.identity import CertIdentity
-from webhook.verify.rekor import check_integrated_time
+from webhook.verify.rekor import check_integrated_time, check_logged_at
 from webhook.verify.signatures import PublicKey
 from webhook.verify.statements import Statement, parse_statement
 from webhook.verify.trust import RootMaterial
@@ -233,6 +234,20 @@ def _check_root_windows(bundle: Bundle, document: Any, *, root: RootMaterial, no
     # time); sigstore is pinned to 4.5.x, whose Verifier has no public way to say which they were.
     times = [verified.time for verified in root.verifier._establish_time(bundle)]
     verify_certificate(bundle.signing_certificate, root=root, times=times)
+
+
+def check_root_windows_at(root: RootMaterial, *, when: datetime, now: datetime | None) -> None:
+    """The root's ``validFor`` windows for a keyless signature certified and logged at ``when``, as
+    :func:`verify_keyless_bundle` holds a real bundle to them: a Rekor key of ``root`` valid then
+    (:func:`~webhook.verify.rekor.check_logged_at`), and a Fulcio CA and a CT log key valid then
+    (:func:`~webhook.verify.certificates.check_issuable_at`). For signatures that are declared rather
+    than made (hermetic policy tests), so that what passes there is not refused live for a retired key.
+
+    Raises:
+        VerificationFailed: ``signature-invalid``.
+    """
+    check_logged_at(when, log_keys=root.tlog_keys.values(), now=now)
+    check_issuable_at(root, when)
 
 
 def verify_bundle(

@@ -19,7 +19,7 @@ Every failure is :class:`~webhook.errors.VerificationFailed` (``signature-invali
 
 from __future__ import annotations
 
-__all__ = ["verify_certificate"]
+__all__ = ["check_issuable_at", "verify_certificate"]
 
 import hashlib
 import struct
@@ -56,6 +56,27 @@ def verify_certificate(leaf: x509.Certificate, *, root: RootMaterial, times: Seq
     _verify_leaf_profile(leaf)
 
 
+def check_issuable_at(root: RootMaterial, when: datetime) -> None:
+    """Whether ``root`` could have certified a signature at ``when``: one of its Fulcio CAs and one of its
+    CT log keys were inside their ``validFor`` windows then (the windows :func:`verify_certificate` holds
+    a real certificate to). For a signature declared rather than made (hermetic policy tests).
+
+    Raises:
+        VerificationFailed: ``signature-invalid`` naming the part of the root that was not valid.
+    """
+    if not any(authority.valid_at(when) for authority in root.authorities):
+        raise signature_invalid(_no_chain(root, when, detail="no CA of the root was valid then"))
+    if not any(log_key.valid_at(when) for log_key in root.ct_keys):
+        raise signature_invalid(
+            f"no CT log key of trust root {root.name!r} was valid at {when.isoformat()} to sign the "
+            "certificate's SCT"
+        )
+
+
+def _no_chain(root: RootMaterial, when: datetime, *, detail: str) -> str:
+    return f"certificate does not chain to trust root {root.name!r} at {when.isoformat()}: {detail}"
+
+
 def _verify_chain(leaf: x509.Certificate, *, root: RootMaterial, when: datetime) -> list[x509.Certificate]:
     # As sigstore's Verifier: WebPKI profile with the client-auth EKU check relaxed (Fulcio leaves
     # carry codeSigning), trust anchors = the pinned root's certificates only.
@@ -81,9 +102,7 @@ def _verify_chain(leaf: x509.Certificate, *, root: RootMaterial, when: datetime)
         except (X509VerificationError, x509.UnsupportedGeneralNameType) as error:
             reasons.append(str(error))
     detail = "; ".join(reasons) if reasons else "no CA of the root was valid then"
-    raise signature_invalid(
-        f"certificate does not chain to trust root {root.name!r} at {when.isoformat()}: {detail}"
-    )
+    raise signature_invalid(_no_chain(root, when, detail=detail))
 
 
 def _verify_sct(

@@ -17,10 +17,16 @@ only under ``require_tlog``. Every failure is ``signature-invalid``.
 
 from __future__ import annotations
 
-__all__ = ["TlogExpectation", "check_bundle_tlog", "check_integrated_time", "verify_legacy_set"]
+__all__ = [
+    "TlogExpectation",
+    "check_bundle_tlog",
+    "check_integrated_time",
+    "check_logged_at",
+    "verify_legacy_set",
+]
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -211,6 +217,25 @@ def check_integrated_time(integrated_time: int, *, log_key: PublicKey, now: date
         raise signature_invalid(
             f"integrated time {when.isoformat()} is in the future (now {now.isoformat()})"
         )
+
+
+def check_logged_at(when: datetime, *, log_keys: Iterable[PublicKey], now: datetime | None) -> None:
+    """Refuse an entry integrated at ``when`` unless one of ``log_keys`` could have signed it then
+    (:func:`check_integrated_time`): for an entry declared rather than read, whose log key is not named.
+
+    Raises:
+        VerificationFailed: ``signature-invalid`` with each key's refusal.
+    """
+    refusals: list[str] = []
+    for log_key in log_keys:
+        try:
+            check_integrated_time(int(when.timestamp()), log_key=log_key, now=now)
+        except VerificationFailed as error:
+            refusals.append(error.user_message)
+        else:
+            return
+    detail = "; ".join(refusals) or "there is none"
+    raise signature_invalid(f"no transparency log key of the trust root could have logged it: {detail}")
 
 
 def _check_entry_body(body: bytes, expect: TlogExpectation, *, require_tlog: bool) -> str | None:
