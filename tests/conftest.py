@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.support.registry",
     "tests.support.deploy",
+    "tests.support.front",
 ]

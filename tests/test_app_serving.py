@@ -219,3 +219,15 @@ def test_serve_refuses_a_port_another_process_listens_on(tmp_path: Path) -> None
     assert serve.returncode == 2, serve.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in serve.stderr
     assert "Traceback" not in serve.stderr
+
+
+def test_expect_continue_with_a_body_over_the_limit_gets_413_without_100(server: Server) -> None:
+    # The body would be refused: no "100 Continue" invites it; the answer comes from the headers alone.
+    with _open_tls(server) as conn:
+        conn.sendall(
+            b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        answer = _closed_by_server(conn)
+    assert answer is not None, "the server kept the connection open"
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]

@@ -41,7 +41,9 @@ def app(environ, start_response):
     body = environ["wsgi.input"].read(length) if length else b""
     if environ["PATH_INFO"] == "/slow":
         time.sleep(2)
-    if environ["PATH_INFO"] == "/environ":
+    if environ["PATH_INFO"] == "/big":
+        answer = str(length).encode() * 65536
+    elif environ["PATH_INFO"] == "/environ":
         keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
                 "SERVER_PROTOCOL", "HTTP_X_TWICE", "HTTP_X_ONE", "wsgi.url_scheme")
         answer = json.dumps({k: environ.get(k) for k in keys} | {"body": body.decode()}).encode()
@@ -286,6 +288,25 @@ def test_keep_alive_serves_requests_in_order_on_one_connection(server: Server) -
         assert stream.read() == b""  # closed after "Connection: close"
 
 
+def test_a_client_that_reads_its_answers_late_gets_them_all_in_order(server: Server) -> None:
+    # 200 answers of 64 KiB are more than the socket buffers and the transport's write buffer hold:
+    # the server stops writing (and reading) while they are unread and goes on as the client reads.
+    count = 200
+    sizes = [i % 10 for i in range(count)]
+    requests = b"".join(
+        b"POST /big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n%s"
+        % (size, b"Connection: close\r\n" if i == count - 1 else b"", b"x" * size)
+        for i, size in enumerate(sizes)
+    )
+    with server.connect_tls() as tls:
+        tls.sendall(requests)
+        time.sleep(1.0)  # the answers pile up unread meanwhile
+        stream = tls.makefile("rb")
+        answers = [read_response(stream) for _ in range(count)]
+        assert stream.read() == b""
+    assert answers == [(200, str(size).encode() * 65536) for size in sizes]
+
+
 def test_expect_continue_is_honoured(server: Server) -> None:
     with server.connect_tls() as tls:
         tls.sendall(
@@ -293,6 +314,33 @@ def test_expect_continue_is_honoured(server: Server) -> None:
             b"Connection: close\r\n\r\n"
         )
         stream = tls.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 100")
+        assert stream.readline() == b"\r\n"
+        tls.sendall(b"abcd")
+        assert read_response(stream) == (200, b"4")
+
+
+def test_expect_continue_from_an_http_1_0_client_gets_no_100(server: Server) -> None:
+    # An HTTP/1.0 client knows no interim answers: the first status line it reads is its answer.
+    with server.connect_tls() as tls:
+        tls.sendall(
+            b"POST /echo HTTP/1.0\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nabcd"
+        )
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"4")
+        assert stream.read() == b""
+
+
+def test_expect_continue_behind_a_pipelined_request_waits_for_its_answer(server: Server) -> None:
+    # The 100 for the second request must not overtake the answer to the first (still in the app).
+    with server.connect_tls() as tls:
+        tls.sendall(
+            b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        stream = tls.makefile("rb")
+        assert read_response(stream) == (200, b"3")
         assert stream.readline().startswith(b"HTTP/1.1 100")
         assert stream.readline() == b"\r\n"
         tls.sendall(b"abcd")

@@ -11,11 +11,20 @@ a socket and a little memory, never a thread. Deadlines, enforced by :meth:`Fron
   what came (the app answers 400, it never sees a short body as complete), then the connection closes;
 - idle between requests (keep-alive): gunicorn's ``keepalive``.
 
-A body over ``Limits.body`` is not read: the app gets the headers (and answers 413). After refusing or
-cutting off a body the connection reads and drops what still comes for ``_LINGER`` seconds before it
-closes, so that closing on unread data (a TCP reset) does not destroy the answer.
+A body over ``Limits.body`` is not read: the app gets the headers (and answers 413; ``Expect:
+100-continue`` gets no "100 Continue" then, nor from an HTTP/1.0 client). After refusing or cutting off a
+body the connection reads and drops what still comes for ``_LINGER`` seconds before it closes, so that
+closing on unread data (a TCP reset) does not destroy the answer. The head of a request is bounded as it
+arrives, not only once a line of it is complete: a line longer than the request line or header field
+limit, or a head longer than all of them together, gets 431 and a close.
 
-Requests on one connection are answered in order, one at a time (pipelined requests wait their turn).
+Requests on one connection are answered in order, one at a time (pipelined requests wait their turn;
+a "100 Continue" follows the answers to the requests before its own).
+Reading stops while ``_MAX_PIPELINED`` requests wait, or while the transport's write buffer is over its
+high-water mark (asyncio's ``pause_writing``: the client does not read its answers); what was received
+and not yet parsed waits unparsed. So a client that sends and never reads costs a bounded buffer, and
+is dropped once ``REQUEST_TIMEOUT`` passes without it reading; a closed connection whose answer the
+client never reads is dropped the same way.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ HANDSHAKE_TIMEOUT = 5.0  # seconds for a client to complete the TLS handshake
 REQUEST_TIMEOUT = 5.0  # seconds from a request's first byte to its last (headers and body)
 _MAX_PIPELINED = 8  # complete requests queued on one connection before it stops being read
 _LINGER = 2.0  # seconds a refused body is read and discarded after the answer, before closing
+_FEED = 16 * 1024  # bytes given to the parser at a time, so that reading can stop between requests
+_LINE_SLACK = 64  # bytes a head line may have besides its URL or header name and value (method, OWS)
 _NEVER = math.inf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -129,7 +140,16 @@ class Connection(asyncio.Protocol):
         self._reading = False  # a request has begun and is not complete
         self._discarding = False  # a refused or cut-off request is being answered: read nothing more
         self._eof = False  # the client half-closed: close once the queued requests are answered
-        self._paused = False
+        self._paused = False  # reading is paused
+        self._write_paused = False  # the transport's write buffer is over its high-water mark
+        self._backlog = b""  # received while reading was held, not yet parsed
+        self._continue_owed = False  # "100 Continue" is due once the answers before it are written
+        # Where the parser is in the head of a request (counted as data arrives, see _count_head).
+        self._messages = 0  # requests begun
+        self._completed = False  # a request was completed by the piece being parsed
+        self._ends_line = True  # the last request completed ended with a line end
+        self._line = 0  # bytes of the head line not yet ended
+        self._head = 0  # bytes of the head so far
         # The request being parsed.
         self._target = bytearray()
         self._headers: list[tuple[bytes, bytes]] = []
@@ -162,10 +182,59 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:  # after a refused or cut-off request: read and dropped, deadline unchanged
             return
+        if self._backlog or self._held():  # reading is held: parse it once the hold lifts
+            self._backlog += data
+            self._pause_reading()
+            return
         if not self._reading and not self.busy and not self._pending:
             self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        self._feed(data)
+
+    def pause_writing(self) -> None:
+        # The client is not reading its answers as fast as they come: read no more requests.
+        self._write_paused = True
+        if not self._discarding:
+            self._pause_reading()
+        if not self.busy:
+            self.deadline = time.monotonic() + REQUEST_TIMEOUT
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._release()
+
+    def eof_received(self) -> bool | None:
+        # The client will send nothing more (a half-close): answer what is queued, then close. Over
+        # TLS asyncio closes the transport anyway (TLS has no half-close).
+        if not self.busy and not self._pending and not self._backlog:
+            self.close()
+            return None
+        self._eof = True
+        transport = self._transport
+        return transport is not None and transport.get_extra_info("sslcontext") is None
+
+    # reading
+
+    def _held(self) -> bool:
+        """Whether to read no more: enough requests wait, or the client is not reading the answers."""
+        return self._write_paused or len(self._pending) >= _MAX_PIPELINED
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` a piece at a time; once reading is held, keep the rest for :meth:`_release`."""
+        for start in range(0, len(data), _FEED):
+            transport = self._transport
+            if self._discarding or transport is None or transport.is_closing():
+                return
+            if self._held():
+                self._backlog = data[start:]
+                self._pause_reading()
+                return
+            self._parse(data[start : start + _FEED])
+
+    def _parse(self, piece: bytes) -> None:
+        messages, self._completed = self._messages, False
         try:
-            self._parser.feed_data(data)
+            self._parser.feed_data(piece)
+            self._count_head(piece, began=self._messages != messages)
         except _Reject as reject:
             self._refuse(reject.status)
         except httptools.HttpParserUpgrade:
@@ -177,22 +246,68 @@ class Connection(asyncio.Protocol):
             else:
                 self._refuse(context.status if isinstance(context, _Reject) else HTTPStatus.BAD_REQUEST)
 
-    def eof_received(self) -> bool | None:
-        # The client will send nothing more (a half-close): answer what is queued, then close. Over
-        # TLS asyncio closes the transport anyway (TLS has no half-close).
-        if not self.busy and not self._pending:
-            self.close()
-            return None
-        self._eof = True
+    def _count_head(self, piece: bytes, *, began: bool) -> None:
+        """Bound the head of the request being read by what has arrived of it, line end or not.
+
+        httptools reports a header only once its line has ended, joining the pieces of it that came
+        until then; a line that never ends would grow (and be recopied) without bound. llhttp reports no
+        offsets, so where the head begins inside ``piece`` is found from what the piece completed: a
+        head that began in an earlier piece owns all of it; one that began here starts after the last
+        line end, or after the body of the request before it, which need not end a line (then its
+        first line is bounded by the URL the parser reported, and the check catches up with the next
+        piece).
+        """
+        if not self._reading or self._headers_done:
+            self._line = self._head = 0
+            return
+        limits = self._front.limits
+        end = piece.rfind(b"\n")
+        tail = len(piece) - end - 1
+        if not began:
+            self._line = self._line + len(piece) if end < 0 else tail
+            self._head += len(piece)
+        elif not self._completed:  # the piece is all this head's (but for line ends before it)
+            self._line, self._head = tail, len(piece)
+        elif self._ends_line:
+            self._line = self._head = tail
+        else:
+            self._line = self._head = min(tail, len(self._target) + _LINE_SLACK)
+        line_limit = max(limits.request_line, limits.header_field_size) + _LINE_SLACK
+        head_limit = line_limit + limits.header_fields * (limits.header_field_size + _LINE_SLACK)
+        if self._line > line_limit or self._head > head_limit:
+            raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
+
+    def _release(self) -> None:
+        """A hold on reading may have lifted: answer, parse what waits, read on."""
         transport = self._transport
-        return transport is not None and transport.get_extra_info("sslcontext") is None
+        if transport is None or transport.is_closing() or self._write_paused:
+            return
+        if not self.busy and self._pending:
+            self._dispatch()
+        if self._backlog and not self._held():
+            backlog, self._backlog = self._backlog, b""
+            self._feed(backlog)
+        if self._paused and not self._held() and not self._backlog and not self._discarding:
+            transport.resume_reading()
+            self._paused = False
+        if not self.busy and not self._pending and not self._discarding:
+            # Idle: the keep-alive timeout. A request already begun (sent behind the answered ones)
+            # has until the request timeout from now.
+            self.deadline = time.monotonic() + (REQUEST_TIMEOUT if self._reading else self._front.keepalive)
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        self._messages += 1
         self._reading = True
         self._headers_done = False
         self._declared_length = None
+        self._continue_owed = False
         self._target.clear()
         self._headers = []
         self._body = []
@@ -213,14 +328,22 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        expects_continue = False
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == b"content-length" and value.strip().isdigit():
                 self._declared_length = int(value)
                 if int(value) > self._front.limits.body:
                     self._body_size = int(value)
-                    raise _TooLarge
-            elif lowered == b"expect" and value.lower() == b"100-continue" and self._transport is not None:
+                    raise _TooLarge  # answered (413) without "100 Continue": the body is not wanted
+            elif lowered == b"expect" and value.strip().lower() == b"100-continue":
+                expects_continue = True
+        # An HTTP/1.0 client knows no 100 (RFC 9110, 10.1.1). Behind answers not yet written, the
+        # 100 waits for them: the client takes the first status line it reads as its first request's.
+        if expects_continue and self._parser.get_http_version() != "1.0":
+            if self.busy or self._pending:
+                self._continue_owed = True
+            elif self._transport is not None:
                 self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -232,6 +355,9 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         parser = self._parser
         self._reading = False
+        self._completed = True
+        self._ends_line = not self._body or self._body[-1].endswith(b"\n")
+        self._continue_owed = False
         self._pending.append(
             _Request(
                 method=parser.get_method().decode("ascii"),
@@ -242,10 +368,9 @@ class Connection(asyncio.Protocol):
                 keep_alive=parser.should_keep_alive(),
             )
         )
-        if len(self._pending) >= _MAX_PIPELINED and self._transport is not None and not self._paused:
-            self._transport.pause_reading()
-            self._paused = True
-        if not self.busy:
+        if self._held():
+            self._pause_reading()
+        if not self.busy and not self._write_paused:
             self._dispatch()
 
     def _too_large(self) -> None:
@@ -267,11 +392,9 @@ class Connection(asyncio.Protocol):
             declared_length=declared_length,
             truncated=truncated,
         )
-        if self._transport is not None and not self._paused:
-            self._transport.pause_reading()
-            self._paused = True
+        self._pause_reading()
         self._pending.append(request)
-        if not self.busy:
+        if not self.busy and not self._write_paused:
             self._dispatch()
 
     # serving
@@ -330,22 +453,22 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         keep_alive = request.keep_alive and front.keepalive > 0 and not front.stopping
-        if self._eof and not self._pending:
+        if self._eof and not self._pending and not self._backlog:
             keep_alive = False
-        transport.write(_head(status, headers, body, request=request, keep_alive=keep_alive) + body)
+        answer = _head(status, headers, body, request=request, keep_alive=keep_alive) + body
+        if keep_alive and self._continue_owed and not self._pending:
+            self._continue_owed = False  # the request reading its body is next in line
+            answer += b"HTTP/1.1 100 Continue\r\n\r\n"
+        transport.write(answer)  # may pause writing (pause_writing): then nothing more is read
         if not keep_alive and self._discarding:
             self._linger()
         elif not keep_alive:
             self.close()
-        elif self._pending:
-            self._dispatch()
+        elif self._write_paused:
+            # The client is not reading: the next request waits until it does, or the deadline passes.
+            self.deadline = time.monotonic() + REQUEST_TIMEOUT
         else:
-            if self._paused:
-                transport.resume_reading()
-                self._paused = False
-            # Idle: the keep-alive timeout. A request already begun (sent behind this one) has until
-            # the request timeout from now.
-            self.deadline = time.monotonic() + (REQUEST_TIMEOUT if self._reading else front.keepalive)
+            self._release()
 
     def _environ(self, request: _Request) -> dict[str, Any]:
         path, _, query = request.target.partition(b"?")
@@ -418,6 +541,12 @@ class Connection(asyncio.Protocol):
             self._paused = False
         self.deadline = time.monotonic() + _LINGER
 
+    def _drop(self) -> None:
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+        self.deadline = _NEVER
+
     def expire(self) -> None:
         """The deadline passed: a stalled request is dropped, an idle connection closed.
 
@@ -427,6 +556,11 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        if transport.is_closing() or (self._write_paused and not self.busy):
+            # Closed, or answered, and the client has not read its answers: no more waiting for it.
+            _logger.debug("dropping %s:%d: answers unread for %.0f s", *self._peer, REQUEST_TIMEOUT)
+            self._drop()
+            return
         if self._reading and self._headers_done and not self.busy and not self._discarding:
             _logger.debug("%s:%d: request body incomplete after %.0f s", *self._peer, REQUEST_TIMEOUT)
             # Without a Content-Length (chunked) any length past what came makes the body short.
@@ -435,15 +569,15 @@ class Connection(asyncio.Protocol):
             return
         if self._reading:
             _logger.debug("dropping %s:%d: request incomplete after %.0f s", *self._peer, REQUEST_TIMEOUT)
-            transport.abort()
+            self._drop()
         else:
-            transport.close()
-        self.deadline = _NEVER
+            self.close()
 
     def close(self) -> None:
+        """Close once what was written is sent; a client that does not read it is dropped at the deadline."""
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
-        self.deadline = _NEVER
+            self.deadline = time.monotonic() + REQUEST_TIMEOUT
 
 
 class _CutShortBody(io.BytesIO):
