@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from tests.support.reviews import review
 from tests.support.server import Server, running_server
 from webhook.settings import Settings
+from webhook.times import parse_rfc3339
 
 pytestmark = pytest.mark.e2e
 
@@ -317,10 +319,15 @@ def test_unknown_path_and_wrong_method(server: Server) -> None:
 def test_metrics_and_audit_log(server: Server) -> None:
     server.admit("/validate", review("Pod", ["ghcr.io/acme/app:latest"], uid="audit-me"))
     text = server.get("/metrics").text
-    assert 'imagegate_image_decisions_total{outcome="tag-denied"}' in text
+    decided = [line for line in text.splitlines() if line.startswith("imagegate_image_decisions_total{")]
+    assert any('outcome="tag-denied"' in line and 'stage="validate"' in line for line in decided), decided
     assert "imagegate_policy_info{fingerprint=" in text
     records = server.audit_lines(uid="audit-me")
     assert records and records[0]["images"][0]["reasons"] == ["tag-denied"]
+    # When, in UTC to the microsecond, and what kubectl was told.
+    assert abs(parse_rfc3339(records[0]["time"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert records[0]["time"].endswith("Z") and len(records[0]["time"]) == len("2026-01-01T00:00:00.000000Z")
+    assert records[0]["message"].startswith('container "app" image "ghcr.io/acme/app:latest": [tag-denied]')
 
 
 def test_mutate_sends_no_patch_when_nothing_changes(server: Server) -> None:
@@ -343,6 +350,7 @@ def _pod_with(images: list[str], *, uid: str) -> dict[str, Any]:
 
 def _audit_record(server: Server, uid: str) -> tuple[dict[str, Any], int]:
     """The last audit line of admission ``uid`` (parsed) and its length."""
+    assert server.audit_lines(uid=uid)  # the writer thread may write it just after the answer: wait
     lines = [line for line in server.stdout.read_text().splitlines() if f'"uid":"{uid}"' in line]
     assert lines
     return json.loads(lines[-1]), len(lines[-1])

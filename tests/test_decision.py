@@ -428,6 +428,89 @@ def test_each_rule_requirement_failure_keeps_its_own_rule_mode() -> None:
     assert decision.allowed and [(f.code, m) for f, m in d.failures] == [("identity-mismatch", "warn")]
 
 
+def test_the_failure_that_decides_comes_first_and_names_the_outcome_mode_and_rule() -> None:
+    # A warn rule fails before an enforce rule does: the image is denied by the enforce failure, so that
+    # one is its outcome, its mode and its rule (metrics and the audit line count what denied it).
+    rules = (
+        Rule(name="lenient", images=("ghcr.io/acme/**",), mode="warn", signatures=SIGNED),
+        Rule(name="strict", images=("ghcr.io/acme/**",), mode="enforce", signatures=SIGNED),
+        Rule(name="strict-too", images=("ghcr.io/acme/**",), mode="enforce", signatures=SIGNED),
+    )
+    policy = replace(POLICY, mode="audit", rules=rules)
+    facts = ImageFacts(
+        quarantine_read=True,
+        verifications=(
+            RuleVerification("lenient", D1, (Finding("unsigned", "no signature"),)),
+            RuleVerification("strict", D1, (Finding("identity-mismatch", "expected A, found B"),)),
+            RuleVerification("strict-too", D1, (Finding("signature-invalid", "bad"),)),
+        ),
+    )
+    decision, d = decide(f"ghcr.io/acme/app@{D1}", policy=policy, facts=facts)
+    assert not decision.allowed
+    assert (d.outcome, d.mode, d.rule) == ("identity-mismatch", "enforce", "strict")
+    assert [(f.code, m) for f, m in d.failures] == [
+        ("identity-mismatch", "enforce"),
+        ("unsigned", "warn"),
+        ("signature-invalid", "enforce"),
+    ]
+    # An UPDATE that keeps the image running turns enforce into warn: the mode says what was applied.
+    running = evaluate(
+        [slot(f"ghcr.io/acme/app@{D1}")],
+        policy=policy,
+        namespace="prod",
+        facts={f"ghcr.io/acme/app@{D1}": facts},
+        now=NOW,
+        stage="validate",
+        running=frozenset({"/spec/containers/0/image"}),
+    ).images[0]
+    assert (running.outcome, running.mode, running.rule) == ("identity-mismatch", "warn", "strict")
+
+
+@pytest.mark.parametrize(
+    ("image", "facts", "spec_mode", "rule_modes", "expected"),
+    [
+        # failures about the image as a whole: the first governing rule of the strictest mode
+        (
+            "ghcr.io/acme/app:1.0",
+            REFUSED,
+            "enforce",
+            ("warn", "audit", "warn"),
+            ("registry-error", "warn", "r0"),
+        ),
+        (
+            "ghcr.io/acme/app:1.0",
+            REFUSED,
+            "warn",
+            ("audit", "enforce", "enforce"),
+            ("registry-error", "enforce", "r1"),
+        ),
+        # passing: the same rule, no mode
+        (f"ghcr.io/acme/app@{D1}", None, "enforce", ("audit", "warn"), ("admitted", None, "r1")),
+        # checks before matching, unmatched images and exemptions belong to spec: no rule
+        ("ghcr.io/acme/app:latest", None, "warn", ("enforce",), ("tag-denied", "warn", None)),
+        ("quay.io/acme/app:1.0", None, "audit", ("enforce",), ("registry-not-allowed", "audit", None)),
+        (f"ghcr.io/other/app@{D1}", None, "enforce", ("enforce",), ("unmatched", "enforce", None)),
+        (f"ghcr.io/other/app@{D2}", None, "warn", ("enforce",), ("quarantined", "warn", None)),
+    ],
+)
+def test_outcome_mode_and_rule_of_each_kind_of_decision(
+    image: str,
+    facts: ImageFacts | None,
+    spec_mode: str,
+    rule_modes: tuple[str, ...],
+    expected: tuple[str, str | None, str | None],
+) -> None:
+    _, d = decide(image, policy=_governed(spec_mode, *rule_modes), facts=facts)
+    assert (d.outcome, d.mode, d.rule) == expected
+
+
+def test_an_exempted_or_unmatched_allowed_image_is_owed_to_no_rule() -> None:
+    _, d = decide(f"ghcr.io/acme/tool@{D1}", ns="ops-1")
+    assert (d.outcome, d.mode, d.rule) == ("exempted", None, None)
+    _, d = decide(f"ghcr.io/other/app@{D1}", policy=replace(POLICY, unmatched="warn"))
+    assert (d.outcome, d.mode, d.rule) == ("unmatched-allowed", "warn", None)
+
+
 def test_an_ungoverned_image_is_judged_by_unmatched_and_its_quarantine_by_the_policy_mode() -> None:
     policy = replace(POLICY, mode="enforce", unmatched="warn")
     decision, d = decide(f"ghcr.io/other/app@{D1}", policy=policy)

@@ -536,6 +536,59 @@ def test_too_many_images_is_audited_without_listing_them(caplog: pytest.LogCaptu
     assert record["images"] == []
 
 
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("enforce", {"message"}),
+        ("warn", {"warnings"}),
+        ("audit", {"auditLines"}),
+    ],
+)
+def test_the_audit_line_has_its_time_and_the_lines_the_answer_gave(
+    caplog: pytest.LogCaptureFixture, mode: str, said: set[str]
+) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    when = datetime(2026, 11, 26, 9, 30, 15, 250_000, tzinfo=UTC)
+    svc = AdmissionService(
+        settings=Settings(audit_log=True),
+        runtime=FakeRuntime(FakeGatherer(), replace(POLICY, mode=mode)),  # type: ignore[arg-type]
+        clock=lambda: when,
+    )
+    images = ["ghcr.io/a/b:latest", "quay.io/x/y:1"]
+    response = svc.admit(review("Pod", images, uid="said"), stage="validate").review["response"]
+    [record] = _audit_records(caplog)
+    assert record["time"] == "2026-11-26T09:30:15.250000Z"
+    assert said <= set(record) and not ({"message", "warnings", "auditLines"} - said) & set(record)
+    lines = [
+        'container "app" image "ghcr.io/a/b:latest": [tag-denied] tag "latest" is mutable and not allowed '
+        "(rule all)",
+        'container "app-1" image "quay.io/x/y:1": [registry-not-allowed] registry "quay.io" is not in '
+        "registries.allow (allowed: ghcr.io) (policy svc)",
+    ]
+    if mode == "enforce":
+        # As the API server returns it: kubectl prints this message.
+        assert record["message"] == response["status"]["message"] == "\n".join(lines)
+    elif mode == "warn":
+        assert record["warnings"] == response["warnings"] == lines
+    else:
+        assert record["auditLines"] == lines
+        assert response["auditAnnotations"]["audit"] == "\n".join(lines)
+
+
+def test_an_object_denied_as_a_whole_is_audited_with_its_message(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="imagegate.audit")
+    svc = AdmissionService(
+        settings=Settings(audit_log=True, max_images=1),
+        runtime=FakeRuntime(FakeGatherer()),
+        clock=lambda: datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+    )
+    response = svc.admit(review("Pod", ["ghcr.io/a/x:1", "ghcr.io/a/y:1"]), stage="mutate").review["response"]
+    [record] = _audit_records(caplog)
+    assert record["time"] == "2026-11-26T09:30:00.000000Z"
+    assert record["message"] == response["status"]["message"]
+    assert record["message"].startswith("[too-many-images] the object has 2 distinct images")
+
+
 def test_deciding_past_the_deadline_is_a_fail_closed_denial(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 

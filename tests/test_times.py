@@ -60,3 +60,9 @@ def test_times_are_written_in_utc_to_the_second() -> None:
     when = datetime(2026, 11, 20, 12, 0, 0, 999999, tzinfo=timezone(timedelta(hours=2)))
     assert format_rfc3339(when) == "2026-11-20T10:00:00Z"
     assert parse_rfc3339(format_rfc3339(when)) == when.replace(microsecond=0)
+
+
+def test_audit_times_are_written_in_utc_to_the_microsecond() -> None:
+    when = datetime(2026, 11, 20, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert format_rfc3339(when, microseconds=True) == "2026-11-20T10:00:00.000005Z"
+    assert parse_rfc3339(format_rfc3339(when, microseconds=True)) == when

@@ -118,5 +118,5 @@ def _json(status: int, payload: object) -> Response:
 
 
 def _error(metrics: Metrics, status: int, message: str) -> Response:
-    metrics.bad_requests.labels(str(status)).inc()
+    metrics.bad_request(status)
     return _json(status, {"error": message, "status": status})

@@ -22,8 +22,10 @@ policy-wide failure ends the image's evaluation, rule failures are all collected
 
 An image that passes has one of the allowed outcomes (:class:`webhook.reasons.Allowed`): ``verified``
 (a signature or attestation requirement was checked and held), ``admitted`` (governed by rules that ask
-for none), ``exempted`` or ``unmatched-allowed``; any other outcome is the reason code of its first
-failure (:class:`webhook.reasons.Reason`, whose docstring says where each code is decided).
+for none), ``exempted`` or ``unmatched-allowed``; any other outcome is the reason code of the failure
+that decides the image, its first failure of the strictest mode (:class:`webhook.reasons.Reason`, whose
+docstring says where each code is decided). That failure comes first in ``ImageDecision.failures``, so
+the outcome, ``ImageDecision.mode`` and ``ImageDecision.rule`` describe one and the same failure.
 
 Each failure belongs to a mode; strictness is enforce > warn > audit:
 
@@ -103,14 +105,16 @@ class ImagePlan:
 
     ``terminal`` holds the failure that ends evaluation before any network access (or None);
     ``mode`` is the mode that owns ``terminal`` and every later failure about the image as a whole
-    (see :func:`governing_mode`); ``resolve`` asks for tag resolution; ``digest`` is known when the
-    reference is pinned.
+    (see :func:`governing_mode`), and ``owner`` the rule that mode comes from (the first governing rule
+    with it; None when ``spec`` owns them); ``resolve`` asks for tag resolution; ``digest`` is known
+    when the reference is pinned.
     """
 
     image: str
     ref: ImageRef | None
     mode: Mode = "enforce"  # plan_image always sets it; unset, failures deny (fail closed)
     rules: tuple[Rule, ...] = ()
+    owner: str | None = None
     exemption: Exemption | None = None
     terminal: Finding | None = None
     terminal_outcome: Literal[Allowed.EXEMPTED, Reason.UNMATCHED] | None = None
@@ -128,7 +132,13 @@ class ImagePlan:
 
 @dataclass(frozen=True, slots=True)
 class ImageDecision:
-    """The decision for one image slot. ``failures`` pairs each failed check with its mode.
+    """The decision for one image slot. ``failures`` pairs each failed check with its mode; the first is
+    the one that decides the image (the first of the strictest mode), whose code is ``outcome``.
+
+    ``rule`` names the rule the outcome is owed to: for a rule's own requirement failure that rule; for a
+    failure about the image as a whole, and for a governed image that passes, the first governing rule
+    of the mode that owns such failures (:func:`governing_mode`); None where ``spec`` decides (checks
+    before rule matching, images no rule governs, exemptions).
 
     ``running`` is set when an UPDATE leaves this slot's image running and failures that would have
     denied it were turned into warnings (their line then says so).
@@ -143,11 +153,18 @@ class ImageDecision:
     pin: str | None = None
     exemption: Exemption | None = None
     running: bool = False
+    rule: str | None = None
 
     @property
     def status(self) -> Status:
         """``denied``, ``warned`` or ``allowed``, by the modes of its failures (:func:`status_of`)."""
         return status_of(m for _, m in self.failures)
+
+    @property
+    def mode(self) -> Mode | None:
+        """The mode of the failure that decides the image (as it was applied: after an UPDATE turned
+        ``enforce`` into ``warn`` for a running image), or None when nothing failed."""
+        return self.failures[0][1] if self.failures else None
 
     def lines(self, mode: Mode) -> tuple[str, ...]:
         """One line per mode with the image's failures of that mode (the denial message format)."""
@@ -248,12 +265,14 @@ def plan_image(
     if not rules:
         return ImagePlan(image, ref, policy.mode, digest=ref.digest, terminal_outcome=Reason.UNMATCHED)
     mode = governing_mode(rules, policy=policy)
+    owner = next(r.name for r in rules if rule_mode(r, policy=policy) == mode)
     if ref.digest is None and policy.tags.resolve and stage == "validate" and not unchanged:
         return ImagePlan(
             image,
             ref,
             mode,
             rules=rules,
+            owner=owner,
             terminal=Finding(
                 Reason.NOT_PINNED,
                 "image is not pinned to a digest; the mutating webhook pins it "
@@ -268,6 +287,7 @@ def plan_image(
         ref,
         mode,
         rules=rules,
+        owner=owner,
         resolve=resolve,
         pin=resolve and not unchanged,
         digest=ref.digest,
@@ -429,6 +449,7 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         *,
         digest: str | None = None,
         pin: str | None = None,
+        rule: str | None = plan.owner,
     ) -> ImageDecision:
         return ImageDecision(
             slot=slot,
@@ -439,6 +460,7 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
             digest=digest,
             pin=pin,
             exemption=plan.exemption,
+            rule=rule,
         )
 
     if plan.terminal is not None:
@@ -466,31 +488,32 @@ def _decide(slot: ImageSlot, plan: ImagePlan, policy: Policy, facts: ImageFacts)
         return decided(quarantined.code, ((quarantined, plan.mode),), digest=digest)
 
     failures: list[tuple[Finding, Mode]] = []
+    owners: list[str] = []  # the rule of each failure
     for rule in plan.rules:
         if not rule.needs_verification:
             continue
         mode = rule_mode(rule, policy=policy)
         if digest is None:
-            failures.append(
-                (
-                    Finding(
-                        Reason.UNSIGNED,
-                        "signatures are verified for digests only and tags.resolve is off: "
-                        f"pin the image by digest (rule {rule.name})",
-                    ),
-                    mode,
+            found = [
+                Finding(
+                    Reason.UNSIGNED,
+                    "signatures are verified for digests only and tags.resolve is off: "
+                    f"pin the image by digest (rule {rule.name})",
                 )
-            )
-            continue
-        result = facts.verification(rule.name)
-        if result is None or result.digest != digest:
-            failures.append(
-                (Finding(Reason.UNSIGNED, f"no verification result for {digest} (rule {rule.name})"), mode)
-            )
-            continue
-        failures.extend((Finding(f.code, f"{f.message} (rule {rule.name})"), mode) for f in result.findings)
+            ]
+        else:
+            result = facts.verification(rule.name)
+            if result is None or result.digest != digest:
+                found = [Finding(Reason.UNSIGNED, f"no verification result for {digest} (rule {rule.name})")]
+            else:
+                found = [Finding(f.code, f"{f.message} (rule {rule.name})") for f in result.findings]
+        failures += ((f, mode) for f in found)
+        owners += [rule.name] * len(found)
     if failures:
-        return decided(failures[0][0].code, failures, digest=digest, pin=pin)
+        # The failure that decides: the first of the strictest mode, put first (the class docstring).
+        first = max(range(len(failures)), key=lambda i: _STRICTNESS[failures[i][1]])  # the first of equals
+        ordered = [failures[first], *failures[:first], *failures[first + 1 :]]
+        return decided(ordered[0][0].code, ordered, digest=digest, pin=pin, rule=owners[first])
     verified = any(rule.needs_verification for rule in plan.rules)
     return decided(Allowed.VERIFIED if verified else Allowed.ADMITTED, digest=digest, pin=pin)
 

@@ -3,7 +3,15 @@ in-process and exactly as the server would answer them. Used by ``evaluate`` and
 
 from __future__ import annotations
 
-__all__ = ["DryRun", "DryRunResult", "load_text", "review_for", "reviews_from_text"]
+__all__ = [
+    "DryRun",
+    "DryRunResult",
+    "Input",
+    "inputs_from_text",
+    "load_text",
+    "review_for",
+    "reviews_from_text",
+]
 
 import base64
 import json
@@ -167,15 +175,65 @@ def review_for(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Input:
+    """Where one AdmissionReview of a dry run came from, and what it admits.
+
+    ``source`` is the file as given (``-`` for stdin), ``document`` the YAML document's number in it
+    (from 1), ``item`` the object's index in a ``kind: List`` (else None); ``review`` says whether the
+    document was an AdmissionReview (else a manifest was wrapped into one).
+    """
+
+    source: str
+    document: int
+    item: int | None
+    review: bool
+    kind: str
+    namespace: str
+    name: str
+    operation: str
+    uid: str
+
+    @property
+    def label(self) -> str:
+        """How ``evaluate`` heads its output for the input: ``Deployment default/web``, and for an
+        AdmissionReview its operation too: ``Pod prod/web (CREATE)``."""
+        head = f"{self.kind} {self.namespace}/{self.name}"
+        return f"{head} ({self.operation})" if self.review else head
+
+    def as_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"source": self.source, "document": self.document}
+        if self.item is not None:
+            found["item"] = self.item
+        found["from"] = "AdmissionReview" if self.review else "manifest"
+        found |= {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "operation": self.operation,
+            "uid": self.uid,
+        }
+        return found
+
+
 def reviews_from_text(
     text: str, *, source: str, namespace: str | None = None, unchecked: bool = False
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(label, AdmissionReview) for every AdmissionReview, manifest or List item in YAML/JSON ``text``.
+    """(label, AdmissionReview) for every AdmissionReview, manifest or List item in YAML/JSON ``text``
+    (:func:`inputs_from_text`, with each input's :attr:`Input.label`)."""
+    for found, review in inputs_from_text(text, source=source, namespace=namespace, unchecked=unchecked):
+        yield found.label, review
+
+
+def inputs_from_text(
+    text: str, *, source: str, namespace: str | None = None, unchecked: bool = False
+) -> Iterator[tuple[Input, dict[str, Any]]]:
+    """(input, AdmissionReview) for every AdmissionReview, manifest or List item in YAML/JSON ``text``.
 
     Manifests of kinds imagegate does not check are skipped, unless ``unchecked`` (then they are
     wrapped too, and the answer says that nothing was checked). Raises ValueError or yaml.YAMLError.
     """
-    for doc in _documents(text, source=source):
+    for number, doc in enumerate(_documents(text, source=source), start=1):
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -186,14 +244,24 @@ def reviews_from_text(
             # Only the label is built here: the service checks the review itself (BadRequest).
             request = mapping(doc.get("request"))
             obj = mapping(request.get("object")) or mapping(request.get("oldObject"))
-            kind = mapping(request.get("kind")).get("kind", "?")
-            label = f"{kind} {request.get('namespace', '')}/{_name(obj)} ({request.get('operation', '?')})"
-            yield label, doc
+            found = Input(
+                source=source,
+                document=number,
+                item=None,
+                review=True,
+                kind=str(mapping(request.get("kind")).get("kind", "?")),
+                namespace=str(request.get("namespace", "")),
+                name=_name(obj),
+                operation=str(request.get("operation", "?")),
+                uid=str(request.get("uid", "")),
+            )
+            yield found, doc
         else:
-            items = doc.get("items") or [] if doc.get("kind") == "List" else [doc]
+            listed = doc.get("kind") == "List"
+            items = doc.get("items") or [] if listed else [doc]
             if not isinstance(items, list):
                 raise ValueError(f"{source}: the items of a List must be a list")
-            for item in items:
+            for index, item in enumerate(items):
                 if not isinstance(item, dict):
                     raise ValueError(f"{source}: expected Kubernetes objects in the List's items")
                 if item.get("kind") not in SUPPORTED_KINDS:
@@ -205,7 +273,19 @@ def reviews_from_text(
                     review = review_for(item, namespace=namespace)
                 except ValueError as error:
                     raise ValueError(f"{source}: {error}") from None
-                yield f"{item['kind']} {review['request']['namespace']}/{_name(item)}", review
+                request = review["request"]
+                found = Input(
+                    source=source,
+                    document=number,
+                    item=index if listed else None,
+                    review=False,
+                    kind=item["kind"],
+                    namespace=request["namespace"],
+                    name=_name(item),
+                    operation=request["operation"],
+                    uid=request["uid"],
+                )
+                yield found, review
 
 
 def _check_metadata(obj: Mapping[str, Any], *, what: str) -> None:

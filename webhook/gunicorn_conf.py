@@ -20,6 +20,8 @@ import os
 import shutil
 from typing import Any
 
+from webhook.metrics import process_exited, process_started
+
 bind = os.environ.get("IMAGEGATE_BIND", "127.0.0.1:8443")
 workers = int(os.environ.get("IMAGEGATE_WORKERS", "2"))
 worker_class = "webhook.serving.worker.FrontWorker"
@@ -71,10 +73,16 @@ def on_starting(server: Any) -> None:
         # Stale files from an earlier run would be summed into this run's metrics.
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory, exist_ok=True)
+        process_started(directory, role="master", pid=os.getpid())
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        process_started(directory, role="worker", pid=os.getpid())
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        process_exited(directory, pid=worker.pid)

@@ -94,7 +94,8 @@ class Allowed(StrEnum):
     UNMATCHED_ALLOWED = "unmatched-allowed"  # no rule governs it and spec.unmatched is allow or warn
 
 
-#: An image's outcome: the code of its first failure, or how it passed.
+#: An image's outcome: the code of the failure that decides it (its first of the strictest mode), or how
+#: it passed.
 Outcome: TypeAlias = Reason | Allowed
 
 ALLOWED_OUTCOMES: frozenset[Allowed] = frozenset(Allowed)

@@ -94,10 +94,12 @@ class RuntimeSource(Protocol):
 
 
 class AdmissionObserver(Protocol):
-    def admission(self, *, stage: str, operation: str, outcome: str, seconds: float) -> None: ...
+    """Told about every answered admission (``outcome``: its :data:`~webhook.decision.Status`, or
+    ``error``), and about every decided one (metrics: :class:`webhook.metrics.Metrics`)."""
 
-    def image(self, *, outcome: str, count: int = 1) -> None:
-        """``count`` more images of one admission were decided with ``outcome``."""
+    def admission(self, *, stage: Stage, context: AdmissionContext, outcome: str, seconds: float) -> None: ...
+
+    def decided(self, *, stage: Stage, context: AdmissionContext, decision: Decision) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,16 +176,14 @@ class AdmissionService:
                 context.uid,
                 self._settings.deadline_seconds,
             )
-            self._audit_denial(context, stage=stage, error="deadline-exceeded", started=started)
-            return Answer(
-                error_response(
-                    uid=context.uid,
-                    code=Reason.INTERNAL_ERROR,
-                    message="imagegate could not finish checking this object within the admission deadline "
-                    f"({self._settings.deadline_seconds:g}s); nothing was admitted",
-                ),
-                None,
+            answer = error_response(
+                uid=context.uid,
+                code=Reason.INTERNAL_ERROR,
+                message="imagegate could not finish checking this object within the admission deadline "
+                f"({self._settings.deadline_seconds:g}s); nothing was admitted",
             )
+            self._audit_denial(context, answer, stage=stage, error="deadline-exceeded", started=started)
+            return Answer(answer, None)
         except BadRequest:
             # A malformed object (e.g. a container list that is not a list) is a 400 like any other
             # malformed AdmissionReview, not an internal error.
@@ -202,10 +202,7 @@ class AdmissionService:
         finally:
             if self._observer is not None:
                 self._observer.admission(
-                    stage=stage,
-                    operation=context.operation,
-                    outcome=outcome,
-                    seconds=time.monotonic() - started,
+                    stage=stage, context=context, outcome=outcome, seconds=time.monotonic() - started
                 )
 
     def _decide(self, context: AdmissionContext, *, stage: Stage, deadline: Deadline) -> Answer:
@@ -300,12 +297,7 @@ class AdmissionService:
             operations=operations,
         )
         if self._observer is not None:
-            # One count per outcome, not per image: a shared-memory counter update costs microseconds.
-            outcomes: dict[str, int] = {}
-            for decided in decision.images:
-                outcomes[decided.outcome] = outcomes.get(decided.outcome, 0) + 1
-            for outcome, count in outcomes.items():
-                self._observer.image(outcome=outcome, count=count)
+            self._observer.decided(stage=stage, context=context, decision=decision)
         if self._settings.audit_log:
             _audit.info(
                 "%s",
@@ -314,7 +306,9 @@ class AdmissionService:
                         context,
                         decision,
                         inputs,
+                        review=review,
                         stage=stage,
+                        when=self._clock(),
                         seconds=time.monotonic() - started,
                         durations=durations,
                         left_running=left_running,
@@ -434,40 +428,42 @@ class AdmissionService:
         (fail closed).
         """
         limit = self._settings.max_images
-        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": distinct, "maxImages": limit}
-        if new != distinct:
-            extra["newImages"] = new
-        self._audit_denial(context, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra)
         count = f"{distinct} distinct images" + (
             f", {new} of them not already running" if new != distinct else ""
         )
-        return Answer(
-            error_response(
-                uid=context.uid,
-                code=Reason.TOO_MANY_IMAGES,
-                message=f"the object has {count}, more than the {limit} imagegate checks "
-                "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
-            ),
-            None,
+        answer = error_response(
+            uid=context.uid,
+            code=Reason.TOO_MANY_IMAGES,
+            message=f"the object has {count}, more than the {limit} imagegate checks "
+            "per object (IMAGEGATE_MAX_IMAGES): split it, or raise the limit",
         )
+        extra = {"policy": policy.name, "mode": policy.mode, "distinctImages": distinct, "maxImages": limit}
+        if new != distinct:
+            extra["newImages"] = new
+        self._audit_denial(
+            context, answer, stage=stage, error=Reason.TOO_MANY_IMAGES, started=started, extra=extra
+        )
+        return Answer(answer, None)
 
     def _audit_denial(
         self,
         context: AdmissionContext,
+        answer: AdmissionReviewResponse,
         *,
         stage: str,
         error: str,
         started: float,
         extra: Mapping[str, object] | None = None,
     ) -> None:
-        """The audit line of an object denied as a whole, before any image was decided."""
+        """The audit line of an object denied as a whole (``answer``), before any image was decided."""
         if not self._settings.audit_log:
             return
         record = {
-            **_audit_head(context, stage=stage),
+            **_audit_head(context, stage=stage, when=self._clock()),
             "allowed": False,
             "error": error,
             **(extra or {}),
+            **_answered(answer),
             "durationMs": round((time.monotonic() - started) * 1000, 2),
             "images": [],
         }
@@ -614,9 +610,10 @@ def _bounded_json_list(items: Iterator[dict[str, Any]], limit: int) -> tuple[str
     return "[" + ",".join(parts) + "]", len(parts)
 
 
-def _audit_head(context: AdmissionContext, *, stage: str) -> dict[str, Any]:
+def _audit_head(context: AdmissionContext, *, stage: str, when: datetime) -> dict[str, Any]:
     """The fields every audit line starts with; text from the request is cut to a bounded length."""
     return {
+        "time": format_rfc3339(when, microseconds=True),
         "audit": "admission",
         "uid": context.uid,
         "stage": stage,
@@ -634,7 +631,9 @@ def _audit_record(
     decision: Decision,
     inputs: DecisionInputs,
     *,
+    review: AdmissionReviewResponse,
     stage: str,
+    when: datetime,
     seconds: float,
     durations: Mapping[str, float],
     left_running: int = 0,
@@ -654,18 +653,35 @@ def _audit_record(
         entry["explanation"] = explanation
         budget -= len(compact_json(explanation))
     record: dict[str, Any] = {
-        **_audit_head(context, stage=stage),
+        **_audit_head(context, stage=stage, when=when),
         "policy": policy.name,
         "mode": policy.mode,
         "allowed": decision.allowed,
+        **_answered(review),
         "durationMs": round(seconds * 1000, 2),
         "images": images,
     }
+    # audit mode's lines are only in the answer's annotations (cut there): here, those of the listed images.
+    recorded = [line for d in listed if d.failures for line in d.lines("audit")]
+    if recorded:
+        record["auditLines"] = recorded
     if len(decision.images) > len(listed):
         record["imagesOmitted"] = len(decision.images) - len(listed)
     if left_running:
         record["notCheckedAgain"] = left_running
     return record
+
+
+def _answered(review: AdmissionReviewResponse) -> dict[str, Any]:
+    """What the answer told the API server in words, as it was sent (so as bounded): the denial
+    ``message`` that ``kubectl`` shows, and the ``warnings``."""
+    response = review["response"]
+    said: dict[str, Any] = {}
+    if "status" in response:
+        said["message"] = response["status"].get("message", "")
+    if "warnings" in response:
+        said["warnings"] = response["warnings"]
+    return said
 
 
 def _not_checked_again(count: int) -> str:

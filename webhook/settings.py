@@ -45,6 +45,10 @@ class Settings:
     fetches_per_request: int = 4
     max_images: int = 256
     audit_log: bool = True
+    # Metrics: a namespace label (one series per namespace, so opt-in), and how many rules (in policy
+    # order) get their own rule label value (images owed to later ones count as "(other)").
+    metrics_namespaces: bool = False
+    metrics_rules: int = 100
     # Quarantine markers seen by any worker, shared through files here (``imagegate serve`` makes one).
     seen_markers_dir: Path | None = None
 

@@ -47,9 +47,10 @@ def parse_rfc3339(text: object) -> datetime:
         raise ValueError(f"{text!r} is not a valid date and time") from None
 
 
-def format_rfc3339(when: datetime) -> str:
-    """``when`` in UTC, to the second: ``2026-11-20T10:00:00Z`` (how imagegate writes times)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def format_rfc3339(when: datetime, *, microseconds: bool = False) -> str:
+    """``when`` in UTC, to the second: ``2026-11-20T10:00:00Z`` (how imagegate writes times); with
+    ``microseconds``, to the microsecond: ``2026-11-20T10:00:00.250000Z`` (the audit log's times)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if microseconds else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def require_aware(now: datetime) -> None:

@@ -225,14 +225,18 @@ def serving_problems(policy: Policy) -> Iterator[tuple[str, str, str]]:
 
 
 def lint_policy_file(
-    path: str | Path, *, now: datetime, locate: Callable[[Path], Path] | None = None
+    path: str | Path,
+    *,
+    now: datetime,
+    locate: Callable[[Path], Path] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[PolicyProblem, ...]:
     """What ``imagegate lint`` reports for ``path``: the loader's checks and :func:`serving_problems`.
 
-    ``locate`` is :func:`webhook.policy.loader.lint_file`'s (``imagegate lint --root``): the policy built
-    names the files it located, and the serving path reads those.
+    ``locate`` and ``raw`` are :func:`webhook.policy.loader.lint_file`'s (``imagegate lint --root``,
+    ``imagegate lint -``): the policy built names the files it located, and the serving path reads those.
     """
-    return lint_file(path, now=now, locate=locate, serve_check=serving_problems)
+    return lint_file(path, now=now, locate=locate, serve_check=serving_problems, raw=raw)
 
 
 class RuntimeAdapter:

@@ -28,7 +28,7 @@ def create_from_env(settings: Settings | None = None, *, last_good: Policy | Non
     denies. Either way the watcher keeps trying, so fixed files take effect without a restart.
     """
     settings = settings or Settings.from_env()
-    metrics = Metrics()
+    metrics = Metrics(namespaces=settings.metrics_namespaces, max_rules=settings.metrics_rules)
     store = PolicyStore(
         settings.policy_path,
         build=lambda policy: build_services(policy, settings=settings, metrics=metrics),

@@ -711,7 +711,7 @@ def test_manifests_from_a_directory_and_stdin_with_objects_judged_as_a_whole(
     [
         (["--rule-mode", "nomode"], "expected RULE=MODE with MODE one of enforce, warn, audit: 'nomode'"),
         (["--rule-mode", "r=strict"], "expected RULE=MODE with MODE one of enforce, warn, audit: 'r=strict'"),
-        (["--timeout", "0"], "must be greater than 0: '0'"),
+        (["--timeout", "0"], "'0' must be more than 0 seconds"),
         (["--concurrency", "x"], "not a number: 'x'"),
         (["--mode", "loud"], "invalid choice: 'loud'"),
     ],

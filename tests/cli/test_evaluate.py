@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.cli import imagegate
 from tests.support.oci import Pushed
 from tests.support.registry import RegistryServer
 from tests.support.reviews import kubectl, review
@@ -59,17 +58,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, plain_registry: RegistryServ
     path = directory / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return World(plain_registry, path, directory, image)
-
-
-def imagegate(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "webhook", *argv],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
 
 
 def deployment(directory: Path, image: str) -> Path:
@@ -189,6 +177,75 @@ def test_evaluate_json_prints_mutate_and_validate_per_input(world: World) -> Non
         {"op": "replace", "path": "/spec/jobTemplate/spec/template/spec/containers/0/image", "value": pinned}
     ]
     assert cron_validate["allowed"] is True and "patch" not in cron_validate
+
+
+def test_evaluate_json_labels_each_answer_with_its_stage_and_input_and_decodes_the_patch(
+    world: World,
+) -> None:
+    image = world.registry.ref(REPO, "1.0")
+    pinned = f"{image}@{world.image.digest}"
+    listed = world.directory / "list.yaml"
+    pods = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [c]}}
+        for name, c in (("first", {"name": "a", "image": image}), ("second", {"name": "b", "image": pinned}))
+    ]
+    listed.write_text(
+        yaml.safe_dump_all([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}}])
+        + "---\n"
+        + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": pods})
+    )
+    admission = review("CronJob", [image], namespace="batch", name="nightly", uid="cronjob-review-uid")
+    review_file = world.directory / "labelled-review.json"
+    review_file.write_text(json.dumps(admission))
+
+    result = imagegate("evaluate", "--json", "--policy", str(world.policy), str(listed), str(review_file))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = json.loads(result.stdout)
+    assert [(a["stage"], a["input"]["kind"], a["input"]["name"]) for a in answers] == [
+        ("mutate", "Service", "svc"),
+        ("validate", "Service", "svc"),
+        ("mutate", "Pod", "first"),
+        ("validate", "Pod", "first"),
+        ("mutate", "Pod", "second"),
+        ("validate", "Pod", "second"),
+        ("mutate", "CronJob", "nightly"),
+        ("validate", "CronJob", "nightly"),
+    ]
+    service, _, first, first_validated, second, _, cron, _ = answers
+    assert service["input"] == {
+        "source": str(listed),
+        "document": 1,
+        "from": "manifest",
+        "kind": "Service",
+        "namespace": "default",
+        "name": "svc",
+        "operation": "CREATE",
+        "uid": service["response"]["uid"],
+    }
+    assert (first["input"]["document"], first["input"]["item"]) == (2, 0)
+    assert (second["input"]["document"], second["input"]["item"]) == (2, 1)
+    assert cron["input"] == {
+        "source": str(review_file),
+        "document": 1,
+        "from": "AdmissionReview",
+        "kind": "CronJob",
+        "namespace": "batch",
+        "name": "nightly",
+        "operation": "CREATE",
+        "uid": "cronjob-review-uid",
+    }
+    # The patch decoded beside the base64 the API server gets; answers without one have neither.
+    assert (
+        first["patch"]
+        == decoded_patch(first["response"])
+        == [{"op": "replace", "path": "/spec/containers/0/image", "value": pinned}]
+    )
+    assert cron["patch"] == [
+        {"op": "replace", "path": "/spec/jobTemplate/spec/template/spec/containers/0/image", "value": pinned}
+    ]
+    assert "patch" not in first_validated and "patch" not in second
+    assert all((a["apiVersion"], a["kind"]) == ("admission.k8s.io/v1", "AdmissionReview") for a in answers)
 
 
 def test_evaluate_default_policy_denies_nginx_latest(world: World) -> None:
@@ -418,15 +475,9 @@ def test_evaluate_reads_its_inputs_with_a_bound(tmp_path: Path) -> None:
     piped = b"apiVersion: v1\nkind: List\nitems: []\n" + b"#" * (33 * 1024 * 1024) + b"\n"
 
     from_file = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), str(huge))
-    from_stdin = subprocess.run(
-        [sys.executable, "-m", "webhook", "evaluate", "--policy", str(DEFAULT_POLICY), "-"],
-        input=piped,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
+    from_stdin = imagegate("evaluate", "--policy", str(DEFAULT_POLICY), "-", stdin=piped.decode())
 
     assert from_file.returncode == 2, from_file.stdout + from_file.stderr
     assert from_file.stderr == f"error: {huge}: cannot be read: larger than 32 MiB\n"
     assert from_stdin.returncode == 2, from_stdin.stderr
-    assert from_stdin.stderr == b"error: standard input: cannot be read: larger than 32 MiB\n"
+    assert from_stdin.stderr == "error: standard input: cannot be read: larger than 32 MiB\n"

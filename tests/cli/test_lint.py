@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import imagegate
 from webhook.cli import lint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -288,3 +289,32 @@ def test_a_root_that_only_gives_key_signers_their_log_keys_is_used(
     assert _run(path) == 0
     _, err = capsys.readouterr()
     assert "0 error(s), 0 warning(s)" in err, err
+
+
+def _lint_stdin(text: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return imagegate("lint", *argv, stdin=text, cwd=cwd)
+
+
+def test_dash_lints_stdin_as_evaluate_reads_it(tmp_path: Path) -> None:
+    duplicate = FIXTURES / "invalid" / "semantic-duplicate-rule.yaml"
+    from_file = _lint_stdin("", str(duplicate), cwd=REPO)
+    from_stdin = _lint_stdin(duplicate.read_text(), "-", cwd=REPO)
+    assert from_stdin.returncode == from_file.returncode == 1
+    # The same problems, named <stdin>.
+    assert from_stdin.stdout == from_file.stdout.replace(str(duplicate), "<stdin>")
+    assert from_stdin.stdout.startswith("<stdin>:10: /spec/rules/1/name: duplicate rule name 'a'")
+
+    # A policy read from stdin reads its relative paths from the current directory.
+    (tmp_path / "quarantine.yaml").write_text(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: Quarantine\nentries: []\n"
+    )
+    policy = (
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: t}\n"
+        "spec:\n  registries: {allow: [ghcr.io]}\n  quarantine: {files: [quarantine.yaml]}\n"
+    )
+    clean = _lint_stdin(policy, "-v", "-", str(tmp_path / "quarantine.yaml"), cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "2 file(s), 0 error(s)" in clean.stderr
+    missing = _lint_stdin(policy, "-", cwd=REPO)
+    assert missing.returncode == 1
+    assert missing.stdout.startswith("<stdin>:6: /spec/quarantine/files/0:")

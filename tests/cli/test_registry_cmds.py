@@ -16,6 +16,7 @@ from webhook.images.reference import ImageRef
 from webhook.policy.loader import load_quarantine
 from webhook.registry import RegistryClient
 from webhook.registry.markers import QUARANTINE_ARTIFACT_TYPE, read_marker
+from webhook.times import format_rfc3339
 
 COSIGN_SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
 DIGEST_A = "sha256:" + "a" * 64
@@ -160,6 +161,21 @@ def test_quarantine_markers_add_list_remove_keep_foreign_entries(
     assert len(listed) == 1
     assert listed[0].split("\t")[:2] == [target, marker_digest]
     assert listed[0].endswith("\tsec\t-\tCVE-2026-1234")
+    assert cli("quarantine", "list", "--registry", "--policy", policy, "-o", "json", target) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "target": target,
+            "image": target,
+            "marker": marker_digest,
+            "digest": image.digest,
+            "reason": "CVE-2026-1234",
+            "by": "sec",
+            "since": format_rfc3339(entry.since),
+            "indexes": [],
+            "platform": "",
+            "relation": "",
+        }
+    ]
 
     assert cli("quarantine", "remove", "--registry", "--policy", policy, target) == 0
     assert marker_digest in capsys.readouterr().out
@@ -215,6 +231,24 @@ def test_quarantine_file_add_list_remove(tmp_path: Path, capsys: pytest.CaptureF
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == [DIGEST_A, DIGEST_B]
     assert lines[0].endswith("\tsec\t-\tCVE-1")
+    assert cli("quarantine", "list", "--file", str(path), "--output", "json") == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "digest": digest,
+            "reason": reason,
+            "by": by,
+            "since": format_rfc3339(entry.since) if entry.since else None,
+            "indexes": [],
+            "platform": "",
+            "relation": "",
+        }
+        for (digest, reason, by), entry in zip(
+            [(DIGEST_A, "CVE-1", "sec"), (DIGEST_B, "bad build", "")], entries, strict=True
+        )
+    ]
+    # -o is for list only
+    assert cli("quarantine", "add", "--file", str(path), "--reason", "x", "-o", "json", DIGEST_A) == 2
+    capsys.readouterr()
 
     # adding again updates the entry in place
     assert cli("quarantine", "add", "--file", str(path), "--reason", "CVE-2", DIGEST_A) == 0

@@ -19,6 +19,7 @@ from webhook.policy.loader import load_quarantine
 from webhook.registry import RegistryClient
 from webhook.registry.listing import MAX_ENTRIES
 from webhook.registry.markers import list_markers
+from webhook.times import parse_rfc3339
 
 pytestmark = pytest.mark.registry
 
@@ -92,6 +93,11 @@ def test_file_add_of_an_index_records_its_platform_manifests_and_remove_takes_th
     listed = {row.split("\t")[0]: row.split("\t")[3] for row in capsys.readouterr().out.splitlines()}
     assert listed[amd64.digest] == f"platform linux/amd64 of index {first.digest} and 1 more"
     assert listed[first.digest] == "-"
+    assert cli("quarantine", "list", "--file", file, "-o", "json") == 0
+    as_json = {item["digest"]: item for item in json.loads(capsys.readouterr().out)}
+    assert {d: (i["reason"], tuple(i["indexes"]), i["platform"]) for d, i in as_json.items()} == entries(path)
+    assert as_json[amd64.digest]["relation"] == listed[amd64.digest]
+    assert all(parse_rfc3339(item["since"]) for item in as_json.values())
 
     # Removing an index needs no registry: what it brought in is recorded in the file.
     assert cli("quarantine", "remove", "--file", file, first.digest) == 0

@@ -179,3 +179,59 @@ def test_configuration_errors_exit_2(setup: dict[str, Any], capsys: pytest.Captu
     assert str(broken_root) in out
     code, out = _run(capsys, "--policy", str(setup["tmp"] / "missing.yaml"), "x/y:1")
     assert code == 2
+
+
+def test_json_output_gives_each_decision_and_its_steps(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = setup["policy"](GOOD, attest=True)
+    registry, repo, signed = setup["registry"], setup["repo"], setup["signed"]
+    images = [registry.ref(repo, "signed"), registry.ref(repo, "unsigned")]
+    code = main(["verify", "--policy", str(policy), "--timeout", "1m", "-o", "json", *images])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    document = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert document["policy"] == {
+        "name": "cli-test",
+        "file": str(policy),
+        "mode": "enforce",
+        "trustRoots": 1,
+        "keys": 0,
+    }
+    passed, failed = document["images"]
+    assert {
+        k: passed[k] for k in ("image", "namespace", "digest", "pinned", "outcome", "status", "passed")
+    } == {
+        "image": images[0],
+        "namespace": "default",
+        "digest": signed.digest,
+        "pinned": f"{images[0]}@{signed.digest}",
+        "outcome": "verified",
+        "status": "allowed",
+        "passed": True,
+    }
+    assert (passed["rules"], passed["rule"], passed["mode"], passed["failures"]) == (
+        ["release"],
+        "release",
+        None,
+        [],
+    )
+    # Every check with its evidence, as the text explains it; the steps are the text output's lines.
+    assert (passed["explanation"]["outcome"], passed["explanation"]["digest"]) == ("verified", signed.digest)
+    assert passed["steps"][-1] == "result: PASS: verified"
+    assert main(["verify", "--policy", str(policy), *images]) == 1
+    text = capsys.readouterr().out
+    blocks = [block.splitlines()[1:] for block in text.split("\n\n")[1:]]
+    assert [passed["steps"], failed["steps"]] == [[line.strip() for line in b] for b in blocks]
+    assert any(
+        check.get("finding", {}).get("code") == "unsigned" and check["outcome"] == "failed"
+        for check in failed["explanation"]["checks"]
+    ), failed["explanation"]
+    assert (failed["outcome"], failed["status"], failed["mode"], failed["rule"], failed["passed"]) == (
+        "unsigned",
+        "denied",
+        "enforce",
+        "release",
+        False,
+    )
+    assert (failed["failures"][0]["code"], failed["failures"][0]["mode"]) == ("unsigned", "enforce")

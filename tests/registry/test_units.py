@@ -201,13 +201,23 @@ def test_invalid_references_are_refused_before_any_request() -> None:
             client.blob(repo, "sha256:xyz", deadline=Deadline.after(1), max_bytes=1)
 
 
-def test_observer_sees_every_call_with_its_outcome() -> None:
-    seen: list[tuple[str, str | None]] = []
-    settings = RegistrySettings(allow=frozenset({"r.example"}))
-    with RegistryClient(settings, observer=lambda op, seconds, code: seen.append((op, code))) as client:
+def test_observer_sees_every_call_with_its_registry_and_outcome() -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+    settings = RegistrySettings(allow=frozenset({"r.example", "docker.io"}))
+    observer = lambda op, registry, seconds, code: seen.append((op, registry, code))  # noqa: E731
+    with RegistryClient(settings, observer=observer) as client:
         with pytest.raises(RegistryError):
             client.resolve(ImageRef.parse("other.example/a"), "v1", deadline=Deadline.after(1))
-    assert seen == [("resolve", "registry-not-allowed")]
+        with pytest.raises(RegistryError):
+            client.resolve(ImageRef.parse("r.example/a"), "../x", deadline=Deadline.after(1))
+        with pytest.raises(RegistryError):
+            client.blob(ImageRef.parse("nginx"), "sha256:xyz", deadline=Deadline.after(1), max_bytes=1)
+    # A host the allowlist does not name is reported as None: the label stays bounded by the allowlist.
+    assert seen == [
+        ("resolve", None, "registry-not-allowed"),
+        ("resolve", "r.example", "registry-error"),
+        ("blob", "docker.io", "registry-error"),
+    ]
 
 
 # --- the OCI 1.1 referrers API, as a scripted server ---------------------------------------------

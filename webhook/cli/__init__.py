@@ -1,18 +1,22 @@
 """The ``imagegate`` command line: one module per subcommand, each with ``register`` and ``run``.
 
 Exit codes (README.md, "Command line"): 0 success/allowed, 1 denied or invalid input found, 2 usage
-or configuration error.
+or configuration error. The global options (``-v``, ``--version``) are accepted before the subcommand
+and after it (``imagegate lint -v FILE``); every subcommand's ``--help`` ends with examples.
 """
 
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "subcommand_parsers"]
 
 import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
 
+from webhook import __version__
+from webhook.cli._options import Parser
 from webhook.errors import ConfigError
 
 # Subcommand -> module. Only the chosen command's module is imported: the verification stack
@@ -33,16 +37,51 @@ _COMMANDS = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser, with every subcommand or only ``command``'s module registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="imagegate",
         description="Admission webhook that pins image digests and verifies signatures and attestations.",
+        epilog=_EXAMPLES,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    _global_options(parser, default=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
     for name in modules:
         importlib.import_module(name).register(subparsers)
+    for sub in subcommand_parsers(parser):
+        # Suppressed defaults: given after the subcommand they count, absent they leave the main value.
+        _global_options(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every subcommand's parser below ``parser``, nested ones (``quarantine add``) included."""
+    for action in parser._actions:  # argparse has no public way to list them
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield sub
+                yield from subcommand_parsers(sub)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log debug details to stderr"
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"imagegate {__version__}", help="print the version and exit"
+    )
+
+
+_EXAMPLES = """examples:
+  # check a policy, then dry-run a manifest against it
+  imagegate lint policies/default.yaml
+  imagegate evaluate --policy policies/default.yaml web.yaml
+
+  # the same with debug logs (-v goes before or after the command)
+  imagegate evaluate -v --policy policies/default.yaml web.yaml
+
+  # what each command takes, with its own examples
+  imagegate quarantine add --help
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

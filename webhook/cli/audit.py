@@ -44,6 +44,7 @@ from webhook.audit.judge import (
 )
 from webhook.audit.lookups import LookupProgress
 from webhook.audit.overrides import Overrides
+from webhook.cli._options import add_output, seconds
 from webhook.policy.model import Mode, Unmatched
 from webhook.text import escape
 
@@ -52,6 +53,21 @@ _UNMATCHED: tuple[str, ...] = get_args(Unmatched)
 # Progress lines: one every this many lookups, or after this many seconds, whichever comes first.
 _PROGRESS_EVERY = 25
 _PROGRESS_SECONDS = 2.0
+_EXAMPLES = """\
+examples:
+  # what already runs in the cluster, judged by a policy
+  kubectl get pods,deployments,statefulsets,daemonsets,cronjobs -A -o json > cluster.json
+  imagegate audit --policy policy.yaml cluster.json
+
+  # straight from kubectl, as one JSON document
+  kubectl get pods -A -o json | imagegate audit --policy policy.yaml -o json -
+
+  # what switching a warn rollout to enforce would deny, without editing the policy
+  imagegate audit --policy policy.yaml --mode enforce cluster.json
+
+  # every image with its provenance; slow registries get more time
+  imagegate audit --policy policy.yaml --view images --lookup-timeout 1m --timeout 10m cluster.json
+"""
 _LOCATIONS = {
     "initContainers": " (init)",
     "ephemeralContainers": " (ephemeral)",
@@ -69,10 +85,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "provenance was verified). INPUT: `kubectl get pods,deployments,statefulsets,daemonsets,cronjobs "
         "-A -o json` output, manifests (YAML/JSON, multi-document), '-' for stdin, or a directory of "
         "manifests. Exit 1 if anything would be denied, 2 on a usage, policy or input error.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, metavar="FILE", help="ImagePolicy file")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="kubectl JSON, manifests, '-' or a directory")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    add_output(p, what="one document with every workload, image and finding")
     p.add_argument(
         "--view",
         choices=("workloads", "images"),
@@ -100,17 +117,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bounds.add_argument(
         "--lookup-timeout",
-        type=_positive(float),
+        type=seconds(),
         default=20.0,
-        metavar="SECONDS",
-        help="time for one image's lookup (default 20)",
+        metavar="DURATION",
+        help="time for one image's lookup, in seconds or as 20s, 1m (default 20)",
     )
     bounds.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=seconds(),
         default=300.0,
-        metavar="SECONDS",
-        help="time for all lookups; images not looked up by then are reported registry-error (default 300)",
+        metavar="DURATION",
+        help="time for all lookups, in seconds or as 5m; images not looked up by then are reported "
+        "registry-error (default 300)",
     )
     bounds.add_argument(
         "--progress",

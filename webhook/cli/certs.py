@@ -279,6 +279,16 @@ def _read_extra_cas(paths: Sequence[str]) -> list[bytes]:
     return pems
 
 
+_EXAMPLES = """\
+examples:
+  # for the kustomize overlay deploy/overlays/static-certs
+  imagegate certs --namespace imagegate --service imagegate --out deploy/overlays/static-certs/certs
+
+  # rotation: a new CA and certificate, the caBundle trusting the old CA too until pods have the new one
+  imagegate certs --namespace imagegate --service imagegate --out certs --force --extra-ca certs/ca.crt
+"""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "certs",
@@ -290,6 +300,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "both webhook configurations and a kustomize Component (kustomization.yaml) into DIR, and "
             "prints the base64 caBundle on stdout. The CA key is not kept: rotation issues a new CA."
         ),
+        epilog=_EXAMPLES,
     )
     p.add_argument("--namespace", required=True, metavar="NS", help="namespace of the webhook Service")
     p.add_argument("--service", required=True, metavar="NAME", help="name of the webhook Service")

@@ -1,4 +1,12 @@
-"""``imagegate evaluate``: the offline dry-run. Runs /mutate then /validate exactly as the server would."""
+"""``imagegate evaluate``: the offline dry-run. Runs /mutate then /validate exactly as the server would.
+
+``--json`` prints a JSON array with, per input, the AdmissionReview /mutate answers and then the one
+/validate answers, each as the server sends it plus three keys beside ``response``: ``stage``
+(``mutate`` or ``validate``), ``input`` (:meth:`webhook.dryrun.Input.as_json`: the file, the YAML
+document's number, the List item, and the object's kind, namespace, name, operation and request uid)
+and, when the answer carries a patch, ``patch``: the JSONPatch decoded (``response.patch`` keeps the
+base64 the API server gets).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +17,33 @@ import base64
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from webhook.admission.review import AdmissionReviewResponse
 from webhook.decision import RUNNING_NOTE, ImageDecision
-from webhook.dryrun import DryRun, DryRunResult, load_text, reviews_from_text
+from webhook.dryrun import DryRun, DryRunResult, Input, inputs_from_text, load_text
 from webhook.errors import BadRequest
 from webhook.explain import explanation_lines
 from webhook.text import escape
+
+_EXAMPLES = """\
+examples:
+  # a manifest kubectl makes, from stdin
+  kubectl create deployment web --image=nginx:1.27 --dry-run=client -o yaml \\
+    | imagegate evaluate --policy policies/default.yaml -
+
+  # files (several documents, Lists, AdmissionReviews), for a namespace
+  imagegate evaluate --policy policy.yaml --namespace prod-shop web.yaml review.json
+
+  # every check of each image, with its evidence (signers, provenance fields, quarantine lookups)
+  imagegate evaluate --policy policy.yaml --explain web.yaml
+
+  # the answers as JSON: what /validate said about each input
+  imagegate evaluate --policy policy.yaml --json web.yaml \\
+    | jq '.[] | select(.stage == "validate") | .response.allowed'
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,10 +54,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "decision, reason code, rule, resolved digest and patch. Objects with no image imagegate checks "
         "(other kinds, no pod spec) are listed as 'not checked' with the reason. "
         "Exit 1 if anything is denied.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--namespace", help="namespace for manifests that name none (default: default)")
-    p.add_argument("--json", action="store_true", help="print the AdmissionReview responses as a JSON array")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the AdmissionReview answers as a JSON array, each labelled with its stage and input, "
+        "patches decoded",
+    )
     p.add_argument(
         "--explain",
         action="store_true",
@@ -52,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         reviews = [
             review
             for source in args.inputs
-            for review in reviews_from_text(
+            for review in inputs_from_text(
                 load_text(source, stdin=lambda: sys.stdin.buffer),
                 source=source,
                 namespace=args.namespace,
@@ -65,24 +97,36 @@ def run(args: argparse.Namespace) -> int:
     if not reviews:
         print("error: no Kubernetes objects found in the input", file=sys.stderr)
         return 2
-    responses: list[AdmissionReviewResponse] = []
+    answers: list[dict[str, Any]] = []
     denied = False
     try:
-        for label, review in reviews:
+        for found, review in reviews:
             try:
                 result = dry_run.admit(review)
             except BadRequest as error:
-                print(f"error: {escape(label)}: {error.user_message}", file=sys.stderr)
+                print(f"error: {escape(found.label)}: {error.user_message}", file=sys.stderr)
                 return 2
-            responses += [result.mutated.review, result.validated.review]
+            answers += [
+                _labelled(result.mutated.review, stage="mutate", found=found),
+                _labelled(result.validated.review, stage="validate", found=found),
+            ]
             denied |= not result.allowed
             if not args.json:
-                _print_human(label, result, explain=args.explain)
+                _print_human(found.label, result, explain=args.explain)
     finally:
         dry_run.close()
     if args.json:
-        print(json.dumps(responses, indent=2))
+        print(json.dumps(answers, indent=2))
     return 1 if denied else 0
+
+
+def _labelled(review: AdmissionReviewResponse, *, stage: str, found: Input) -> dict[str, Any]:
+    """The answer as the server sends it, with its stage, its input and its patch decoded."""
+    labelled: dict[str, Any] = {**review, "stage": stage, "input": found.as_json()}
+    patch = review["response"].get("patch")
+    if patch:
+        labelled["patch"] = json.loads(base64.b64decode(patch))
+    return labelled
 
 
 def _print_human(label: str, result: DryRunResult, *, explain: bool = False) -> None:

@@ -13,6 +13,9 @@ in the policy is read from ``DIR/X``. Given several times, the first ``DIR`` tha
 overlay's directory before the base's); when none has it, the error names ``X`` below the first.
 Other paths are read as written: other absolute paths as they are, relative ones from the policy's
 directory.
+
+``-`` reads a file from stdin (as ``evaluate -`` does): its problems name it ``<stdin>``, and the relative
+paths of a policy read so are read from the current directory.
 """
 
 from __future__ import annotations
@@ -25,10 +28,26 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from webhook.policy.material import read_bounded
+from webhook.policy.report import os_reason
 from webhook.wiring import lint_policy_file
 
+#: How a file read from stdin is named in problems (its relative paths are read from the current directory).
+STDIN = "<stdin>"
 # Where the Deployment mounts the policy's files (ConfigMaps and Secrets): the paths ``--root`` maps.
 MOUNT_DIR = PurePosixPath("/etc/imagegate")
+
+
+_EXAMPLES = """\
+examples:
+  imagegate lint policies/default.yaml policies/examples/*.yaml
+
+  # a policy written for the cluster: its /etc/imagegate/X files are read from deploy/base/X
+  imagegate lint --root deploy/base deploy/base/policy.yaml deploy/base/quarantine/quarantine.yaml
+
+  # from stdin, e.g. the policy as another branch has it
+  git show main:deploy/base/policy.yaml | imagegate lint --root deploy/base -
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "JSON pointer, and says how to fix it. Errors are printed to stdout, warnings to stderr. "
             "Exit status: 0 no errors, 1 errors found, 2 a file cannot be read or no file given."
         ),
+        epilog=_EXAMPLES,
     )
     parser.add_argument(
         "--root",
@@ -52,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help=f"read the policy's {MOUNT_DIR}/X paths from DIR/X (repeatable: the first DIR that has X wins)",
     )
-    parser.add_argument("files", nargs="*", metavar="FILE", help="policy or quarantine files")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="policy or quarantine files ('-' = stdin)")
     parser.set_defaults(func=run)
 
 
@@ -70,12 +90,21 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     unreadable = errors = warnings = 0
     for name in files:
-        reason = _unreadable(Path(name))
+        raw = None
+        if name == "-":
+            name = STDIN
+            try:
+                raw = read_bounded(sys.stdin.buffer)
+            except OSError as error:
+                print(f"{name}: cannot read: {os_reason(error)}", file=sys.stderr)
+                unreadable += 1
+                continue
+        reason = _unreadable(Path(name)) if raw is None else None
         if reason is not None:
             print(f"{name}: cannot read: {reason}", file=sys.stderr)
             unreadable += 1
             continue
-        for problem in lint_policy_file(name, now=now, locate=locate):
+        for problem in lint_policy_file(name, now=now, locate=locate, raw=raw):
             if problem.severity == "error":
                 errors += 1
                 print(_line(problem.file, problem.line, problem.pointer, problem.message, problem.hint))

@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from webhook.cli._options import add_output
 from webhook.cli.suite_report import (
     Admission,
     CaseResult,
@@ -65,6 +66,20 @@ from webhook.policy.suite import Expectation, PolicySuite, SuiteCase
 from webhook.service import FactGatherer
 from webhook.settings import Settings
 
+_EXAMPLES = """\
+examples:
+  # every suite in a directory (*.test.yaml), or one file
+  imagegate test policies/tests
+  imagegate test policies/tests/default.test.yaml
+
+  # in CI: a JUnit report for the CI's test view, or one JSON document
+  imagegate test --junit report.xml policies/tests
+  imagegate test -o json policies/tests
+
+  # the same cases against the real registries and Sigstore, not the declared facts
+  imagegate test --live policies/tests/default.test.yaml
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -74,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "decision compared with what the case expects. By default hermetically: the registry and the "
         "cryptography are answered from the facts the suite declares under `images`, and nothing is "
         "fetched. Exit 0 when every case passes, 1 when one fails, 2 when a suite cannot be loaded.",
+        epilog=_EXAMPLES,
     )
     p.add_argument(
         "paths", nargs="+", metavar="PATH", help="PolicyTest files, or directories searched for *.test.yaml"
@@ -83,13 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="use the real registries and signature verification instead of the declared facts",
     )
-    p.add_argument(
-        "-o",
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text: a PASS or FAIL line per case (default); json: one JSON document",
-    )
+    add_output(p, what="one document with every suite, case and check")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
     p.set_defaults(func=run)
 

@@ -15,6 +15,11 @@ annotations); ``remove`` of the index removes what it added, and ``list`` shows 
 the index needs its registry: when it cannot be read, nothing is written. A bare ``sha256:...`` given to
 ``--file add`` is recorded alone, with a warning. Exit codes: 0 done, 1 a target failed or was not
 found, 2 usage or configuration error.
+
+``quarantine list -o json`` prints one JSON array of the entries (``--file``) or the markers found
+(``--registry``): ``digest``, ``reason``, ``by``, ``since`` (RFC 3339, or null), ``indexes`` and
+``platform`` (for the manifests of an index) and their ``relation`` in words; a marker also has the
+``target`` it was listed for, the ``image`` it quarantines and its own ``marker`` digest.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from webhook.cli._options import add_output, seconds
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, ImagegateError, InvalidReference, RegistryError
 from webhook.facts import ListedManifest
@@ -44,6 +52,41 @@ from webhook.trust_refresh.files import replace_file
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
 
+_RESOLVE_EXAMPLES = """\
+examples:
+  # a public image, without a policy
+  imagegate resolve nginx:1.27
+
+  # with the registries, credentials and CA of a policy, and a longer budget
+  imagegate resolve --policy policy.yaml --timeout 30s ghcr.io/acme/app:1.4.2
+
+  # a local registry over plain HTTP
+  imagegate resolve --insecure-registry 127.0.0.1:5000 127.0.0.1:5000/team/app:1.0
+"""
+_QUARANTINE_EXAMPLES = {
+    "add": """\
+  # record a digest in a quarantine list (an index: with every platform manifest it lists)
+  imagegate quarantine add --file quarantine.yaml --reason "CVE-2026-1234 in base layer" \\
+    --by sec-team "ghcr.io/acme/app@$DIGEST"
+
+  # or mark it in its registry, with the policy's registry settings
+  imagegate quarantine add --registry --policy policy.yaml --reason "CVE-2026-1234" "ghcr.io/acme/app@$DIGEST"
+""",
+    "remove": """\
+  # lift a quarantine (of an index: also what was recorded for its manifests)
+  imagegate quarantine remove --file quarantine.yaml "ghcr.io/acme/app@$DIGEST"
+  imagegate quarantine remove --registry --policy policy.yaml "ghcr.io/acme/app@$DIGEST"
+""",
+    "list": """\
+  # what a list holds, as a table or as JSON
+  imagegate quarantine list --file quarantine.yaml
+  imagegate quarantine list --file quarantine.yaml -o json
+
+  # the markers of a digest (and of the manifests it lists)
+  imagegate quarantine list --registry --policy policy.yaml "ghcr.io/acme/app@$DIGEST"
+""",
+}
+
 
 class _UsageError(Exception):
     pass
@@ -56,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print the digest-pinned reference of each image",
         description="Resolve each IMAGE's tag to its manifest digest (the index digest for multi-arch "
         "images) and print 'IMAGE -> IMAGE@sha256:...'. Exit 1 if any image fails.",
+        epilog=_RESOLVE_EXAMPLES,
     )
     _registry_options(resolve)
     resolve.add_argument("images", nargs="+", metavar="IMAGE")
@@ -66,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="manage quarantine lists and registry quarantine markers",
         description="Add, remove or list quarantined digests in a Quarantine list file (--file) or as "
         "quarantine markers stored next to the image in its registry (--registry).",
+        epilog="examples:\n" + "\n".join(_QUARANTINE_EXAMPLES.values()),
     )
     actions = quarantine.add_subparsers(dest="quarantine_action", metavar="{add,remove,list}")
     actions.required = True
@@ -74,7 +119,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("remove", "lift the quarantine of digests"),
         ("list", "list quarantined digests"),
     ):
-        parser = actions.add_parser(action, help=summary, description=summary)
+        parser = actions.add_parser(
+            action, help=summary, description=summary, epilog="examples:\n" + _QUARANTINE_EXAMPLES[action]
+        )
         where = parser.add_mutually_exclusive_group(required=True)
         where.add_argument("--file", type=Path, metavar="FILE", help="the Quarantine list (YAML) to edit")
         where.add_argument(
@@ -91,6 +138,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument(
             "targets", nargs="*" if action == "list" else "+", metavar="TARGET", help=targets_help
         )
+        if action == "list":
+            add_output(parser, what="an array of the entries or markers, each with all its fields")
         parser.set_defaults(func=run, registry_command="quarantine")
 
 
@@ -113,7 +162,11 @@ def _registry_options(parser: argparse.ArgumentParser) -> None:
         help="without --policy: dockerconfigjson with registry credentials",
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="time budget per image (default 10)"
+        "--timeout",
+        type=seconds(),
+        default=10.0,
+        metavar="SECONDS",
+        help="time budget per image: seconds or a duration like 30s or 1m (default 10)",
     )
 
 
@@ -210,6 +263,7 @@ def _quarantine_registry(args: argparse.Namespace) -> int:
     targets = _registry_targets(args)
     settings = _settings(args, [ref for _, ref, _ in targets])
     failed = False
+    listed: list[dict[str, Any]] = []
     with RegistryClient(settings) as client:
         for text, ref, digest in targets:
             try:
@@ -218,11 +272,13 @@ def _quarantine_registry(args: argparse.Namespace) -> int:
                 elif args.quarantine_action == "remove":
                     failed |= not _remove_markers(client, args, text=text, ref=ref, digest=digest)
                 else:
-                    _list_markers(client, args, text=text, ref=ref, digest=digest)
+                    listed += _list_markers(client, args, text=text, ref=ref, digest=digest)
             except (RegistryError, ValueError) as error:
                 message = error.user_message if isinstance(error, ImagegateError) else str(error)
                 print(f"{text}: {message}", file=sys.stderr)
                 failed = True
+    if args.quarantine_action == "list" and args.output == "json":
+        print(json.dumps(listed, indent=2))
     return _EXIT_FAILED if failed else _EXIT_OK
 
 
@@ -316,10 +372,18 @@ def _remove_markers(
 
 def _list_markers(
     client: RegistryClient, args: argparse.Namespace, *, text: str, ref: ImageRef, digest: str
-) -> None:
+) -> list[dict[str, Any]]:
+    """Print the markers of ``digest`` and of what it lists (text), or return them (``-o json``)."""
+    found_all: list[dict[str, Any]] = []
+
     def show(shown: str, subject: str) -> None:
         for found in list_markers(client, ref, subject, deadline=Deadline.after(args.timeout)):
             entry = found.entry
+            if args.output == "json":
+                found_all.append(
+                    {"target": text, "image": shown, "marker": found.manifest_digest, **_entry_json(entry)}
+                )
+                continue
             print(
                 f"{shown}\t{found.manifest_digest}\t{_format_time(entry.since)}\t{entry.by or '-'}\t"
                 f"{entry.relation or '-'}\t{entry.reason}"
@@ -328,6 +392,20 @@ def _list_markers(
     show(text, digest)  # also when the image itself is gone and only its markers are left
     for manifest in _listed(client, ref, digest, timeout=args.timeout):
         show(f"{ref.name}@{manifest.digest}", manifest.digest)
+    return found_all
+
+
+def _entry_json(entry: QuarantineEntry) -> dict[str, Any]:
+    """A quarantine entry (of a list, or a marker's) as ``quarantine list -o json`` prints it."""
+    return {
+        "digest": entry.digest,
+        "reason": entry.reason,
+        "by": entry.by,
+        "since": format_rfc3339(entry.since) if entry.since is not None else None,
+        "indexes": list(entry.indexes),
+        "platform": entry.platform,
+        "relation": entry.relation,
+    }
 
 
 def _relation(manifest: ListedManifest, index: str) -> str:
@@ -393,7 +471,11 @@ def _quarantine_file(args: argparse.Namespace) -> int:
     if args.quarantine_action == "list":
         if args.targets:
             raise _UsageError("list --file takes no targets")
-        for entry in load_quarantine(path):
+        entries = load_quarantine(path)
+        if args.output == "json":
+            print(json.dumps([_entry_json(entry) for entry in entries], indent=2))
+            return _EXIT_OK
+        for entry in entries:
             print(
                 f"{entry.digest}\t{_format_time(entry.since)}\t{entry.by or '-'}\t"
                 f"{entry.relation or '-'}\t{entry.reason}"

@@ -7,6 +7,8 @@ __all__ = ["register", "run"]
 import argparse
 import ipaddress
 import os
+import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -19,6 +21,16 @@ from webhook.policy.loader import load_policy
 from webhook.settings import Settings, check_server_env
 from webhook.times import CLOCK_SKEW
 
+_EXAMPLES = """\
+examples:
+  # on your machine, with a throw-away certificate (removed when serve exits)
+  imagegate serve --policy policies/default.yaml --dev-cert
+
+  # as the Deployment runs it (deploy/base/deployment.yaml)
+  imagegate serve --policy /etc/imagegate/policy/policy.yaml --cert /etc/imagegate/tls/tls.crt \\
+    --key /etc/imagegate/tls/tls.key --host 0.0.0.0 --port 8443
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -26,12 +38,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the webhook over HTTPS",
         description="Run the admission webhook (/mutate, /validate, /healthz, /readyz, /metrics) "
         "under gunicorn over HTTPS.",
+        epilog=_EXAMPLES,
     )
     p.add_argument("--policy", required=True, type=Path, help="ImagePolicy file")
     p.add_argument("--cert", type=Path, help="PEM certificate (chain) to serve")
     p.add_argument("--key", type=Path, help="PEM private key of --cert")
     p.add_argument(
-        "--dev-cert", action="store_true", help="generate a throw-away self-signed pair (local use only)"
+        "--dev-cert",
+        action="store_true",
+        help="generate a throw-away self-signed pair, removed when serve exits (local use only)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
@@ -40,6 +55,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until gunicorn stops; the directories made for this run are removed however it ends.
+
+    That is the ``--dev-cert`` key pair, and the multiprocess metrics and seen-marker directories when
+    the environment names none: on SIGTERM, SIGINT and SIGQUIT (gunicorn exits through ``sys.exit``),
+    on a start that fails, and on a TERM that comes before gunicorn has installed its handlers. Only
+    the process that made them removes them: gunicorn's workers are forks that unwind through here.
+    """
+    made: list[Path] = []
+    owner = os.getpid()
+    # gunicorn's arbiter installs its own handler later; the caller's comes back when serve returns.
+    previous = signal.signal(signal.SIGTERM, _exit_on_term)
+    try:
+        return _serve(args, made)
+    finally:
+        if os.getpid() == owner:
+            for directory in made:
+                shutil.rmtree(directory, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(args: argparse.Namespace, made: list[Path]) -> int:
     if args.dev_cert == bool(args.cert or args.key) or bool(args.cert) != bool(args.key):
         print("error: give --cert and --key, or --dev-cert", file=sys.stderr)
         return 2
@@ -63,10 +103,12 @@ def run(args: argparse.Namespace) -> int:
     if settings.seen_markers_dir is not None:
         _check_writable(settings.seen_markers_dir, "IMAGEGATE_SEEN_MARKERS_DIR")
     else:
-        os.environ["IMAGEGATE_SEEN_MARKERS_DIR"] = tempfile.mkdtemp(prefix="imagegate-seen-markers-")
+        made.append(Path(tempfile.mkdtemp(prefix="imagegate-seen-markers-")))
+        os.environ["IMAGEGATE_SEEN_MARKERS_DIR"] = str(made[-1])
 
     if args.dev_cert:
-        cert, key = _dev_certificate(args.host)
+        made.append(Path(tempfile.mkdtemp(prefix="imagegate-dev-cert-")))
+        cert, key = _dev_certificate(args.host, directory=made[-1])
         print(f"dev certificate: {cert} (trust it with: curl --cacert {cert})", file=sys.stderr)
     else:
         cert, key = Path(os.path.abspath(args.cert)), Path(os.path.abspath(args.key))
@@ -76,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     os.environ["IMAGEGATE_POLICY_PATH"] = str(policy_path)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imagegate-metrics-")
+        made.append(Path(tempfile.mkdtemp(prefix="imagegate-metrics-")))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made[-1])
     host = f"[{args.host}]" if ":" in args.host else args.host
     options: dict[str, Any] = {"bind": f"{host}:{args.port}", "certfile": str(cert), "keyfile": str(key)}
     if args.workers is not None:
@@ -128,7 +171,8 @@ def _check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
 
 
-def _dev_certificate(host: str) -> tuple[Path, Path]:
+def _dev_certificate(host: str, *, directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` and localhost, and its key, written into ``directory``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -156,7 +200,6 @@ def _dev_certificate(host: str) -> tuple[Path, Path]:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    directory = Path(tempfile.mkdtemp(prefix="imagegate-dev-cert-"))
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from webhook.cli._options import seconds
 from webhook.deadline import Deadline
 from webhook.errors import ConfigError, TrustRefreshFailed
 from webhook.trust_refresh.changes import compare, describe
@@ -120,10 +121,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     refresh.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds(maximum=3600),
         default=Limits().timeout,
         metavar="SECONDS",
-        help="time limit for the whole refresh (default 60; each connect or read waits at most 10)",
+        help="time limit for the whole refresh: seconds or a duration like 90s or 5m, at most 1h "
+        "(default 60; each connect or read waits at most 10)",
     )
     refresh.set_defaults(func=run_refresh)
     trust.set_defaults(func=lambda _args: _usage(trust))
@@ -274,16 +276,6 @@ def _read_root(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read --root {path}: {describe_error(error)}") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most 3600 seconds")
-    return value
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -143,6 +143,7 @@ def lint_file(
     now: datetime,
     locate: Locate | None = None,
     serve_check: ServeCheck | None = None,
+    raw: bytes | None = None,
 ) -> tuple[PolicyProblem, ...]:
     """Every problem in the policy, quarantine list or test suite at ``path`` (by its ``kind``); never raises.
 
@@ -150,12 +151,14 @@ def lint_file(
     error with line 0. ``locate`` maps each absolute path the policy names to the file to read
     instead (``imagegate lint --root``); relative paths are always read from the policy's directory.
     ``serve_check`` runs on a policy that has no error otherwise; what it reports becomes errors at its
-    pointers (``imagegate lint`` passes :func:`webhook.wiring.serving_problems`).
+    pointers (``imagegate lint`` passes :func:`webhook.wiring.serving_problems`). ``raw`` is the file's
+    content when it was read already (``imagegate lint -`` reads stdin): ``path`` then only names it,
+    and its directory is where relative paths are read from.
     """
     require_aware(now)
     source = str(path)
     try:
-        raw = material.read_bounded(Path(path))
+        raw = material.read_bounded(Path(path)) if raw is None else raw
     except OSError as error:
         return (PolicyProblem(source, 0, "", f"cannot read the file: {os_reason(error)}", "check the path"),)
     report = Report(source)

@@ -58,8 +58,10 @@ _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _OCTET = "application/octet-stream"
 _MAX_HOSTS = 1024
 
-Observer = Callable[[str, float, "str | None"], None]
-"""``observer(operation, seconds, error_code)`` after every public call (metrics); code None on success."""
+Observer = Callable[[str, "str | None", float, "str | None"], None]
+"""``observer(operation, registry, seconds, error_code)`` after every public call (metrics): ``registry``
+is the image's registry host (``docker.io`` for Docker Hub), None for one ``allow`` does not name (so
+what it reports stays bounded by the allowlist); ``error_code`` is None on success."""
 
 
 class _CallOptions(TypedDict, total=False):
@@ -116,48 +118,48 @@ class RegistryClient:
 
     def resolve(self, repo: ImageRef, reference: str, *, deadline: Deadline) -> str:
         """The manifest digest ``reference`` names (the index digest for multi-arch images)."""
-        with self._observed("resolve"):
+        with self._observed("resolve", repo):
             return self._resolve(repo, reference, deadline=deadline)
 
     def manifest(self, repo: ImageRef, reference: str, *, deadline: Deadline) -> Manifest:
         """The manifest ``reference`` names, verified against a digest reference."""
-        with self._observed("manifest"):
+        with self._observed("manifest", repo):
             return self._manifest(repo, reference, deadline=deadline)
 
     def manifest_if_exists(self, repo: ImageRef, tag: str, *, deadline: Deadline) -> Manifest | None:
         """Like :meth:`manifest`; None when the registry answers 404."""
-        with self._observed("manifest"):
+        with self._observed("manifest", repo):
             return self._manifest_if_exists(repo, tag, deadline=deadline)
 
     def blob(self, repo: ImageRef, digest: str, *, deadline: Deadline, max_bytes: int) -> bytes:
         """The blob ``digest``, verified, at most ``max_bytes`` long."""
-        with self._observed("blob"):
+        with self._observed("blob", repo):
             return self._blob(repo, digest, deadline=deadline, max_bytes=max_bytes)
 
     def referrers(
         self, repo: ImageRef, digest: str, *, deadline: Deadline, artifact_type: str | None = None
     ) -> tuple[Descriptor, ...]:
         """Manifests whose subject is ``digest`` (referrers API, else the tag-schema fallback)."""
-        with self._observed("referrers"):
+        with self._observed("referrers", repo):
             return self._referrers(repo, digest, deadline=deadline, artifact_type=artifact_type)
 
     def push_blob(
         self, repo: ImageRef, data: bytes, *, deadline: Deadline, media_type: str = _OCTET
     ) -> Descriptor:
         """Upload ``data`` as a blob unless the registry has it; the descriptor carries ``media_type``."""
-        with self._observed("push"):
+        with self._observed("push", repo):
             return self._push_blob(repo, data, deadline=deadline, media_type=media_type)
 
     def push_manifest(
         self, repo: ImageRef, body: bytes, media_type: str, *, deadline: Deadline, tag: str | None = None
     ) -> str:
         """Upload a manifest under ``tag`` (or by digest); returns its digest."""
-        with self._observed("push"):
+        with self._observed("push", repo):
             return self._push_manifest(repo, body, media_type, deadline=deadline, tag=tag)
 
     def delete_manifest(self, repo: ImageRef, digest: str, *, deadline: Deadline) -> None:
         """Delete the manifest ``digest`` (an unknown manifest counts as deleted)."""
-        with self._observed("delete"):
+        with self._observed("delete", repo):
             self._delete_manifest(repo, digest, deadline=deadline)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -543,7 +545,7 @@ class RegistryClient:
     # --- plumbing --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _observed(self, operation: str) -> Iterator[None]:
+    def _observed(self, operation: str, repo: ImageRef) -> Iterator[None]:
         """Report the call to the observer and make sure only RegistryError leaves the client."""
         started = time.monotonic()
         code: str | None = None
@@ -564,7 +566,8 @@ class RegistryClient:
             ) from None
         finally:
             if self._observer is not None:
-                self._observer(operation, time.monotonic() - started, code)
+                registry = repo.registry if self._settings.host_allowed(repo.registry) else None
+                self._observer(operation, registry, time.monotonic() - started, code)
 
     def _url(self, repo: ImageRef, path: str) -> str:
         netloc = _check_repo(repo)

@@ -37,6 +37,7 @@ from tests.support.deploy import (
 
 CUSTOM_KINDS = {"Issuer", "Certificate", "ServiceMonitor", "PrometheusRule"}
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+TRUST_REFRESH = {"trustRefresh": {"enabled": True}}
 MONITORING_ON = {
     "monitoring": {
         "serviceMonitor": {"enabled": True},
@@ -109,6 +110,20 @@ def test_monitoring_is_deploy_monitoring() -> None:
     assert_same_objects(chart, kustomize(DEPLOY / "monitoring"))
 
 
+def test_trust_refresh_is_deploy_trust_refresh(chart_default: list[dict[str, Any]]) -> None:
+    # Off by default, as the kustomize component is opt-in; on: deploy/trust-refresh, object by object.
+    default = by_identity(chart_default)
+    added = [d for d in helm_render(TRUST_REFRESH) if next(iter(by_identity([d]))) not in default]
+    assert sorted(d["kind"] for d in added) == [
+        "CronJob",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "ServiceAccount",
+    ]
+    assert_same_objects(added, kustomize(DEPLOY / "trust-refresh"))
+
+
 def test_the_chart_files_are_the_deploy_files() -> None:
     # The chart reads the base's policy, quarantine list, credentials and trust root and the monitoring
     # files through symbolic links (Helm follows them and `helm package` stores their content).
@@ -165,6 +180,19 @@ TOGGLES: dict[str, dict[str, Any]] = {
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}],
     },
     "no-network-policy": {"networkPolicy": {"enabled": False}},
+    "trust-refresh": TRUST_REFRESH,
+    "trust-refresh-tuned": {
+        "trustRefresh": {
+            "enabled": True,
+            "schedule": "5 * * * *",
+            "url": "https://tuf.acme.test",
+            "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        },
+        "image": {"digest": "sha256:" + "ab" * 32},
+        "imagePullSecrets": ["acme-pull"],
+        "networkPolicy": {"enabled": False},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+    },
 }
 
 
@@ -173,7 +201,9 @@ def toggled(static_certs: StaticCerts) -> dict[str, list[dict[str, Any]]]:
     renders = {name: helm_render(values) for name, values in TOGGLES.items()}
     renders["provided-tls"] = helm_render({**static_values(static_certs), **MONITORING_ON})
     renders["other-release"] = helm_render(
-        {**MONITORING_ON, "namespace": {"create": True}}, release="gate", namespace="security"
+        {**MONITORING_ON, **TRUST_REFRESH, "namespace": {"create": True}},
+        release="gate",
+        namespace="security",
     )
     return renders
 
@@ -336,6 +366,34 @@ def test_tuned_values_reach_the_objects(toggled: dict[str, list[dict[str, Any]]]
     }
 
 
+def test_trust_refresh_values_reach_the_job(toggled: dict[str, list[dict[str, Any]]]) -> None:
+    for name in ("defaults", "tuned", "monitoring"):
+        assert not kinds(toggled[name], "CronJob"), name
+    docs = toggled["trust-refresh-tuned"]
+    cronjob = one(docs, "CronJob", "imagegate-trust-refresh")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert cronjob["spec"]["schedule"] == "5 * * * *"
+    # The server's image, pinned the same way.
+    assert container["image"] == server_container(docs)["image"].split("@")[0] + "@sha256:" + "ab" * 32
+    assert pod["imagePullSecrets"] == [{"name": "acme-pull"}]
+    assert container["args"][-2:] == ["--url", "https://tuf.acme.test"]
+    # Helm merges the given resources into the defaults (a default goes with `null`).
+    assert container["resources"] == {
+        "requests": {"cpu": "20m", "memory": "64Mi"},
+        "limits": {"cpu": "500m", "memory": "128Mi"},
+    }
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert not kinds(docs, "NetworkPolicy")
+
+
+def test_trust_refresh_needs_the_root_it_refreshes() -> None:
+    from helm_python import HelmError
+
+    with pytest.raises(HelmError, match=r"trust\.publicGoodRoot"):
+        helm_render({**TRUST_REFRESH, "trust": {"publicGoodRoot": False}})
+
+
 def test_another_release_name_and_namespace_stay_wired(toggled: dict[str, list[dict[str, Any]]]) -> None:
     docs = toggled["other-release"]
     assert {d["metadata"].get("namespace", "security") for d in docs} == {"security"}
@@ -369,6 +427,26 @@ def test_another_release_name_and_namespace_stay_wired(toggled: dict[str, list[d
     # The alert rules select job="imagegate": the job comes from this label, not the release's name.
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "imagegate"
     assert monitor["spec"]["endpoints"][0]["tlsConfig"]["serverName"] == "gate-imagegate.security.svc"
+    # The refresh job patches this release's trust ConfigMap, the one the server mounts, and nothing of the
+    # server (Service, PDB, NetworkPolicy) selects its pod, while its own NetworkPolicy does.
+    trust = one(docs, "ConfigMap", "gate-imagegate-trust")["metadata"]["name"]
+    cronjob = one(docs, "CronJob", "gate-imagegate-trust-refresh")
+    job_pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = job_pod["spec"]["containers"]
+    assert container["args"][container["args"].index("--configmap") + 1] == f"security/{trust}"
+    assert one(docs, "Role", "gate-imagegate-trust-refresh")["rules"][0]["resourceNames"] == [trust]
+    assert {v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v} >= {trust}
+    assert (
+        job_pod["spec"]["serviceAccountName"]
+        == one(docs, "ServiceAccount", "gate-imagegate-trust-refresh")["metadata"]["name"]
+    )
+    labels = job_pod["metadata"]["labels"]
+    assert not selector_matches({"matchLabels": service["spec"]["selector"]}, labels)
+    assert not selector_matches(one(docs, "PodDisruptionBudget")["spec"]["selector"], labels)
+    assert not selector_matches(one(docs, "NetworkPolicy", "gate-imagegate")["spec"]["podSelector"], labels)
+    assert selector_matches(
+        one(docs, "NetworkPolicy", "gate-imagegate-trust-refresh")["spec"]["podSelector"], labels
+    )
 
 
 @pytest.mark.parametrize(
@@ -376,6 +454,7 @@ def test_another_release_name_and_namespace_stay_wired(toggled: dict[str, list[d
     [
         {},
         MONITORING_ON,
+        TRUST_REFRESH,
         {"tls": {"certManager": {"enabled": False}, "existingSecret": "s", "caBundle": "QUJD"}},
     ],
 )
@@ -398,6 +477,8 @@ def test_the_values_schema_rejects_what_the_templates_cannot_use() -> None:
         {"image": {"digest": "sha256:abc"}},
         {"tls": {"certmanager": {"enabled": False}}},
         {"env": [{"name": "IMAGEGATE_DEADLINE_SECONDS", "value": "3"}]},
+        {"trustRefresh": {"enabled": True, "url": "http://tuf.acme.test"}},
+        {"trustRefresh": {"enabled": True, "shedule": "5 * * * *"}},
     ):
         with pytest.raises(HelmValuesError):
             helm_render(values)

@@ -25,9 +25,11 @@ from tests.support.reviews import review
 from tests.support.server import running_server
 
 MONITORING = DEPLOY / "monitoring"
-# Series Prometheus itself adds for every scrape target (not on /metrics), with the labels the
-# ServiceMonitor gives them.
-SCRAPE_SERIES = {"up": {"job", "instance", "namespace", "service", "pod", "container", "endpoint"}}
+# The labels the ServiceMonitor gives every scrape target: Prometheus adds them to each series it scrapes
+# (and to `up`, the series it adds itself). A label of the same name on /metrics would be renamed
+# exported_<name> (honorLabels is off), so no metric may carry one.
+TARGET_LABELS = {"job", "instance", "namespace", "service", "pod", "container", "endpoint"}
+SCRAPE_SERIES = {"up": TARGET_LABELS}
 # Grafana's built-in variables, as Grafana substitutes them before sending a query.
 GRAFANA_VARIABLES = {"$__rate_interval": "2m", "$__interval": "30s", "$__range": "6h"}
 
@@ -127,7 +129,8 @@ def exposition(tmp_path_factory: pytest.TempPathFactory, plain_registry: Registr
     }
     path = directory / "policy.yaml"
     path.write_text(yaml.safe_dump(policy))
-    with running_server(directory, path) as server:
+    # With the opt-in namespace label, so that its name is checked too.
+    with running_server(directory, path, env={"IMAGEGATE_METRICS_NAMESPACES": "true"}) as server:
         images = [plain_registry.ref("team/app", tag) for tag in ("1.0", "missing", "latest")]
         for image in images:
             for endpoint in ("/mutate", "/validate"):
@@ -173,10 +176,73 @@ def test_expression_names_only_exposed_metrics_and_labels(exposition: str, name:
     for selector, grouped_by in found:
         metric = selector.name
         assert metric in series, f"{metric} is not on /metrics (exposed: {sorted(series)})"
+        stored = series[metric] | TARGET_LABELS
         for matcher in selector.matchers.matchers:
-            assert matcher.name in series[metric], f"{metric} has no label {matcher.name!r}"
+            assert matcher.name in stored, f"{metric} has no label {matcher.name!r}"
         for label in grouped_by:
-            assert label in series[metric], f"{metric} has no label {label!r} to group by"
+            assert label in stored, f"{metric} has no label {label!r} to group by"
+
+
+def label_values(exposition: str) -> dict[str, set[str]]:
+    """Label -> every value imagegate can give it: the closed sets the code draws them from, and what the
+    real page shows for the others (registry, rule, code, result, ...)."""
+    from typing import get_args
+
+    from webhook.admission.review import Operation
+    from webhook.admission.workloads import SUPPORTED_KINDS
+    from webhook.decision import Stage, Status
+    from webhook.metrics import OTHER
+    from webhook.policy.model import Mode
+    from webhook.reasons import Allowed, Reason
+
+    values: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            for label, value in sample.labels.items():
+                values.setdefault(label, set()).add(value)
+    closed = {
+        "stage": set(get_args(Stage)),
+        "kind": SUPPORTED_KINDS | {OTHER},
+        "operation": set(get_args(Operation)),
+        "dry_run": {"true", "false"},
+        # image decisions: a reason code or an allowed outcome; admissions: the status, or error
+        "outcome": {*Reason, *Allowed, *get_args(Status), "error"},
+        "mode": {*get_args(Mode), "none"},
+        "code": {*Reason, *values.get("code", ())},
+        "result": {"hit", "miss", "success", "rejected"},  # cache lookups; policy reloads
+        "job": {"imagegate"},
+    }
+    return {**values, **closed}
+
+
+@pytest.mark.e2e
+@pytest.mark.registry
+@pytest.mark.parametrize("name", sorted(EXPRESSIONS))
+def test_expression_matches_only_label_values_imagegate_gives(exposition: str, name: str) -> None:
+    # A misspelt value (outcome="verfied", mode="warning", kind="pod") selects nothing, silently.
+    values = label_values(exposition)
+    for selector, _ in selectors_and_groupings(promql_parser.parse(EXPRESSIONS[name])):
+        for matcher in selector.matchers.matchers:
+            wanted = matcher.value.split("|") if str(matcher.op) == "MatchOp.Re" else [matcher.value]
+            assert str(matcher.op) in ("MatchOp.Equal", "MatchOp.Re"), (name, matcher.op)
+            unknown = [v for v in wanted if v not in values.get(matcher.name, set())]
+            assert not unknown, f"{selector.name}{{{matcher.name}}} is never {unknown}"
+
+
+def test_a_misspelt_label_value_is_found() -> None:
+    values = label_values("")
+    for good, bad in (("verified", "verfied"), ("warned", "warning")):
+        assert good in values["outcome"] and bad not in values["outcome"]
+    assert "warn" in values["mode"] and "Pod" in values["kind"] and "pod" not in values["kind"]
+
+
+@pytest.mark.e2e
+@pytest.mark.registry
+def test_no_metric_carries_a_label_prometheus_gives_the_target(exposition: str) -> None:
+    clashes = {name: sorted(labels & TARGET_LABELS) for name, labels in exposed_series(exposition).items()}
+    assert {name: found for name, found in clashes.items() if found} == {}
+    # The namespace opt-in was on: its label is there, under a name of its own.
+    assert "resource_namespace" in exposed_series(exposition)["imagegate_image_decisions_total"]
 
 
 @pytest.mark.e2e

@@ -11,6 +11,11 @@
 {{- define "imagegate.labels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/part-of: imagegate
+{{ include "imagegate.helmLabels" . }}
+{{- end -}}
+
+{{/* Helm's standard labels (the kustomize installation has none of them). */}}
+{{- define "imagegate.helmLabels" -}}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -108,4 +113,12 @@ clientConfig:
   {{- if not .root.Values.tls.certManager.enabled }}
   caBundle: {{ required "tls.caBundle: the base64 PEM CA that verifies tls.existingSecret (printed by `imagegate certs`)" .root.Values.tls.caBundle }}
   {{- end }}
+{{- end -}}
+
+{{/* Labels of the trust refresh job's objects: not the server's name, so nothing of the server selects them. */}}
+{{- define "imagegate.trustRefreshLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-trust-refresh
+app.kubernetes.io/component: trust-refresh
+app.kubernetes.io/part-of: imagegate
+{{ include "imagegate.helmLabels" . }}
 {{- end -}}
