@@ -224,9 +224,22 @@ def test_an_input_named_on_the_command_line_must_hold_kubernetes_objects(text: s
         read(text)
 
 
-def test_a_missing_file_is_an_os_error(tmp_path: Path) -> None:
-    with pytest.raises(OSError, match="No such file"):
+def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"missing\.json: cannot be read: No such file"):
         read_inventory([str(tmp_path / "missing.json")], stdin=lambda: "")
+
+
+def test_inputs_are_read_with_the_policy_loaders_bound(tmp_path: Path) -> None:
+    """A file past 32 MiB (``/dev/zero``-like input) is refused, not read into memory whole."""
+    huge = tmp_path / "cluster" / "huge.json"
+    huge.parent.mkdir()
+    with huge.open("wb") as handle:
+        handle.truncate(33 * 1024 * 1024)  # sparse: cheap to make, 33 MiB to read
+    with pytest.raises(ValueError, match=r"huge\.json: cannot be read: larger than 32 MiB"):
+        read_inventory([str(huge)], stdin=lambda: "")
+    in_a_directory = read_inventory([str(huge.parent)], stdin=lambda: "")
+    assert in_a_directory.workloads == ()
+    assert in_a_directory.warnings == (f"{huge}: skipped: cannot be read: larger than 32 MiB",)
 
 
 def test_an_ownership_cycle_in_a_hand_written_input_ends() -> None:

@@ -683,7 +683,9 @@ def test_manifests_from_a_directory_and_stdin_with_objects_judged_as_a_whole(
     monkeypatch.setenv("IMAGEGATE_MAX_IMAGES", "2")
     monkeypatch.setattr(
         "sys.stdin",
-        io.StringIO(kube_list([kubectl_create("job", "once", "--image=busybox:1.36")])),
+        io.TextIOWrapper(
+            io.BytesIO(kube_list([kubectl_create("job", "once", "--image=busybox:1.36")]).encode())
+        ),
     )
     code, report = run.json("audit", "--policy", str(policy), str(tmp_path / "manifests"), "-")
     assert code == 1
@@ -730,7 +732,7 @@ def test_input_and_policy_errors_exit_2_and_an_empty_cluster_passes(tmp_path: Pa
     (tmp_path / "broken.json").write_text("{not json: [")
     code, out, err = run("audit", "--policy", str(policy), str(tmp_path / "missing.json"))
     assert (code, out) == (2, "")
-    assert err.startswith("error: [Errno 2] No such file or directory")
+    assert err.startswith(f"error: {tmp_path / 'missing.json'}: cannot be read: No such file or directory")
     code, out, err = run("audit", "--policy", str(policy), str(tmp_path / "broken.json"))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {tmp_path / 'broken.json'}: not YAML or JSON")

@@ -38,6 +38,7 @@ import yaml
 
 from webhook._json import json_type, mapping
 from webhook.admission.workloads import SUPPORTED_KINDS, ImageSlot, Location, image_slots
+from webhook.dryrun import load_text
 from webhook.errors import BadRequest
 from webhook.images.reference import is_sha256_digest
 from webhook.text import first_line
@@ -127,9 +128,12 @@ def read_inventory(
 
     ``namespace`` is the namespace of objects that name none (default ``default``).
 
+    Files are read as the policy is, at most 32 MiB each (:func:`webhook.dryrun.load_text`); ``stdin``
+    reads standard input, bounded by the caller.
+
     Raises:
-        OSError: an input could not be read.
-        ValueError: a file or ``-`` named on the command line is not YAML/JSON of Kubernetes objects,
+        ValueError: a file named on the command line cannot be read, is too large or not UTF-8, or a file
+            or ``-`` named on the command line is not YAML/JSON of Kubernetes objects,
             or an object is malformed (the message names the input and the object).
     """
     objects: list[AuditObject] = []
@@ -139,13 +143,13 @@ def read_inventory(
         if source != "-" and Path(source).is_dir():
             for path in _files(Path(source)):
                 try:
-                    documents = list(_documents(path.read_text(), source=str(path)))
-                except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+                    documents = list(_documents(load_text(path), source=str(path)))
+                except (ValueError, yaml.YAMLError) as error:
                     warnings.append(f"{path}: skipped: {first_line(error).removeprefix(f'{path}: ')}")
                     continue
                 objects += _objects(documents, source=str(path), namespace=namespace, skipped=skipped)
         else:
-            text = stdin() if source == "-" else Path(source).read_text()
+            text = stdin() if source == "-" else load_text(source)
             try:
                 documents = list(_documents(text, source=source))
             except yaml.YAMLError as error:

@@ -45,6 +45,7 @@ from webhook.audit.judge import (
 from webhook.audit.lookups import LookupProgress
 from webhook.audit.overrides import Overrides
 from webhook.cli._options import add_output, seconds
+from webhook.dryrun import load_text
 from webhook.policy.model import Mode, Unmatched
 from webhook.text import escape
 
@@ -139,11 +140,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def _stdin_text() -> str:
+    """Standard input, read as ``evaluate -`` reads it: bounded like a policy file."""
+    return load_text("-", stdin=lambda: sys.stdin.buffer)
+
+
 def run(args: argparse.Namespace) -> int:
     """Audit; a ConfigError (exit 2) propagates to the CLI's entry point."""
     overrides = Overrides(mode=args.mode, rule_modes=dict(args.rule_mode), unmatched=args.unmatched)
     try:
-        inventory = read_inventory(args.inputs, stdin=sys.stdin.read, namespace=args.namespace)
+        inventory = read_inventory(
+            args.inputs,
+            stdin=lambda: load_text("-", stdin=lambda: sys.stdin.buffer),
+            namespace=args.namespace,
+        )
     except (OSError, ValueError) as error:
         print(f"error: {escape(str(error))}", file=sys.stderr)  # it quotes the input
         return 2
