@@ -390,3 +390,16 @@ def test_the_audit_explanation_is_bounded_however_large_the_evidence() -> None:
     record = audit_explanation(explanation, limit=4096)
     assert "and 197 more" in json.dumps(record)
     assert audit_explanation(explanation, limit=300)["checks"][0]["code"] == "identity-mismatch"
+
+
+def test_the_cut_down_audit_explanation_keeps_the_code_however_the_message_escapes() -> None:
+    """A message of escaped hostile text (each backslash doubled again in JSON) is cut to fit, not dropped."""
+    explanation = _explain("ghcr.io/acme/" + "\u0430" * 2000 + ":v1")
+    [failed] = [check for check in explanation.checks if check.outcome == "failed"]
+    assert failed.finding is not None and failed.finding.message.count("\\") > 50
+    for limit in (1500, 300):
+        record = audit_explanation(explanation, limit=limit)
+        assert len(json.dumps(record, separators=(",", ":"))) <= limit
+        [check] = record["checks"]
+        said = check.get("finding", check)
+        assert said["code"] == str(failed.finding.code) and said["message"]

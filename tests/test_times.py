@@ -66,3 +66,11 @@ def test_audit_times_are_written_in_utc_to_the_microsecond() -> None:
     when = datetime(2026, 11, 20, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
     assert format_rfc3339(when, microseconds=True) == "2026-11-20T10:00:00.000005Z"
     assert parse_rfc3339(format_rfc3339(when, microseconds=True)) == when
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00Z", "0999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"])
+def test_times_at_the_ends_of_the_calendar_are_written_as_rfc3339(text: str) -> None:
+    """A signed attestation may state any year: what imagegate writes of it still reads back (four digits)."""
+    when = parse_rfc3339(text)
+    assert format_rfc3339(when) == text
+    assert parse_rfc3339(format_rfc3339(when, microseconds=True)) == when

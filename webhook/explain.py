@@ -551,7 +551,7 @@ def audit_explanation(
         brief["checks"].append(entry)
         if finding is not None:
             room = limit - len(json.dumps(brief, separators=(",", ":")))
-            entry["message"] = finding.message[: max(0, room - 8)]
+            entry["message"] = _fitting(finding.message, max(0, room))
         if not _fits(brief, limit):
             brief["checks"].pop()
             break
@@ -560,6 +560,21 @@ def audit_explanation(
 
 def _fits(value: object, limit: int) -> bool:
     return len(json.dumps(value, separators=(",", ":"))) <= limit
+
+
+def _fitting(text: str, room: int) -> str:
+    """The longest start of ``text`` (ending in ``...`` when cut) whose JSON string body takes at most
+    ``room`` characters: escaping (a backslash or quote doubles, a control character takes six) counts."""
+    if len(json.dumps(text)) - 2 <= room:
+        return text
+    low, high = 0, len(text)  # the longest cut start that fits lies in [low, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if len(json.dumps(text[:middle] + "...")) - 2 <= room:
+            low = middle
+        else:
+            high = middle
+    return text[:low] + "..." if room >= 3 else ""
 
 
 def _cut(value: object) -> object:

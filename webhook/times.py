@@ -50,7 +50,10 @@ def parse_rfc3339(text: object) -> datetime:
 def format_rfc3339(when: datetime, *, microseconds: bool = False) -> str:
     """``when`` in UTC, to the second: ``2026-11-20T10:00:00Z`` (how imagegate writes times); with
     ``microseconds``, to the microsecond: ``2026-11-20T10:00:00.250000Z`` (the audit log's times)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if microseconds else "%Y-%m-%dT%H:%M:%SZ")
+    utc = when.astimezone(UTC)
+    # Not strftime's %Y: it writes a year before 1000 with fewer than the four digits RFC 3339 requires.
+    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    return f"{text}.{utc.microsecond:06d}Z" if microseconds else f"{text}Z"
 
 
 def require_aware(now: datetime) -> None:

@@ -300,3 +300,26 @@ def test_objects_of_other_shapes_are_left_alone() -> None:
     assert provenance_patch(
         kind="Service", group="", obj={}, old=None, old_slots=(), records=(), running=frozenset()
     ) == ([], ())
+
+
+def test_annotations_an_update_gets_back_never_push_the_object_over_its_limit() -> None:
+    """A client that drops the running containers' annotations and fills the room with its own gets back
+    only what still fits: the object stays under Kubernetes' 256 KiB (minus 8 KiB), not refused for it."""
+    huge = ProvenanceRecord(digest=DIGEST, **{name: "x" * 500 for name in ("repository", "ref", "builder")})
+    names = [f"c{i}" for i in range(20)]
+    before = _object("Deployment", [(name, f"ghcr.io/acme/{name}:1") for name in names])
+    old = _apply(before, _patch("Deployment", before, dict.fromkeys(names, huge))[0])
+    assert len(_metadata("Deployment", old)["annotations"]) == 20
+    new = copy.deepcopy(old)
+    new["spec"]["template"]["metadata"]["annotations"] = {"example.com/notes": "x" * (240 * 1024)}
+    ops, omitted = _patch("Deployment", new, {}, old=old)
+    annotations = _metadata("Deployment", _apply(new, ops))["annotations"]
+    assert sum(len(k) + len(v) for k, v in annotations.items()) <= 248 * 1024
+    assert set(omitted) == {name for name in names if f"{PREFIX}{name}" not in annotations}
+    assert omitted and list(omitted) == names[len(annotations) - 1 :]
+    # A forged value on a running container is never left in place when the old one does not fit.
+    forged = copy.deepcopy(new)
+    forged["spec"]["template"]["metadata"]["annotations"][f"{PREFIX}c19"] = json.dumps({"commit": "f" * 40})
+    ops, _ = _patch("Deployment", forged, {}, old=old)
+    annotations = _metadata("Deployment", _apply(forged, ops))["annotations"]
+    assert "c19" in omitted and f"{PREFIX}c19" not in annotations

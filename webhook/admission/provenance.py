@@ -29,7 +29,8 @@ named in ``"dropped"``.
   the object describes another image, or nothing imagegate verified;
 * a container an UPDATE leaves running keeps exactly the annotation the old object had: a client that
   sends the object without it (``kubectl replace``, server-side apply of a manifest without it) gets it
-  back, so the pod template stays as it was and the workload does not roll out;
+  back, so the pod template stays as it was and the workload does not roll out (when it no longer fits,
+  see Bounds, it is removed instead: never left as the client sent it);
 * the annotation of a container the UPDATE removes is removed (removing the container changes the
   template anyway); any other annotation under these prefixes stays as the old object had it (on
   CREATE, it is removed).
@@ -42,7 +43,8 @@ keeps only the containers of such an update.
 **Bounds.** The annotations of an object are limited to 256 KiB together. imagegate writes at most 64 KiB
 of them, and never more than what leaves 8 KiB of that limit free after the object's other annotations;
 a container whose annotation does not fit gets none (it is named in the answer's audit annotation
-``provenanceOmitted``), the first containers in pod-spec order first.
+``provenanceOmitted``): annotations the object already holds as the old one had them come first, then
+those an UPDATE writes back, then new ones in pod-spec order.
 
 **JSONPatch.** ``add`` sets an annotation (RFC 6902: it replaces an existing member), ``remove`` removes
 one, and ``/`` and ``~`` in keys are written ``~1`` and ``~0``. When the object has no annotations
@@ -156,6 +158,7 @@ def provenance_patch(
     before = before or {}
 
     wanted: dict[str, str | None] = {}
+    kept: list[tuple[str, str, str]] = []  # (key, old value, container name) an UPDATE keeps
     setting: list[tuple[str, str, str]] = []  # (key, value, container name) to set, in slot order
     present = set()
     for slot, record in records:
@@ -164,7 +167,10 @@ def provenance_patch(
             continue
         present.add(key)
         if slot.pointer in running:
-            wanted[key] = before.get(key)
+            if (value := before.get(key)) is not None:
+                kept.append((key, value, slot.name))
+            else:
+                wanted[key] = None
         elif record is None:
             wanted[key] = None
         else:
@@ -172,14 +178,23 @@ def provenance_patch(
     removed = {key for slot in old_slots if (key := annotation_key(slot)) is not None} - present
     for key in _ours(current, before):
         if key not in present:
-            wanted[key] = None if key in removed or old is None else before.get(key)
+            value = None if key in removed or old is None else before.get(key)
+            if value is None:
+                wanted[key] = None
+            else:
+                kept.append((key, value, key.removeprefix(VOLUME_PREFIX).removeprefix(PREFIX)))
 
-    # Kept values first (they are there already), then new ones in slot order while they fit.
+    # Kept values the object still holds first (they cost nothing more), then kept values to write back,
+    # then new ones in slot order, while they fit; one that does not fit is removed, never left forged.
     others = sum(_size(key, value) for key, value in current.items() if not _is_ours(key))
     budget = min(MAX_TOTAL, _ANNOTATIONS_LIMIT - _HEADROOM - others)
-    used = sum(_size(key, value) for key, value in wanted.items() if value is not None)
+    used = 0
+    for key, value, _ in kept:
+        if current.get(key) == value:
+            wanted[key] = value
+            used += _size(key, value)
     omitted = []
-    for key, value, name in setting:
+    for key, value, name in [*(item for item in kept if item[0] not in wanted), *setting]:
         if used + _size(key, value) <= budget:
             wanted[key] = value
             used += _size(key, value)
