@@ -6,17 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.cli import write_rule_free_policy
 from tests.support.refresh_world import Run
-
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hostile}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
 
 _DEPTH = 100_000
 
@@ -26,8 +17,7 @@ def _deep_list() -> str:
 
 
 def test_a_deeply_nested_json_input_is_an_input_error(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(_POLICY)
+    policy = write_rule_free_policy(tmp_path)
     cluster = tmp_path / "cluster.json"
     cluster.write_text(_deep_list())
 
@@ -40,8 +30,7 @@ def test_a_deeply_nested_json_input_is_an_input_error(tmp_path: Path, run_cli: C
 def test_a_deeply_nested_json_file_in_a_directory_is_skipped_with_a_warning(
     tmp_path: Path, run_cli: Callable[..., Run]
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(_POLICY)
+    policy = write_rule_free_policy(tmp_path)
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "cluster.json").write_text(_deep_list())

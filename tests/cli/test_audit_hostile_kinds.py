@@ -9,25 +9,15 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.cli import write_rule_free_policy
 from tests.support.refresh_world import Run
-
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hostile}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
 
 # Up five lines and erase to the end of the screen, then a forged verdict.
 _FORGED_KIND = "Widget\x1b[5A\x1b[J\nnothing would be denied or warned"
 
 
 def test_a_skipped_kind_is_written_escaped(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(_POLICY)
+    policy = write_rule_free_policy(tmp_path)
     manifests = tmp_path / "manifests.yaml"
     manifests.write_text(
         yaml.safe_dump_all(
@@ -54,8 +44,7 @@ def test_a_skipped_kind_is_written_escaped(tmp_path: Path, run_cli: Callable[...
 def test_an_input_error_quoting_the_input_is_written_escaped(
     tmp_path: Path, run_cli: Callable[..., Run]
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(_POLICY)
+    policy = write_rule_free_policy(tmp_path)
     manifests = tmp_path / "manifests.yaml"
     # A malformed pod spec is an input error whose message names the object.
     manifests.write_text(

@@ -6,17 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.cli import write_rule_free_policy
 from tests.support.refresh_world import Run
-
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hostile}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
 
 _SUITE = """\
 apiVersion: imagegate.dev/v1alpha1
@@ -35,7 +26,7 @@ _DEPTH = 5_000
 
 
 def test_a_deeply_nested_manifest_fails_its_case_cleanly(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
-    (tmp_path / "policy.yaml").write_text(_POLICY)
+    write_rule_free_policy(tmp_path)
     (tmp_path / "deep.yaml").write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: deep}\nspec: " + "[" * _DEPTH + "]" * _DEPTH + "\n"
     )

@@ -7,19 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.cli import UNGOVERNED_IMAGE, write_rule_free_policy
 from tests.support.refresh_world import Run
-
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hostile}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
-
-_IMAGE = "ghcr.io/acme/app@sha256:0000000000000000000000000000000000000000000000000000000000000001"
 
 _SUITE = f"""\
 apiVersion: imagegate.dev/v1alpha1
@@ -31,10 +20,10 @@ cases:
       apiVersion: v1
       kind: Pod
       metadata: web
-      spec: {{containers: [{{name: c, image: "{_IMAGE}"}}]}}
+      spec: {{containers: [{{name: c, image: "{UNGOVERNED_IMAGE}"}}]}}
     expect: {{allowed: false}}
   - name: an ungoverned image is unmatched
-    images: ["{_IMAGE}"]
+    images: ["{UNGOVERNED_IMAGE}"]
     expect: {{allowed: false, outcomes: [unmatched]}}
 """
 
@@ -42,7 +31,7 @@ cases:
 def test_an_object_whose_metadata_is_not_a_mapping_fails_its_case_cleanly(
     tmp_path: Path, run_cli: Callable[..., Run]
 ) -> None:
-    (tmp_path / "policy.yaml").write_text(_POLICY)
+    write_rule_free_policy(tmp_path)
     suite = tmp_path / "hostile.test.yaml"
     suite.write_text(_SUITE)
     assert run_cli("lint", str(suite)).code == 0
@@ -57,7 +46,7 @@ def test_an_object_whose_metadata_is_not_a_mapping_fails_its_case_cleanly(
 def test_lint_warns_of_inline_metadata_that_is_not_a_mapping_and_the_old_object_is_checked_too(
     tmp_path: Path, run_cli: Callable[..., Run]
 ) -> None:
-    (tmp_path / "policy.yaml").write_text(_POLICY)
+    write_rule_free_policy(tmp_path)
     suite = tmp_path / "hostile.test.yaml"
     suite.write_text(
         _SUITE.replace(

@@ -11,15 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: unbounded}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
+from tests.support.cli import write_rule_free_policy
 
 _SUITE = """\
 apiVersion: imagegate.dev/v1alpha1
@@ -42,7 +34,7 @@ def _capped() -> None:
 
 
 def test_a_manifest_that_never_ends_fails_its_case(tmp_path: Path) -> None:
-    (tmp_path / "policy.yaml").write_text(_POLICY)
+    write_rule_free_policy(tmp_path)
     suite = tmp_path / "unbounded.test.yaml"
     suite.write_text(_SUITE)
 

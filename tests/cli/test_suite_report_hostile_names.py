@@ -11,25 +11,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.cli import UNGOVERNED_IMAGE, write_rule_free_policy
 from tests.support.refresh_world import Run
 
-_POLICY = """\
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hostile}
-spec:
-  mode: enforce
-  registries: {allow: [ghcr.io]}
-  rules: []
-"""
-
-_IMAGE = "ghcr.io/acme/app@sha256:0000000000000000000000000000000000000000000000000000000000000001"
 # Up one line and erase it (the FAIL line), then a forged verdict on a line of its own.
 _FORGED = "wrong\x1b[1A\x1b[2K\nPASS hostile.test.yaml: all good"
 
 
 def test_a_case_name_is_written_escaped(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
-    (tmp_path / "policy.yaml").write_text(_POLICY)
+    write_rule_free_policy(tmp_path)
     suite = tmp_path / "hostile.test.yaml"
     suite.write_text(
         json.dumps(
@@ -37,7 +27,7 @@ def test_a_case_name_is_written_escaped(tmp_path: Path, run_cli: Callable[..., R
                 "apiVersion": "imagegate.dev/v1alpha1",
                 "kind": "PolicyTest",
                 "policy": "policy.yaml",
-                "cases": [{"name": _FORGED, "images": [_IMAGE], "expect": {"allowed": True}}],
+                "cases": [{"name": _FORGED, "images": [UNGOVERNED_IMAGE], "expect": {"allowed": True}}],
             }
         )
     )

@@ -6,7 +6,7 @@ For what only a process shows: stdin, logging set up by the entry point, the exi
 
 from __future__ import annotations
 
-__all__ = ["REPO", "imagegate"]
+__all__ = ["REPO", "UNGOVERNED_IMAGE", "imagegate", "write_rule_free_policy"]
 
 import os
 import subprocess
@@ -30,3 +30,25 @@ def imagegate(
         check=False,
         timeout=timeout,
     )
+
+
+#: A pinned image of the registry :func:`write_rule_free_policy` allows, which no rule governs.
+UNGOVERNED_IMAGE = "ghcr.io/acme/app@sha256:" + "0" * 63 + "1"
+
+_RULE_FREE_POLICY = """\
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: rule-free}
+spec:
+  mode: enforce
+  registries: {allow: [ghcr.io]}
+  rules: []
+"""
+
+
+def write_rule_free_policy(directory: Path) -> Path:
+    """``DIRECTORY/policy.yaml``: enforce, ghcr.io allowed, no rules. Nothing it admits needs a registry,
+    so tests of what the commands make of their input run offline."""
+    path = directory / "policy.yaml"
+    path.write_text(_RULE_FREE_POLICY)
+    return path
