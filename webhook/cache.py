@@ -7,14 +7,14 @@ where the answer depends on policy.
 
 from __future__ import annotations
 
-__all__ = ["MISSING", "CacheStats", "Missing", "SingleFlightCache"]
+__all__ = ["MISSING", "CacheOnlyLedger", "CacheStats", "Missing", "SingleFlightCache"]
 
 import enum
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from cachetools import TLRUCache
 
@@ -170,3 +170,21 @@ class SingleFlightCache(Generic[V]):
             # Drop the stored traceback: re-raising the same object would grow it on every replay.
             raise cached.error.with_traceback(None)
         return cached  # type: ignore[return-value]
+
+
+class CacheOnlyLedger:
+    """What one cache-only view of a caching adapter saw: whether it asked for something its caches did
+    not hold (``missed``), and which caches answered it (``hits``, one entry per answer). A view's hits
+    are counted only by :meth:`count_hits`, once its caller has used the answers."""
+
+    __slots__ = ("hits", "missed")
+
+    def __init__(self) -> None:
+        self.missed = False
+        self.hits: list[SingleFlightCache[Any]] = []
+
+    def count_hits(self) -> None:
+        """Count the recorded hits on their caches, once."""
+        hits, self.hits = self.hits, []
+        for cache in hits:
+            cache.count_hit()

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from webhook.cache import MISSING, SingleFlightCache
+from webhook.cache import MISSING, CacheOnlyLedger, SingleFlightCache
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
@@ -126,9 +126,7 @@ class CachingRegistry:
     def count_hits(self) -> None:
         """Count the cache hits that answered this :meth:`cached_only` view (once)."""
         if self._cache_only is not None:
-            hits, self._cache_only.hits = self._cache_only.hits, []
-            for cache in hits:
-                cache.count_hit()
+            self._cache_only.count_hits()
 
     def _lookup(
         self,
@@ -248,14 +246,10 @@ class CachingRegistry:
         self._tag_manifests.clear()
 
 
-class _CacheOnly:
-    """The state of one :meth:`CachingRegistry.cached_only` view: did it miss, which caches answered."""
+class _CacheOnly(CacheOnlyLedger):
+    """The ledger of one :meth:`CachingRegistry.cached_only` view, and how it reads a cache."""
 
-    __slots__ = ("hits", "missed")
-
-    def __init__(self) -> None:
-        self.missed = False
-        self.hits: list[SingleFlightCache[object]] = []
+    __slots__ = ()
 
     def peek(self, cache: SingleFlightCache[object], key: Hashable, kind: type[T]) -> T:
         try:

@@ -51,7 +51,7 @@ from datetime import datetime
 
 from cachetools import LRUCache
 
-from webhook.cache import MISSING, CacheStats, SingleFlightCache
+from webhook.cache import MISSING, CacheOnlyLedger, CacheStats, SingleFlightCache
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.facts import Finding, RuleVerification
@@ -134,7 +134,7 @@ class CachedVerifier:
             cache_errors=(_FailedResult,),
             on_lookup=on_lookup,
         )
-        self._cache_only: _CacheOnly | None = None
+        self._cache_only: CacheOnlyLedger | None = None
 
     @property
     def stats(self) -> CacheStats:
@@ -200,7 +200,7 @@ class CachedVerifier:
         # A shallow copy made by hand: one is made per image of an admission, copy.copy is 5x slower.
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
-        view._cache_only = _CacheOnly()
+        view._cache_only = CacheOnlyLedger()
         return view
 
     @property
@@ -211,12 +211,10 @@ class CachedVerifier:
     def count_hits(self) -> None:
         """Count the cache hits that answered this :meth:`cached_only` view (once)."""
         if self._cache_only is not None:
-            hits, self._cache_only.hits = self._cache_only.hits, 0
-            for _ in range(hits):
-                self._cache.count_hit()
+            self._cache_only.count_hits()
 
     def _from_cache(
-        self, view: _CacheOnly, *, image: ImageRef, digest: str, rules: Sequence[Rule]
+        self, view: CacheOnlyLedger, *, image: ImageRef, digest: str, rules: Sequence[Rule]
     ) -> tuple[RuleVerification, ...]:
         found: list[RuleVerification] = []
         for rule in rules:
@@ -230,7 +228,7 @@ class CachedVerifier:
                 view.missed = True
                 result = _not_cached(rule, digest)
             else:
-                view.hits += 1
+                view.hits.append(self._cache)
             found.append(result)
         return tuple(found)
 
@@ -466,16 +464,6 @@ class _Lookups:
         bundles = found.found_in(BUNDLES) > 0
         legacy = any(found.found_in(part) > 0 for part in _LEGACY_FORMAT if part in found.searched)
         return legacy if bundles != legacy else None
-
-
-class _CacheOnly:
-    """The state of one :meth:`CachedVerifier.cached_only` view: did it miss, how many hits answered."""
-
-    __slots__ = ("hits", "missed")
-
-    def __init__(self) -> None:
-        self.missed = False
-        self.hits = 0
 
 
 def _not_cached(rule: Rule, digest: str) -> RuleVerification:
