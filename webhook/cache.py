@@ -7,7 +7,7 @@ where the answer depends on policy.
 
 from __future__ import annotations
 
-__all__ = ["MISSING", "CacheOnlyLedger", "CacheStats", "Missing", "SingleFlightCache"]
+__all__ = ["MISSING", "CacheOnlyLedger", "CacheOnlyView", "CacheStats", "Missing", "SingleFlightCache"]
 
 import enum
 import threading
@@ -188,3 +188,20 @@ class CacheOnlyLedger:
         hits, self.hits = self.hits, []
         for cache in hits:
             cache.count_hit()
+
+
+class CacheOnlyView:
+    """What a caching adapter's cache-only view offers its caller: ``_cache_only`` is the view's ledger
+    (None on the adapter itself)."""
+
+    _cache_only: CacheOnlyLedger | None = None
+
+    @property
+    def missed(self) -> bool:
+        """Whether this cache-only view was asked for something its caches did not hold."""
+        return self._cache_only is not None and self._cache_only.missed
+
+    def count_hits(self) -> None:
+        """Count the cache hits that answered this cache-only view (once)."""
+        if self._cache_only is not None:
+            self._cache_only.count_hits()

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from webhook.cache import MISSING, CacheOnlyLedger, SingleFlightCache
+from webhook.cache import MISSING, CacheOnlyLedger, CacheOnlyView, SingleFlightCache
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.images.reference import ImageRef
@@ -56,7 +56,7 @@ class NotCached(RegistryError):
         super().__init__("not answered from the cache", code=Reason.REGISTRY_ERROR)
 
 
-class CachingRegistry:
+class CachingRegistry(CacheOnlyView):
     """Wraps ``inner`` (any :class:`Registry`) with TTL caches and single-flight loading.
 
     Args:
@@ -117,16 +117,6 @@ class CachingRegistry:
         view._inner = _NO_REGISTRY
         view._cache_only = _CacheOnly()
         return view
-
-    @property
-    def missed(self) -> bool:
-        """Whether this :meth:`cached_only` view was asked for something its caches did not hold."""
-        return self._cache_only is not None and self._cache_only.missed
-
-    def count_hits(self) -> None:
-        """Count the cache hits that answered this :meth:`cached_only` view (once)."""
-        if self._cache_only is not None:
-            self._cache_only.count_hits()
 
     def _lookup(
         self,

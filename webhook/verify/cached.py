@@ -51,7 +51,7 @@ from datetime import datetime
 
 from cachetools import LRUCache
 
-from webhook.cache import MISSING, CacheOnlyLedger, CacheStats, SingleFlightCache
+from webhook.cache import MISSING, CacheOnlyLedger, CacheOnlyView, CacheStats, SingleFlightCache
 from webhook.deadline import Deadline
 from webhook.errors import RegistryError
 from webhook.facts import Finding, RuleVerification
@@ -101,7 +101,7 @@ def rule_fingerprint(rule: Rule) -> str:
     return hashlib.sha256(repr(rule).encode("utf-8")).hexdigest()
 
 
-class CachedVerifier:
+class CachedVerifier(CacheOnlyView):
     """An :class:`~webhook.verify.verifier.ImageVerifier` behind a single-flight TTL cache.
 
     ``fingerprint`` is the trust part of the key (default: ``inner.trust.fingerprint``, the policy's).
@@ -202,16 +202,6 @@ class CachedVerifier:
         view.__dict__.update(self.__dict__)
         view._cache_only = CacheOnlyLedger()
         return view
-
-    @property
-    def missed(self) -> bool:
-        """Whether this :meth:`cached_only` view was asked for a result its cache did not hold."""
-        return self._cache_only is not None and self._cache_only.missed
-
-    def count_hits(self) -> None:
-        """Count the cache hits that answered this :meth:`cached_only` view (once)."""
-        if self._cache_only is not None:
-            self._cache_only.count_hits()
 
     def _from_cache(
         self, view: CacheOnlyLedger, *, image: ImageRef, digest: str, rules: Sequence[Rule]
