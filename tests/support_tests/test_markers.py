@@ -133,7 +133,9 @@ def test_a_skip_fails_under_ci(
     result = inner.runpytest("-rA")
     result.assert_outcomes(**{outcome: 1}, xfailed=1)
     if outcome == "failed":
-        result.stdout.fnmatch_lines(["*skipped under CI=true, which must run every test: *imagegate_absent_module*"])
+        result.stdout.fnmatch_lines(
+            ["*skipped under CI=true, which must run every test: *imagegate_absent_module*"]
+        )
 
 
 def test_outside_a_test_run_the_support_modules_start_anything() -> None:
