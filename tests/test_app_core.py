@@ -351,7 +351,9 @@ def _pod_with(images: list[str], *, uid: str) -> dict[str, Any]:
 def _audit_record(server: Server, uid: str) -> tuple[dict[str, Any], int]:
     """The last audit line of admission ``uid`` (parsed) and its length."""
     assert server.audit_lines(uid=uid)  # the writer thread may write it just after the answer: wait
-    lines = [line for line in server.stdout.read_text().splitlines() if f'"uid":"{uid}"' in line]
+    text = server.stdout.read_text()
+    ended = text[: text.rfind("\n") + 1]  # not a line still being written
+    lines = [line for line in ended.splitlines() if f'"uid":"{uid}"' in line]
     assert lines
     return json.loads(lines[-1]), len(lines[-1])
 

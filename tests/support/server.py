@@ -60,11 +60,13 @@ class Server:
     def audit_lines(self, *, uid: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The audit records on stdout; with ``uid``, those of that admission, waiting (bounded) for one.
 
-        The server writes audit lines from a writer thread: a line may land just after its answer.
+        The server writes audit lines from a writer thread: a line may land just after its answer, and a
+        long one may be read while it is half written (only lines that end are read).
         """
         end = time.monotonic() + timeout
         while True:
-            lines = self.stdout.read_text().splitlines()
+            text = self.stdout.read_text()
+            lines = text[: text.rfind("\n") + 1].splitlines()
             records = [json.loads(line) for line in lines if line.startswith("{")]
             if uid is None:
                 return records
