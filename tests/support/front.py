@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from webhook.serving.connection import Connection, Front, Limits
+from webhook.serving.connection import Connection, Front, Limits, WSGIApp
 
 
 class RecordingTransport(asyncio.Transport):
@@ -73,10 +73,16 @@ def serving_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def connect(
-    loop: asyncio.AbstractEventLoop, *, keepalive: float = 30.0
+    loop: asyncio.AbstractEventLoop,
+    *,
+    keepalive: float = 30.0,
+    app: WSGIApp = ok_app,
+    limits: Limits | None = None,
 ) -> tuple[Front, Connection, RecordingTransport]:
-    """A connection of a front serving :func:`ok_app`, just made."""
-    front = Front(loop=loop, app=ok_app, executor=InlineExecutor(), keepalive=keepalive, limits=Limits())
+    """A connection of a front serving ``app`` (:func:`ok_app`), just made."""
+    front = Front(
+        loop=loop, app=app, executor=InlineExecutor(), keepalive=keepalive, limits=limits or Limits()
+    )
     connection = Connection(front)
     transport = RecordingTransport()
     connection.connection_made(transport)

@@ -29,7 +29,7 @@ client never reads is dropped the same way.
 
 from __future__ import annotations
 
-__all__ = ["HANDSHAKE_TIMEOUT", "REQUEST_TIMEOUT", "Connection", "Front"]
+__all__ = ["BODY_KEY", "HANDSHAKE_TIMEOUT", "REQUEST_TIMEOUT", "Connection", "Front"]
 
 import asyncio
 import io
@@ -57,6 +57,9 @@ _LINGER = 2.0  # seconds a refused body is read and discarded after the answer, 
 _FEED = 16 * 1024  # bytes given to the parser at a time, so that reading can stop between requests
 _LINE_SLACK = 64  # bytes a head line may have besides its URL or header name and value (method, OWS)
 _NEVER = math.inf
+# A WSGI environ extension: a request body read in full (bytes), so the app need not read wsgi.input.
+# Absent when the body was not read in full (over the size limit, or cut short: see Connection.expire).
+BODY_KEY = "imagegate.body"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -496,6 +499,8 @@ class Connection(asyncio.Protocol):
             "wsgi.multiprocess": self._front.multiprocess,
             "wsgi.run_once": False,
         }
+        if not request.truncated and request.declared_length is None:
+            environ[BODY_KEY] = request.body  # read in full: the app need not read wsgi.input
         for raw_name, raw_value in request.headers:
             name = raw_name.decode("latin-1").upper()
             if "_" in name:
