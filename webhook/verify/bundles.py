@@ -42,7 +42,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,10 +102,16 @@ class SignedPayload:
     certificate: x509.Certificate | None = None
     key: str | None = None
     integrated_time: datetime | None = None
+    # Read from the certificate once: every signer of every requirement asks (ten times per image).
+    _identity: CertIdentity | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.certificate is not None:
+            object.__setattr__(self, "_identity", CertIdentity.from_certificate(self.certificate))
 
     @property
     def identity(self) -> CertIdentity | None:
-        return CertIdentity.from_certificate(self.certificate) if self.certificate is not None else None
+        return self._identity
 
     def statement(self) -> Statement:
         """The in-toto statement in the payload.
