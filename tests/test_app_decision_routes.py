@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -213,3 +214,33 @@ def test_an_unexpected_error_is_the_same_denial_either_way(
     response = json.loads(answers[1].body)["response"]
     assert response["uid"] == "u-1" and response["allowed"] is False
     assert "[internal-error]" in response["status"]["message"]
+
+
+def _nested(depth: int) -> bytes:
+    """An admissible review carrying, in a field no check reads, a list nested ``depth`` deep."""
+    admitted = BODIES["admitted"]
+    return admitted[:-1] + b', "extra": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _refused_as_nested(answer: Answer) -> bool:
+    return answer.status == "400 BAD REQUEST" and b"nested too deeply" in answer.body
+
+
+@pytest.mark.parametrize("path", ["/validate", "/mutate"])
+def test_the_nesting_flask_refuses_is_refused_in_front_of_it_too(path: str) -> None:
+    # Where "nested too deeply" begins must not depend on the route taken: a body Flask refuses for its
+    # nesting is refused in front of Flask too, not decided on.
+    def through_flask(depth: int) -> Answer:
+        return _send(_app()[0], method="POST", path=path, body=_nested(depth), fast=False)
+
+    low, high = 1, sys.getrecursionlimit() + 1  # admitted at low, refused at high
+    assert not _refused_as_nested(through_flask(low)) and _refused_as_nested(through_flask(high))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _refused_as_nested(through_flask(middle)):
+            high = middle
+        else:
+            low = middle
+    refused = through_flask(high)  # the least nesting Flask refuses
+    in_front = _send(_app()[0], method="POST", path=path, body=_nested(high), fast=True)
+    assert in_front == refused
