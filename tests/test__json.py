@@ -1,4 +1,4 @@
-"""webhook._json: compact_json writes exactly what json.dumps with compact separators writes."""
+"""webhook._json: compact_json writes what json.dumps with compact separators writes; nesting depth."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from webhook._json import compact_json
+from webhook._json import compact_json, nested_deeper_than
 
 VALUES = [
     None,
@@ -56,3 +56,27 @@ def test_threads_sharing_the_encoder_get_their_own_text() -> None:
     assert texts == {
         n: {json.dumps({"n": n, "items": list(range(n, n + 50))}, separators=(",", ":"))} for n in range(8)
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [
+        (1, 0),
+        ("[[[", 0),
+        ([], 1),
+        ({}, 1),
+        ({"a": [1, {"b": []}]}, 4),
+        ([[], [[[]]], {}], 4),
+        ({"a": {"b": {"c": {}}}, "d": []}, 4),
+    ],
+)
+def test_nesting_depth(value: object, depth: int) -> None:
+    assert not nested_deeper_than(value, depth)
+    assert nested_deeper_than(value, depth - 1) is (depth > 0)
+
+
+def test_nesting_far_deeper_than_the_recursion_limit_is_measured() -> None:
+    value: list[object] = []
+    for _ in range(100_000):
+        value = [value]
+    assert nested_deeper_than(value, 99_999) and not nested_deeper_than(value, 100_001)

@@ -244,3 +244,16 @@ def test_the_nesting_flask_refuses_is_refused_in_front_of_it_too(path: str) -> N
     refused = through_flask(high)  # the least nesting Flask refuses
     in_front = _send(_app()[0], method="POST", path=path, body=_nested(high), fast=True)
     assert in_front == refused
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_nesting_limit_is_a_fixed_depth(fast: bool) -> None:
+    # 512 arrays and objects in all (the review's own object plus the list) are admitted; one more is not.
+    outer = 1  # the review object the list sits in
+    admitted = _send(_app()[0], method="POST", path="/validate", body=_nested(512 - outer), fast=fast)
+    refused = _send(_app()[0], method="POST", path="/validate", body=_nested(513 - outer), fast=fast)
+    assert admitted.status == "200 OK" and json.loads(admitted.body)["response"]["allowed"] is True
+    assert _refused_as_nested(refused)
+    assert json.loads(refused.body)["error"] == (
+        "request body is nested too deeply (more than 512 arrays and objects)"
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["compact_json", "json_kind", "json_type", "mapping"]
+__all__ = ["compact_json", "json_kind", "json_type", "mapping", "nested_deeper_than"]
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Made once: json.dumps with any option builds a new encoder per call, a measurable part of an
@@ -46,3 +46,24 @@ def json_type(value: object) -> str:
 def mapping(value: object) -> Mapping[str, Any]:
     """``value`` when it is a JSON object, else an empty one: for reading optional nested fields."""
     return value if isinstance(value, Mapping) else {}
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether decoded JSON ``value`` nests arrays and objects more than ``limit`` deep (``[]`` is 1).
+
+    The standard decoder's own bound is the interpreter's recursion limit less the caller's stack depth,
+    so it moves with the caller; this one does not (no recursion, so no stack of its own either).
+    """
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
