@@ -147,3 +147,25 @@ def test_a_body_over_the_limit_gets_one_413_however_it_came(server: Server, data
     status, payload = _exchange(server, data)
     assert status == "HTTP/1.1 413 REQUEST ENTITY TOO LARGE"
     assert json.loads(payload) == {"error": f"request body is larger than {LIMIT} bytes", "status": 413}
+
+
+def test_a_decision_followed_by_garbage_in_one_write_is_answered_then_refused(server: Server) -> None:
+    # The app decides on the complete request (an audit line) before the parser meets what follows it:
+    # that decision is answered, then the garbage gets a 400 and the connection closes.
+    body = _body("followed-by-garbage")
+    keep_alive = b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+    host, port = server.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with context.wrap_socket(
+        socket.create_connection((host, int(port)), timeout=20), server_hostname=host
+    ) as conn:
+        conn.sendall(keep_alive + body + b"{garbage}\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(65536):  # ends: the server closes
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    assert json.loads(rest[:length])["response"]["uid"] == "followed-by-garbage"
+    assert rest[length:].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert server.audit_lines(uid="followed-by-garbage")

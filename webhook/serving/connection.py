@@ -19,7 +19,8 @@ arrives, not only once a line of it is complete: a line longer than the request 
 limit, or a head longer than all of them together, gets 431 and a close.
 
 Requests on one connection are answered in order, one at a time (pipelined requests wait their turn;
-a "100 Continue" follows the answers to the requests before its own).
+a "100 Continue" follows the answers to the requests before its own). Bytes that are no request, after
+requests read in full, are refused (400, or 414/431) only once those requests are answered.
 Reading stops while ``_MAX_PIPELINED`` requests wait, or while the transport's write buffer is over its
 high-water mark (asyncio's ``pause_writing``: the client does not read its answers); what was received
 and not yet parsed waits unparsed. So a client that sends and never reads costs a bounded buffer, and
@@ -147,6 +148,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False  # the transport's write buffer is over its high-water mark
         self._backlog = b""  # received while reading was held, not yet parsed
         self._continue_owed = False  # "100 Continue" is due once the answers before it are written
+        self._refusal: HTTPStatus | None = None  # malformed bytes followed the requests being answered
         # Where the parser is in the head of a request (counted as data arrives, see _count_head).
         self._messages = 0  # requests begun
         self._completed = False  # a request was completed by the piece being parsed
@@ -463,7 +465,9 @@ class Connection(asyncio.Protocol):
             self._continue_owed = False  # the request reading its body is next in line
             answer += b"HTTP/1.1 100 Continue\r\n\r\n"
         transport.write(answer)  # may pause writing (pause_writing): then nothing more is read
-        if not keep_alive and self._discarding:
+        if keep_alive and self._refusal is not None and not self._pending:
+            self._refuse(self._refusal)  # the last request before the malformed bytes is answered
+        elif not keep_alive and self._discarding:
             self._linger()
         elif not keep_alive:
             self.close()
@@ -518,21 +522,25 @@ class Connection(asyncio.Protocol):
     # closing
 
     def _refuse(self, status: HTTPStatus) -> None:
+        """Answer what follows the requests read so far with ``status``, then close.
+
+        Requests read in full before it (in the same read, or waiting their turn) are answered first,
+        in order: the app may already have decided on them.
+        """
         transport = self._transport
         self._reading = False
         if transport is None or transport.is_closing():
             return
-        if not self.busy:
-            body = f"{status.value} {status.phrase}\n".encode()
-            transport.write(
-                _head(
-                    f"{status.value} {status.phrase}",
-                    [("Content-Type", "text/plain")],
-                    body,
-                    keep_alive=False,
-                )
-                + body
-            )
+        if self.busy or self._pending:
+            self._refusal = status
+            self._discarding = True  # nothing more is read; _respond refuses after the last answer
+            self._pause_reading()
+            return
+        body = f"{status.value} {status.phrase}\n".encode()
+        transport.write(
+            _head(f"{status.value} {status.phrase}", [("Content-Type", "text/plain")], body, keep_alive=False)
+            + body
+        )
         self.close()
 
     def _linger(self) -> None:
