@@ -25,7 +25,6 @@ import contextlib
 import email.utils
 import heapq
 import http.client
-import http.cookiejar
 import itertools
 import json
 import logging
@@ -37,11 +36,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import requests.adapters
 import urllib3
 import urllib3.connection
 import urllib3.exceptions
@@ -264,26 +260,17 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    """Pools with guarded connections; TLS trust from one SSL context (system store + ``ca_file``)."""
-
-    def __init__(self, *, ssl_context: ssl.SSLContext, pool_maxsize: int) -> None:
-        self._ssl_context = ssl_context
-        super().__init__(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        pool_kwargs["ssl_context"] = self._ssl_context
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        # The SSL context carries the trust anchors. requests' default would point every pool at
-        # certifi's bundle (ignoring the configured CA) and reload it for each new connection.
-        conn.cert_reqs = "CERT_REQUIRED"
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
+def _pools(settings: RegistrySettings) -> urllib3.PoolManager:
+    """Keep-alive pools of guarded connections, one per host; TLS trust from one SSL context (the system
+    store plus the policy's ``caFile``), never from the environment or certifi."""
+    pools = urllib3.PoolManager(
+        num_pools=16,
+        maxsize=settings.pool_maxsize,
+        ssl_context=_ssl_context(settings),
+        cert_reqs="CERT_REQUIRED",
+    )
+    pools.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return pools
 
 
 def _ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
@@ -299,26 +286,19 @@ class Transport:
 
     def __init__(self, settings: RegistrySettings) -> None:
         self._settings = settings
-        session = requests.Session()
-        # The machine-wide REQUESTS_CA_BUNDLE would silently replace our CA, and proxies from the
-        # environment must not see registry traffic: nothing comes from the environment.
-        session.trust_env = False
-        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # urllib3's pools directly: nothing comes from the environment (no proxies, no
+        # REQUESTS_CA_BUNDLE), no cookies are kept, and there is no per-request session machinery.
+        self._pools = _pools(settings)
         # Identity encoding: byte caps and digests then apply to the bytes on the wire, and there is
         # no decompression bomb to defuse.
-        session.headers.clear()
-        session.headers.update({"User-Agent": settings.user_agent, "Accept-Encoding": "identity"})
-        adapter = _Adapter(ssl_context=_ssl_context(settings), pool_maxsize=settings.pool_maxsize)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._session = session
+        self._headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "identity"}
 
     @property
     def settings(self) -> RegistrySettings:
         return self._settings
 
     def close(self) -> None:
-        self._session.close()
+        self._pools.clear()
 
     def check_url(self, url: str) -> None:
         """Refuse a URL outside the allowlist or using plain HTTP to a host not in ``insecure``.
@@ -474,44 +454,52 @@ class Transport:
         _guard.expires_at = deadline.expires_at
         try:
             try:
-                raw = self._session.request(
+                raw = self._pools.urlopen(
                     method,
                     url,
-                    headers=dict(headers or {}),
-                    data=data,
-                    timeout=(connect, read),
-                    stream=True,
-                    allow_redirects=False,
+                    body=data,
+                    headers=self._headers | dict(headers or {}),
+                    timeout=urllib3.Timeout(connect=connect, read=read),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                    decode_content=False,
                 )
-            except requests.RequestException as error:
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
                 raise self._failure(error, what=what, deadline=deadline) from None
             try:
                 # One blocking read may wait a whole read timeout, which was taken from the budget
                 # left when the request started: only the watchdog stops a body stalling near the end.
-                connection = raw.raw.connection
-                with _watchdog(connection) if connection is not None else contextlib.nullcontext():
+                connection = raw.connection
+                with (
+                    _watchdog(connection)
+                    if isinstance(connection, urllib3.connection.HTTPConnection)
+                    else contextlib.nullcontext()
+                ):
                     body = self._read_body(
                         raw, what=what, deadline=deadline, max_bytes=max_bytes, method=method
                     )
             finally:
+                # Read to the end, the connection went back to the pool as the body ended; otherwise
+                # (an error body cut at its cap, a failure) it is closed, never reused half read.
                 raw.close()
         finally:
             _guard.expires_at = None
         _logger.debug(
             "%s -> %d (%d bytes, %.1f ms)",
             what,
-            raw.status_code,
+            raw.status,
             len(body),
             (time.monotonic() - started) * 1000,
         )
-        return HttpResponse(status=raw.status_code, headers=raw.headers, body=body, url=url, method=method)
+        return HttpResponse(status=raw.status, headers=raw.headers, body=body, url=url, method=method)
 
     def _read_body(
-        self, raw: requests.Response, *, what: str, deadline: Deadline, max_bytes: int, method: str
+        self, raw: urllib3.BaseHTTPResponse, *, what: str, deadline: Deadline, max_bytes: int, method: str
     ) -> bytes:
-        # HEAD too goes through the loop: reading the (empty) body is what returns the connection
-        # to the pool instead of closing it.
-        success = 200 <= raw.status_code < 300
+        # HEAD too goes through the loop: reading the (empty) body is what lets the connection go back
+        # to the pool instead of being closed.
+        success = 200 <= raw.status < 300
         cap = max_bytes if success else _ERROR_BODY_MAX
         if success:
             encoding = (raw.headers.get("Content-Encoding") or "identity").strip().lower()
@@ -534,7 +522,7 @@ class Transport:
                         code=Reason.REGISTRY_ERROR,
                     )
         buffer = bytearray()
-        stream: urllib3.response.HTTPResponse = raw.raw
+        stream = raw
         try:
             while True:
                 if deadline.expired():
@@ -601,12 +589,10 @@ def _describe(error: BaseException) -> str:
         if isinstance(item, ConnectionRefusedError):
             return "connection refused"
     for item in chain:
-        if isinstance(item, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        if isinstance(item, urllib3.exceptions.ConnectTimeoutError):
             return "timed out connecting"
     for item in chain:
-        if isinstance(
-            item, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError
-        ):
+        if isinstance(item, urllib3.exceptions.ReadTimeoutError | TimeoutError):
             return "timed out waiting for the registry to answer"
     for item in chain:
         if isinstance(item, socket.gaierror):
