@@ -239,7 +239,7 @@ def _check_root_windows(bundle: Bundle, document: Any, *, root: RootMaterial, no
     # The times the Verifier established and checked the certificate at (TSA times, the integrated
     # time); sigstore is pinned to 4.5.x, whose Verifier has no public way to say which they were.
     times = [verified.time for verified in root.verifier._establish_time(bundle)]
-    verify_certificate(bundle.signing_certificate, root=root, times=times)
+    verify_certificate(bundle.signing_certificate, root=root, times=times, chained=True)
 
 
 def check_root_windows_at(root: RootMaterial, *, when: datetime, now: datetime | None) -> None:

@@ -14,15 +14,25 @@ policy with such a root never becomes the loaded policy (``imagegate lint`` repo
 
 from __future__ import annotations
 
-__all__ = ["CertificateAuthority", "LogKey", "RootMaterial", "TrustMaterial", "load_root", "tlog_keys"]
+__all__ = [
+    "CertificateAuthority",
+    "LogKey",
+    "RootMaterial",
+    "TrustMaterial",
+    "issuer_key",
+    "load_root",
+    "tlog_keys",
+]
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import pydantic
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier
@@ -46,6 +56,10 @@ class RootMaterial:
         authorities: Fulcio CA chains (legacy path).
         ct_keys: CT log keys that sign the SCTs embedded in Fulcio certificates (legacy path).
         tlog_keys: Rekor keys by log id (hex), as :mod:`webhook.verify.keys` takes them (legacy path).
+        issuers: the CA certificates of ``authorities`` by subject (:func:`issuer_key`), for the subjects
+            exactly one of them bears, and only when they are exactly the certificates ``verifier``
+            chains to (else empty): a certificate the ``verifier`` accepted was issued by the one
+            bearing its issuer's name.
     """
 
     name: str
@@ -54,6 +68,9 @@ class RootMaterial:
     authorities: tuple[CertificateAuthority, ...]
     ct_keys: tuple[LogKey, ...]
     tlog_keys: Mapping[str, PublicKey]
+    issuers: Mapping[str, tuple[CertificateAuthority, x509.Certificate]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -114,7 +131,33 @@ def load_root(root: TrustRoot) -> RootMaterial:
         authorities=root.material.authorities,
         ct_keys=root.material.ct_keys,
         tlog_keys=tlog_keys(root.material),
+        issuers=_unique_issuers(root.material.authorities, verifier),
     )
+
+
+def _unique_issuers(
+    authorities: tuple[CertificateAuthority, ...], verifier: Verifier
+) -> Mapping[str, tuple[CertificateAuthority, x509.Certificate]]:
+    """:attr:`RootMaterial.issuers`: empty unless the ``verifier``'s trust anchors are exactly the
+    certificates of ``authorities`` (sigstore 4.5 builds its chains on all of them, retired ones too)."""
+    ours = [(authority, cert) for authority in authorities for cert in authority.certificates]
+    anchors = {_der(cert) for cert in verifier._fulcio_certificate_chain}
+    if {_der(cert) for _, cert in ours} != anchors:
+        return MappingProxyType({})
+    by_subject: dict[str, list[tuple[CertificateAuthority, x509.Certificate]]] = {}
+    for authority, cert in ours:
+        by_subject.setdefault(issuer_key(cert.subject), []).append((authority, cert))
+    return MappingProxyType({key: found[0] for key, found in by_subject.items() if len(found) == 1})
+
+
+def issuer_key(name: x509.Name) -> str:
+    """``name`` folded as loosely as any name matching may compare names (case, spaces): certificates
+    whose names a path builder might take for each other share a key, and so are never told apart."""
+    return " ".join(name.rfc4514_string().casefold().split())
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def tlog_keys(root: TrustedRootMaterial) -> Mapping[str, PublicKey]:
