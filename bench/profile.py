@@ -29,19 +29,24 @@ from tests.support.server import Server
 _logger = logging.getLogger(__name__)
 
 # (area, pattern on "function (file:line)") checked from the leaf up; the first match names the area.
+# py-spy names a module by its path below the sys.path entry it came from ("json/decoder.py",
+# "flask/app.py"), so a package is matched at the start of the file name or after a "/".
 _AREAS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (area, re.compile(pattern))
     for area, pattern in (
-        ("json (encode/decode)", r"\(.*/json/"),
-        ("logging (audit line)", r"\(.*/logging/|webhook/serving/logs\.py"),
+        ("json (encode/decode)", r"\((.*/)?json/"),
+        ("logging (audit line)", r"\((.*/)?logging/|webhook/serving/logs\.py"),
         ("prometheus metrics", r"prometheus_client/|webhook/metrics\.py"),
         ("policy matching (globs)", r"webhook/policy/"),
         ("decision", r"webhook/decision\.py"),
         ("admission parsing / patch / response", r"webhook/admission/"),
         ("images (reference grammar)", r"webhook/images/"),
         ("service (plan, gather, annotations)", r"webhook/service\.py|webhook/runtime\.py"),
-        ("flask / werkzeug", r"/flask/|/werkzeug/"),
-        ("server front (HTTP, TLS, event loop)", r"webhook/serving/|/asyncio/|/ssl\.py|selectors\.py"),
+        ("flask / werkzeug", r"\((.*/)?(flask|werkzeug)/"),
+        (
+            "server front (HTTP, TLS, event loop)",
+            r"webhook/serving/|\((.*/)?(asyncio/|ssl\.py)|selectors\.py",
+        ),
         ("thread pool", r"concurrent/futures/|threading\.py"),
     )
 )
