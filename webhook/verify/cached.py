@@ -154,42 +154,6 @@ class CachedVerifier(CacheOnlyView):
             if rule.needs_verification
         )
 
-    def verify_rule(
-        self,
-        *,
-        rule: Rule,
-        image: ImageRef,
-        digest: str,
-        artifacts: Callable[[], Artifacts],
-        now: datetime,
-    ) -> RuleVerification:
-        """The cached result for ``rule``; on a miss, ``artifacts()`` is called and the rule verified.
-
-        ``artifacts`` may raise :class:`~webhook.errors.RegistryError`: the result is then a
-        ``registry-error`` finding, not cached.
-        """
-
-        def load() -> RuleVerification:
-            try:
-                found = artifacts()
-            except RegistryError as error:
-                raise _UncachedResult(_registry_failure(rule, digest, error)) from None
-            result = self.inner.verify_rule(rule=rule, image=image, digest=digest, artifacts=found, now=now)
-            if not result.passed:
-                raise _FailedResult(result)
-            return result
-
-        return self._cached(rule=rule, image=image, digest=digest, load=load)
-
-    def _cached(
-        self, *, rule: Rule, image: ImageRef, digest: str, load: Callable[[], RuleVerification]
-    ) -> RuleVerification:
-        """The cached result for ``rule``, else ``load()``'s (a failure carried through the cache)."""
-        try:
-            return self._cache.get_or_load(self.key(rule=rule, image=image, digest=digest), load)
-        except (_FailedResult, _UncachedResult) as carried:
-            return carried.result
-
     def cached_only(self) -> CachedVerifier:
         """A view of this verifier that answers from its cache only, for one caller.
 
@@ -304,7 +268,10 @@ class CachedVerifier(CacheOnlyView):
                 raise _FailedResult(result)
             return result
 
-        return self._cached(rule=rule, image=image, digest=digest, load=load)
+        try:
+            return self._cache.get_or_load(self.key(rule=rule, image=image, digest=digest), load)
+        except (_FailedResult, _UncachedResult) as carried:
+            return carried.result
 
 
 class _Ahead:
@@ -367,7 +334,7 @@ class _Lookups:
         deadline: Deadline,
         fanout: FanOut | None,
         first: frozenset[Part],
-        on_found: Callable[[BundleArtifact | LegacyLayer], None] | None = None,
+        on_found: Callable[[BundleArtifact | LegacyLayer], None],
     ) -> None:
         self._registry = registry
         self._image = image

@@ -26,7 +26,7 @@ __all__ = [
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -68,9 +68,7 @@ class RootMaterial:
     authorities: tuple[CertificateAuthority, ...]
     ct_keys: tuple[LogKey, ...]
     tlog_keys: Mapping[str, PublicKey]
-    issuers: Mapping[str, tuple[CertificateAuthority, x509.Certificate]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    issuers: Mapping[str, tuple[CertificateAuthority, x509.Certificate]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
