@@ -1,9 +1,9 @@
 """The OCI distribution client: resolve tags, fetch manifests, blobs and referrers, push and delete.
 
-:class:`RegistryClient` implements :class:`webhook.registry.port.Registry` over HTTP with requests.
-One client (one pooled session) serves all registries and all threads of a worker. Content that is
-addressed by digest is always verified against it; everything else about safety (allowlist, TLS,
-deadlines, byte caps, retries) lives in :mod:`webhook.registry.transport`.
+:class:`RegistryClient` implements :class:`webhook.registry.port.Registry` over HTTP (urllib3's pools,
+through :mod:`webhook.registry.transport`). One client serves all registries and all threads of a
+worker. Content that is addressed by digest is always verified against it; everything else about
+safety (allowlist, TLS, deadlines, byte caps, retries) lives in the transport.
 
 It is one class over 600 lines because every operation, read or write, shares its request plumbing
 (scopes, auth retries, digest checks, the observer); index listings, markers and caching are modules of
