@@ -31,12 +31,14 @@ from __future__ import annotations
 
 __all__ = ["COLD_SCENARIOS", "verification_e2e", "verification_micro"]
 
+import contextlib
 import functools
 import http.client
 import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,13 +226,14 @@ def _validate_timed(caller: _Caller, image: str) -> float:
     return elapsed
 
 
-def _counted(registry: RegistryServer, admit: Any) -> tuple[float, int, int]:
+def _counted(registry: RegistryServer, admit: Callable[[], float]) -> tuple[float, int, int]:
     """``admit()``'s latency, and the registry and token requests it made."""
-    tokens = registry.token_server.count() if registry.token_server is not None else 0
+    token_server = registry.token_server
+    tokens = token_server.count() if token_server is not None else 0
     before = registry.requests()
-    elapsed = float(admit())
+    elapsed = admit()
     made = registry.requests() - before
-    return elapsed, made, (registry.token_server.count() - tokens if registry.token_server is not None else 0)
+    return elapsed, made, (token_server.count() - tokens if token_server is not None else 0)
 
 
 def cold_name(mode: str, markers: bool) -> str:
@@ -243,50 +246,32 @@ def verification_e2e(
 ) -> Result:
     """``POST /validate``: a signed image never seen by the server, then the same image again."""
     registry = world.registries[mode]
-    caller = _Caller(server)
-    try:
-        return _e2e_rounds(
-            world, caller, registry, mode=mode, markers=markers, images_per_run=images_per_run, runs=runs
+    with contextlib.closing(_Caller(server)) as caller:
+        # The server's first contact with this registry: a probe of the referrers API, a 401 and
+        # credentials (or a token), a new TLS connection per concurrent lookup.
+        (first,) = world.push_signed(count=1, prefix=f"first-{mode}-{int(markers)}", mode=mode)
+        first_ms, first_requests, first_tokens = _counted(
+            registry, lambda: _validate_timed(caller, world.signed_ref(first, mode=mode))
         )
-    finally:
-        caller.close()
-
-
-def _e2e_rounds(
-    world: World,
-    caller: _Caller,
-    registry: RegistryServer,
-    *,
-    mode: str,
-    markers: bool,
-    images_per_run: int,
-    runs: int,
-) -> Result:
-    # The server's first contact with this registry: a probe of the referrers API, a 401 and
-    # credentials (or a token), a new TLS connection per concurrent lookup.
-    (first,) = world.push_signed(count=1, prefix=f"first-{mode}-{int(markers)}", mode=mode)
-    first_ms, first_requests, first_tokens = _counted(
-        registry, lambda: _validate_timed(caller, world.signed_ref(first, mode=mode))
-    )
-    metrics: dict[str, list[float]] = {"cold": [], "warm": [], "requests": [], "token_requests": []}
-    details: list[dict[str, Any]] = []
-    for run in range(runs):
-        images = world.push_signed(
-            count=images_per_run, prefix=f"e2e-{mode}-{int(markers)}-r{run}", mode=mode
-        )
-        samples: dict[str, list[float]] = {k: [] for k in metrics}
-        for image in images:
-            ref = world.signed_ref(image, mode=mode)
-            elapsed, made, tokens = _counted(registry, functools.partial(_validate_timed, caller, ref))
-            samples["cold"].append(elapsed)
-            samples["requests"].append(made)
-            samples["token_requests"].append(tokens)
-            samples["warm"].append(_validate_timed(caller, ref))
-        for name, values in samples.items():
-            metrics[name].append(median(values))
-        details.append(
-            {"run": run, **{f"{k}_{_E2E_UNITS[k]}": describe_samples(v) for k, v in samples.items()}}
-        )
+        metrics: dict[str, list[float]] = {"cold": [], "warm": [], "requests": [], "token_requests": []}
+        details: list[dict[str, Any]] = []
+        for run in range(runs):
+            images = world.push_signed(
+                count=images_per_run, prefix=f"e2e-{mode}-{int(markers)}-r{run}", mode=mode
+            )
+            samples: dict[str, list[float]] = {k: [] for k in metrics}
+            for image in images:
+                ref = world.signed_ref(image, mode=mode)
+                elapsed, made, tokens = _counted(registry, functools.partial(_validate_timed, caller, ref))
+                samples["cold"].append(elapsed)
+                samples["requests"].append(made)
+                samples["token_requests"].append(tokens)
+                samples["warm"].append(_validate_timed(caller, ref))
+            for name, values in samples.items():
+                metrics[name].append(median(values))
+            details.append(
+                {"run": run, **{f"{k}_{_E2E_UNITS[k]}": describe_samples(v) for k, v in samples.items()}}
+            )
     description = {
         "tls": "docker-registry 2.8 over HTTPS + Basic auth (htpasswd, bcrypt)",
         "plain": "docker-registry 2.8 over plain HTTP, anonymous",

@@ -1,9 +1,9 @@
 """The OCI distribution client: resolve tags, fetch manifests, blobs and referrers, push and delete.
 
-:class:`RegistryClient` implements :class:`webhook.registry.port.Registry` over HTTP with requests.
-One client (one pooled session) serves all registries and all threads of a worker. Content that is
-addressed by digest is always verified against it; everything else about safety (allowlist, TLS,
-deadlines, byte caps, retries) lives in :mod:`webhook.registry.transport`.
+:class:`RegistryClient` implements :class:`webhook.registry.port.Registry` over HTTP (urllib3's pools,
+through :mod:`webhook.registry.transport`). One client serves all registries and all threads of a
+worker. Content that is addressed by digest is always verified against it; everything else about
+safety (allowlist, TLS, deadlines, byte caps, retries) lives in the transport.
 
 It is one class over 600 lines because every operation, read or write, shares its request plumbing
 (scopes, auth retries, digest checks, the observer); index listings, markers and caching are modules of
@@ -270,26 +270,27 @@ class RegistryClient:
         """
         check_digest(digest)
         netloc = _check_repo(repo)
-        probe = self._referrers_probe_turn(netloc, deadline=deadline)
-        if probe is None and self._known_without_referrers_api(netloc):
+        without_api, probe = self._referrers_turn(netloc, deadline=deadline)
+        if without_api:
             descriptors = self._fallback_referrers(repo, digest, deadline=deadline)
-            if artifact_type is not None:
-                descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
-            return tuple(descriptors)
-        try:
-            return self._referrers_api(
-                repo, digest, netloc=netloc, deadline=deadline, artifact_type=artifact_type
-            )
-        finally:
-            if probe is not None:
-                with self._lock:
-                    if self._probing.get(netloc) is probe:
-                        del self._probing[netloc]
-                probe.set()
+        else:
+            try:
+                descriptors = self._referrers_api(
+                    repo, digest, netloc=netloc, deadline=deadline, artifact_type=artifact_type
+                )
+            finally:
+                if probe is not None:
+                    with self._lock:
+                        if self._probing.get(netloc) is probe:
+                            del self._probing[netloc]
+                    probe.set()
+        if artifact_type is not None:
+            descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+        return tuple(descriptors)
 
     def _referrers_api(
         self, repo: ImageRef, digest: str, *, netloc: str, deadline: Deadline, artifact_type: str | None
-    ) -> tuple[Descriptor, ...]:
+    ) -> list[Descriptor]:
         path = f"referrers/{digest}"
         if artifact_type is not None:
             path += "?artifactType=" + quote(artifact_type, safe="")
@@ -315,51 +316,43 @@ class RegistryClient:
             descriptors = self._paged_referrers(repo, response, deadline=deadline)
         else:
             raise RegistryError(f"{response.what}: {describe_status(response)}", code=Reason.REGISTRY_ERROR)
-        if artifact_type is not None:
-            descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
-        return tuple(descriptors)
+        return descriptors
 
-    def _referrers_probe_turn(self, netloc: str, *, deadline: Deadline) -> threading.Event | None:
-        """This lookup's turn to ask ``netloc``'s referrers API first (an event to set when answered), or
-        None when the host's answer is known or needs no waiting for.
+    def _referrers_turn(self, netloc: str, *, deadline: Deadline) -> tuple[bool, threading.Event | None]:
+        """Whether ``netloc`` is known to have no referrers API (then only the fallback index is read),
+        and this lookup's turn to ask the API first (an event to set when answered), or None when the
+        host's answer is known or needs no waiting for.
 
         Raises:
             DeadlineExceeded: the deadline passed while another lookup's first request was under way.
         """
         while True:
             with self._lock:
-                if netloc in self._with_referrers_api:
-                    return None
                 until = self._without_referrers_api.get(netloc)
                 if until is not None and until > time.monotonic():
-                    return None
+                    return True, None
+                if netloc in self._with_referrers_api:
+                    return False, None
                 if self._settings.referrers_api_ttl <= 0:
-                    return None  # nothing learnt is kept: every lookup asks the API itself
+                    return False, None  # nothing learnt is kept: every lookup asks the API itself
                 event = self._probing.get(netloc)
                 if event is None:
                     event = self._probing[netloc] = threading.Event()
-                    return event
+                    return False, event
             if not event.wait(deadline.remaining()):
                 raise DeadlineExceeded(
                     f"registry {netloc}: timed out waiting for the first referrers request to it"
                 )
             # Answered (the loop finds what it taught), or failed: then this lookup may ask itself.
 
-    def _known_without_referrers_api(self, netloc: str) -> bool:
-        with self._lock:
-            until = self._without_referrers_api.get(netloc)
-        return until is not None and until > time.monotonic()
-
     def _remember_without_referrers_api(self, netloc: str) -> None:
         ttl = self._settings.referrers_api_ttl
         with self._lock:
             self._with_referrers_api.discard(netloc)
-        if ttl <= 0:
-            return
-        with self._lock:
-            if len(self._without_referrers_api) >= _MAX_HOSTS:
-                self._without_referrers_api.clear()
-            self._without_referrers_api[netloc] = time.monotonic() + ttl
+            if ttl > 0:
+                if len(self._without_referrers_api) >= _MAX_HOSTS:
+                    self._without_referrers_api.clear()
+                self._without_referrers_api[netloc] = time.monotonic() + ttl
 
     def _paged_referrers(
         self, repo: ImageRef, first: HttpResponse, *, deadline: Deadline

@@ -282,7 +282,7 @@ def _ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
 
 
 class Transport:
-    """One pooled HTTP(S) session for all registries; safe to share between threads."""
+    """One set of keep-alive connection pools for all registries; safe to share between threads."""
 
     def __init__(self, settings: RegistrySettings) -> None:
         self._settings = settings
@@ -522,14 +522,13 @@ class Transport:
                         code=Reason.REGISTRY_ERROR,
                     )
         buffer = bytearray()
-        stream = raw
         try:
             while True:
                 if deadline.expired():
                     raise DeadlineExceeded(
                         f"{what}: timed out: the deadline passed while reading the response"
                     )
-                chunk = stream.read1(_CHUNK, decode_content=False)
+                chunk = raw.read1(_CHUNK, decode_content=False)
                 if not chunk:
                     break
                 buffer += chunk
