@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
+from webhook._json import compact_json
 from webhook.decision import (
     RUNNING_NOTE,
     ImageDecision,
@@ -550,7 +551,7 @@ def audit_explanation(
         entry = {"name": check.name, "code": str(finding.code) if finding else "", "message": ""}
         brief["checks"].append(entry)
         if finding is not None:
-            room = limit - len(json.dumps(brief, separators=(",", ":")))
+            room = limit - len(compact_json(brief))
             entry["message"] = _fitting(finding.message, max(0, room))
         if not _fits(brief, limit):
             brief["checks"].pop()
@@ -559,7 +560,7 @@ def audit_explanation(
 
 
 def _fits(value: object, limit: int) -> bool:
-    return len(json.dumps(value, separators=(",", ":"))) <= limit
+    return len(compact_json(value)) <= limit
 
 
 def _fitting(text: str, room: int) -> str:

@@ -63,12 +63,12 @@ __all__ = [
     "provenance_patch",
 ]
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from webhook._json import compact_json
 from webhook.admission.patch import json_pointer
 from webhook.admission.workloads import ImageSlot, pod_spec_path
 
@@ -113,7 +113,7 @@ class ProvenanceRecord:
             document[field.name] = value
         if dropped:
             document["dropped"] = dropped
-        return json.dumps(document, separators=(",", ":"))
+        return compact_json(document)
 
 
 def annotation_key(slot: ImageSlot) -> str | None:

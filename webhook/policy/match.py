@@ -409,7 +409,7 @@ def matching_rules(policy: Policy, ref: ImageRef, namespace: str) -> tuple[Rule,
         rule
         for rule in policy.rules
         if any(_image_glob(p).match(name) for p in rule.images)
-        and any(_compile(n, False).match(namespace) for n in rule.namespaces)
+        and any(glob_match(n, namespace) for n in rule.namespaces)
     )
 
 
