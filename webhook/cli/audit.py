@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         inventory = read_inventory(
             args.inputs,
-            stdin=lambda: load_text("-", stdin=lambda: sys.stdin.buffer),
+            stdin=_stdin_text,
             namespace=args.namespace,
         )
     except (OSError, ValueError) as error:
