@@ -114,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     what_if.add_argument("--unmatched", choices=_UNMATCHED, help="judge as if spec.unmatched were this")
     bounds = p.add_argument_group("registry lookups (each distinct image is looked up once)")
     bounds.add_argument(
-        "--concurrency", type=_positive(int), default=8, metavar="N", help="lookups at a time (default 8)"
+        "--concurrency", type=_positive_int, default=8, metavar="N", help="lookups at a time (default 8)"
     )
     bounds.add_argument(
         "--lookup-timeout",
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         inventory = read_inventory(
             args.inputs,
-            stdin=lambda: load_text("-", stdin=lambda: sys.stdin.buffer),
+            stdin=_stdin_text,
             namespace=args.namespace,
         )
     except (OSError, ValueError) as error:
@@ -194,17 +194,14 @@ def _rule_mode(text: str) -> tuple[str, Mode]:
     return name, mode  # type: ignore[return-value]  # checked against Mode's values above
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-        return value
-
-    return parse
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
 
 
 class _Progress:

@@ -90,16 +90,15 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     unreadable = errors = warnings = 0
     for name in files:
-        raw = None
+        raw, reason = None, None
         if name == "-":
             name = STDIN
             try:
                 raw = read_bounded(sys.stdin.buffer)
             except OSError as error:
-                print(f"{name}: cannot read: {os_reason(error)}", file=sys.stderr)
-                unreadable += 1
-                continue
-        reason = _unreadable(Path(name)) if raw is None else None
+                reason = os_reason(error)
+        else:
+            reason = _unreadable(Path(name))
         if reason is not None:
             print(f"{name}: cannot read: {reason}", file=sys.stderr)
             unreadable += 1

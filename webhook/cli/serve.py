@@ -103,12 +103,10 @@ def _serve(args: argparse.Namespace, made: list[Path]) -> int:
     if settings.seen_markers_dir is not None:
         _check_writable(settings.seen_markers_dir, "IMAGEGATE_SEEN_MARKERS_DIR")
     else:
-        made.append(Path(tempfile.mkdtemp(prefix="imagegate-seen-markers-")))
-        os.environ["IMAGEGATE_SEEN_MARKERS_DIR"] = str(made[-1])
+        os.environ["IMAGEGATE_SEEN_MARKERS_DIR"] = str(_temp_dir(made, prefix="imagegate-seen-markers-"))
 
     if args.dev_cert:
-        made.append(Path(tempfile.mkdtemp(prefix="imagegate-dev-cert-")))
-        cert, key = _dev_certificate(args.host, directory=made[-1])
+        cert, key = _dev_certificate(args.host, directory=_temp_dir(made, prefix="imagegate-dev-cert-"))
         print(f"dev certificate: {cert} (trust it with: curl --cacert {cert})", file=sys.stderr)
     else:
         cert, key = Path(os.path.abspath(args.cert)), Path(os.path.abspath(args.key))
@@ -118,8 +116,7 @@ def _serve(args: argparse.Namespace, made: list[Path]) -> int:
     _check_port_free(args.host, args.port)
     os.environ["IMAGEGATE_POLICY_PATH"] = str(policy_path)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        made.append(Path(tempfile.mkdtemp(prefix="imagegate-metrics-")))
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made[-1])
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_temp_dir(made, prefix="imagegate-metrics-"))
     host = f"[{args.host}]" if ":" in args.host else args.host
     options: dict[str, Any] = {"bind": f"{host}:{args.port}", "certfile": str(cert), "keyfile": str(key)}
     if args.workers is not None:
@@ -140,6 +137,12 @@ def _serve(args: argparse.Namespace, made: list[Path]) -> int:
     master.start()
     _Gunicorn(options, master).run()
     return 0
+
+
+def _temp_dir(made: list[Path], *, prefix: str) -> Path:
+    """A new temporary directory, added to ``made``: :func:`run` removes it when serve ends."""
+    made.append(Path(tempfile.mkdtemp(prefix=prefix)))
+    return made[-1]
 
 
 def _check_writable(directory: Path, name: str) -> None:

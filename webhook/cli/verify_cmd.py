@@ -25,7 +25,7 @@ as the text shows it (:func:`webhook.explain.explanation_json`), and ``steps``: 
 
 from __future__ import annotations
 
-__all__ = ["explain_one", "register", "run"]
+__all__ = ["register", "run"]
 
 import argparse
 import io
@@ -181,13 +181,6 @@ def _verify_one(
         verdict = "FAIL (denied)"
     print(f"  result: {verdict}: {explanation.outcome}", file=out)
     return decision, explanation, verdict == "PASS"
-
-
-def explain_one(
-    image: str, *, policy: Policy, gatherer: Gatherer, namespace: str, timeout: float
-) -> ImageExplanation:
-    """Check ``image`` as ``/mutate`` would for a new container in ``namespace``, and explain the result."""
-    return _check_one(image, policy=policy, gatherer=gatherer, namespace=namespace, timeout=timeout)[1]
 
 
 def _check_one(
